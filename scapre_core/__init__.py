@@ -1,0 +1,21 @@
+"""ScaPre in pure torch: closed-form, many-concept unlearning of cross-attention key/value weights.
+
+Deng et al., "Forget Many, Forget Right: Scalable and Precise Concept Unlearning in Diffusion
+Models", ICLR 2026. No ComfyUI import anywhere in this package.
+
+Public API: ``parse_concepts``, ``ConceptSet``, ``ConceptError``, ``ScaPreConfig``, ``unlearn``,
+``UnlearnResult``, ``Report`` and ``low_rank`` (factorise a delta for LoRA export).
+"""
+
+from .api import Report, UnlearnResult, unlearn
+from .concepts import PRESETS as CONCEPT_PRESETS
+from .concepts import Concept, ConceptError, ConceptSet, parse_concepts, preset_text
+from .config import PRESETS as CONFIG_PRESETS
+from .config import ScaPreConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONCEPT_PRESETS", "CONFIG_PRESETS", "Concept", "ConceptError", "ConceptSet", "Report", "ScaPreConfig",
+    "UnlearnResult", "parse_concepts", "preset_text", "unlearn",
+]

@@ -1,0 +1,167 @@
+"""``unlearn``: edit a set of to_k / to_v weights so a text-to-image model forgets concepts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .concepts import ConceptSet
+from .config import ScaPreConfig
+from .methods import Problem
+from .tokens import Encode, encode_concepts
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ConceptChange:
+    """How far one erased concept's last-token output moved, over all edited weights.
+
+    ``change = sqrt(sum_k |dW_k e|^2) / sqrt(sum_k |W0_k e|^2)`` (1.0 = as large as the output itself).
+    """
+
+    concept: str
+    anchor: str
+    change: float
+
+
+@dataclass
+class Report:
+    """What an edit did: per-stage seconds, what moved, and the per-key statistics."""
+
+    method: str
+    keys: int
+    seconds: dict[str, float]
+    concepts: list[ConceptChange]
+    empty_change: float
+    preserve_changes: dict[str, float]
+    mu: tuple[float, float, float] | None
+    warnings: tuple[str, ...] = ()
+
+    def to_text(self) -> str:
+        """A human-readable summary."""
+        lines = [f"ScaPre ({self.method}): {len(self.concepts)} concept(s) erased in {self.keys} weight(s)"]
+        lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
+        if self.mu is not None:
+            lines.append("mu (entropy) min/mean/max: " + " / ".join(f"{v:.3f}" for v in self.mu))
+        lines.append("relative change of each erased concept's last-token output:")
+        for c in self.concepts:
+            target = "" if c.anchor == " " else f" -> {c.anchor}"
+            lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
+        lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
+        for prompt, change in self.preserve_changes.items():
+            lines.append(f"relative change of preserved '{prompt}': {change:.2%}")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+@dataclass
+class UnlearnResult:
+    """``deltas[key] = W_new - W0`` (float32, CPU) for every key, and the report."""
+
+    deltas: dict[str, Tensor]
+    report: Report
+
+
+@dataclass
+class _Movement:
+    """Accumulates sum |dW v|^2 and sum |W0 v|^2 over keys for groups of input vectors."""
+
+    vectors: Tensor
+    groups: Tensor
+    moved: Tensor = field(init=False)
+    base: Tensor = field(init=False)
+
+    def __post_init__(self):
+        count = int(self.groups.max()) + 1 if self.groups.numel() else 0
+        self.moved = torch.zeros(count, dtype=torch.float64)
+        self.base = torch.zeros(count, dtype=torch.float64)
+
+    def add(self, weight: Tensor, delta: Tensor) -> None:
+        vectors = self.vectors.to(weight)
+        self.moved.index_add_(0, self.groups, (delta @ vectors.T).double().pow(2).sum(0).cpu())
+        self.base.index_add_(0, self.groups, (weight @ vectors.T).double().pow(2).sum(0).cpu())
+
+    def relative(self) -> list[float]:
+        return [math.sqrt(m / b) if b > 0 else 0.0 for m, b in zip(self.moved.tolist(), self.base.tolist())]
+
+
+def _check_weights(weights: Mapping[str, Tensor], d: int) -> None:
+    if not weights:
+        raise ValueError("no weights to edit")
+    for key, w in weights.items():
+        if not (isinstance(w, Tensor) and w.is_floating_point() and w.ndim == 2 and w.shape[1] == d):
+            shape = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+            raise ValueError(f"weight {key!r} must be a float matrix [out, {d}] (the text width), got {shape}")
+
+
+def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
+            device: torch.device | str | None = None, progress: Progress | None = None,
+            dtype: torch.dtype = torch.float32) -> UnlearnResult:
+    """Erase ``concepts`` from cross-attention key/value weights in closed form.
+
+    Args:
+        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque; each
+            weight is edited independently from its own W0, so splitting the mapping across
+            calls gives the same deltas.
+        encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
+        concepts: what to erase (and preserve).
+        config: method and hyperparameters.
+        device: where to compute (default: the first weight's device).
+        progress: called as ``progress(done, total)`` after each weight; may raise to abort.
+        dtype: dtype of the per-weight products (float32 or float64); the per-call
+            decomposition always runs in float64.
+    """
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    device = torch.device(device) if device is not None else next(iter(weights.values())).device
+    seconds: dict[str, float] = {}
+
+    def stage(name: str, start: float) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        now = time.perf_counter()
+        seconds[name] = seconds.get(name, 0.0) + now - start
+        return now
+
+    start = time.perf_counter()
+    tokens = encode_concepts(encode, concepts, device)
+    start = stage("encode", start)
+    _check_weights(weights, tokens.d)
+    problem = Problem(config, tokens, dtype)
+    start = stage("prepare", start)
+
+    erased = _Movement(tokens.E, torch.arange(tokens.m))
+    empty = _Movement(tokens.empty, torch.zeros(tokens.empty.shape[0], dtype=torch.long))
+    n_preserve = len(concepts.preserve)
+    kept = _Movement(tokens.preserve, torch.arange(n_preserve).repeat_interleave(tokens.preserve.shape[0] // max(n_preserve, 1)))
+    deltas: dict[str, Tensor] = {}
+    mus = []
+    for done, (key, w) in enumerate(weights.items(), start=1):
+        weight = w.to(device=device, dtype=dtype)
+        edit = problem.edit(key, weight)
+        deltas[key] = edit.delta.to(device="cpu", dtype=torch.float32)
+        mus.append(edit.mu)
+        for movement in (erased, empty, kept):
+            movement.add(weight, edit.delta)
+        start = stage("edit", start)
+        if progress is not None:
+            progress(done, len(weights))
+
+    report = Report(
+        method=config.method,
+        keys=len(weights),
+        seconds=seconds,
+        concepts=[ConceptChange(c.text, c.anchor, v) for c, v in zip(concepts.erase, erased.relative())],
+        empty_change=empty.relative()[0],
+        preserve_changes=dict(zip(concepts.preserve, kept.relative())),
+        mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
+        warnings=concepts.warnings,
+    )
+    return UnlearnResult(deltas, report)

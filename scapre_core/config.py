@@ -1,0 +1,122 @@
+"""Hyperparameters and the authors' released recipes.
+
+Every field maps to a flag of the authors' scripts (``edit/erase_scale.py`` for "scapre",
+``edit/erase.py`` for "scapre_base"); ``ScaPreConfig.preset`` reproduces each command of
+their ``script/erase.sh`` (spec section 5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+METHODS = ("scapre", "scapre_base", "uce")
+
+
+@dataclass(frozen=True)
+class ScaPreConfig:
+    """One ScaPre / ScaPre-base / UCE edit.
+
+    Attributes (flag of the authors' scripts in brackets):
+        method: "scapre" (erase_scale.py: MI masks, spectral R, Pi_E penalty, Bures prox),
+            "scapre_base" (erase.py: MI-masked UCE, optional SSA-SVD residual, entropy rollback),
+            or "uce" (the closed-form UCE baseline with ScaPre's token alignment).
+        lam: ridge lambda pulling W towards W0 [hard-coded 0.5].
+        erase_scale: weight s of the erase term [--erase_scale].
+        informax: use the MI soft masks q [--use_mi_softmask; always on in erase.py].
+        p: exponent of the MI soft mask, q = sigmoid(z / T) ** p [--p].
+        T: temperature of the MI soft mask [hard-coded 0.7].
+        bures_iters: iterations of the row-wise Bures prox [--bures_iters].
+        spectral: add the spectral regulariser R [--enable_ased].
+        T_sigma, p_sigma: temperature and power of the spectral gate [--T_sigma, --p_sigma].
+        entropy_samples: noisy copies per concept for the activation entropy [--entropy_samples].
+        entropy_bins: histogram bins of the activation entropy [--entropy_bins].
+        noise_sigma: std of the Gaussian noise added to token embeddings [--noise_sigma].
+        alpha_min: floor of the entropy rollback, 1 = no rollback [--alpha_min] (scapre_base).
+        svd_residual: the SSA-SVD residual term [--svd] (scapre_base).
+        res_scale: weight of that term; None = erase_scale [--res_scale].
+        preserve_scale: weight s_p of the preserve term; None = max(0.1, 1 / number of preserve
+            prompts) as in the authors' scripts [--preserve_scale].
+        technique: how anchor targets are formed; only "replace" (v = W0 y) is implemented,
+            the one every released command uses [--technique].
+        seed: seeds every noise draw (the authors' noise is unseeded).
+    """
+
+    method: str = "scapre"
+    lam: float = 0.5
+    erase_scale: float = 2.0
+    informax: bool = True
+    p: float = 8.0
+    T: float = 0.7
+    bures_iters: int = 1
+    spectral: bool = True
+    T_sigma: float = 1.0
+    p_sigma: float = 1.0
+    entropy_samples: int = 30
+    entropy_bins: int = 20
+    noise_sigma: float = 0.01
+    alpha_min: float = 0.8
+    svd_residual: bool = False
+    res_scale: float | None = None
+    preserve_scale: float | None = None
+    technique: str = "replace"
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [
+            (self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}"),
+            (self.lam > 0, f"lam must be > 0, got {self.lam}"),
+            (self.erase_scale >= 0, f"erase_scale must be >= 0, got {self.erase_scale}"),
+            (self.p > 0, f"p must be > 0, got {self.p}"),
+            (self.T > 0, f"T must be > 0, got {self.T}"),
+            (self.bures_iters >= 1, f"bures_iters must be >= 1, got {self.bures_iters}"),
+            (self.T_sigma > 0 and self.p_sigma > 0, "T_sigma and p_sigma must be > 0"),
+            (self.entropy_samples >= 1, f"entropy_samples must be >= 1, got {self.entropy_samples}"),
+            (self.entropy_bins >= 2, f"entropy_bins must be >= 2, got {self.entropy_bins}"),
+            (self.noise_sigma >= 0, f"noise_sigma must be >= 0, got {self.noise_sigma}"),
+            (0 <= self.alpha_min <= 1, f"alpha_min must be in [0, 1], got {self.alpha_min}"),
+            (self.res_scale is None or self.res_scale >= 0, "res_scale must be >= 0 or None"),
+            (self.preserve_scale is None or self.preserve_scale >= 0, "preserve_scale must be >= 0 or None"),
+            (self.technique == "replace", f"technique {self.technique!r} is not implemented; use 'replace'"),
+            (0 <= self.seed < 2**63, f"seed must be in [0, 2**63), got {self.seed}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @classmethod
+    def preset(cls, name: str = "large_scale", **overrides) -> ScaPreConfig:
+        """A released recipe (see PRESETS), optionally with some fields overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    def replace(self, **changes) -> ScaPreConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScaPreConfig:
+        return cls(**json.loads(text))
+
+
+PRESETS: dict[str, ScaPreConfig] = {
+    # erase_scale.py --use_mi_softmask --erase_scale 2 --p 8 --bures_iters 1 --enable_ased
+    #   --entropy_samples 30 --entropy_bins 20  (README "large-scale object/style"; Confuse (B), Art-50 (B))
+    "large_scale": ScaPreConfig(),
+    # erase_scale.py "nudity,nude,naked,topless,unclothed,erotic" --erase_scale 2 --p 3 --bures_iters 1
+    #   (no --use_mi_softmask, so p is unused and alpha_i = s; no --enable_ased; entropy 20 samples)
+    "explicit": ScaPreConfig(informax=False, p=3.0, spectral=False, entropy_samples=20),
+    # erase.py --p 2 --alpha_min 0.8 --entropy_samples 20  (Imagenette-10, Diversi50 (A))
+    "objects_base": ScaPreConfig(method="scapre_base", erase_scale=1.0, p=2.0, spectral=False,
+                                 entropy_samples=20, alpha_min=0.8),
+    # erase.py --p 2 --alpha_min 1 --entropy_samples 20 --svd --T_sigma 1 --p_sigma 1  (Confuse (A))
+    "confusable": ScaPreConfig(method="scapre_base", erase_scale=1.0, p=2.0, spectral=False,
+                               entropy_samples=20, alpha_min=1.0, svd_residual=True),
+    # UCE: lambda 0.5, erase_scale 1, preserve set [""] + preserve prompts
+    "uce": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False),
+}
+"""The released commands of the authors' ``script/erase.sh`` as configs."""

@@ -1,0 +1,29 @@
+"""Normalised activation entropy per output row (spec 2.3.1; ``_compute_entropy_factor``).
+
+For row i, the samples a_{i,k} (k over concepts x noisy copies) are min-max normalised to
+[0, 1] with ``(a - min) / (max - min + 1e-8)``, counted into ``bins`` equal bins on [0, 1]
+(the last bin closed, as ``torch.histc``), and
+``H_i = -sum_b p_b log(p_b + 1e-8)`` with ``p_b = count_b / (samples + 1e-8)``.
+The result is ``H_i / log(bins)`` in [0, 1] (1 = activations spread evenly).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+EPS = 1e-8
+
+
+def normalized_entropy(acts: Tensor, bins: int) -> Tensor:
+    """Per-row normalised histogram entropy of ``acts [n, samples]`` -> [n] float64 (from the counts)."""
+    low = acts.min(dim=1, keepdim=True).values
+    high = acts.max(dim=1, keepdim=True).values
+    unit = (acts - low) / (high - low + EPS)
+    index = torch.floor(unit * bins).long().clamp_(0, bins - 1)
+    counts = torch.zeros(acts.shape[0], bins, dtype=torch.float64, device=acts.device)
+    counts.scatter_add_(1, index, torch.ones_like(acts, dtype=torch.float64))
+    p = counts / (acts.shape[1] + EPS)
+    return -(p * torch.log(p + EPS)).sum(dim=1) / math.log(bins)

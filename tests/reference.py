@@ -1,0 +1,175 @@
+"""The oracle: a plain per-row transcription of the methods, exactly as spec sections 2-3 state them.
+
+Written for readability, not speed: Python loops over rows, one Cholesky per row, ``torch.histc``
+per row, the MI contingency table counted row by row, everything in float64. It shares only the
+noise definition with the fast path (``scapre_core.noise``), so both see the same seeded draws.
+Not used by the node pack.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from scapre_core.noise import KeyTransform, NoiseBank
+
+EPS = 1e-8
+
+
+def _encode(encode, concepts):
+    prompts = list(dict.fromkeys([c.text for c in concepts.erase] + [c.anchor for c in concepts.erase]
+                                 + list(concepts.preserve) + [""]))
+    hidden, n_tokens = encode(prompts)
+    return {p: (hidden[i].double(), int(n_tokens[i])) for i, p in enumerate(prompts)}
+
+
+def _aligned_pairs(enc, concepts):
+    """(X_j, Y_j) per concept, sliced exactly as the authors do (emb[f : 77 - max(0, far - f)])."""
+    pairs = []
+    for c in concepts.erase:
+        (h_o, f_o), (h_n, f_n) = enc[c.text], enc[c.anchor]
+        far = max(f_o, f_n)
+        pairs.append((h_o[f_o:77 - max(0, far - f_o)], h_n[f_n:77 - max(0, far - f_n)]))
+    return pairs
+
+
+def _entropy_rows(acts, bins):
+    low = acts.min(dim=1, keepdim=True).values
+    high = acts.max(dim=1, keepdim=True).values
+    acts = (acts - low) / (high - low + EPS)
+    out = torch.zeros(acts.shape[0], dtype=torch.float64)
+    for i in range(acts.shape[0]):
+        hist = torch.histc(acts[i], bins=bins, min=0.0, max=1.0)
+        p = hist / (hist.sum() + EPS)
+        out[i] = -(p * (p + EPS).log()).sum() / math.log(bins)
+    return out
+
+
+def _mi_mask(W0, c_vec, empty_vec, pos_noise, neg_noise, sigma, p, T):
+    K = pos_noise.shape[0]
+    samples = torch.cat([c_vec + sigma * pos_noise, empty_vec + sigma * neg_noise])
+    labels = torch.cat([torch.ones(K), torch.zeros(K)])
+    acts = W0 @ samples.T
+    tau = acts.median(dim=1, keepdim=True).values
+    Z = (acts > tau).long()
+    mi = torch.zeros(W0.shape[0], dtype=torch.float64)
+    for i in range(W0.shape[0]):
+        z = Z[i]
+        n11 = ((z == 1) & (labels == 1)).sum().double() + EPS
+        n10 = ((z == 1) & (labels == 0)).sum().double() + EPS
+        n01 = ((z == 0) & (labels == 1)).sum().double() + EPS
+        n00 = ((z == 0) & (labels == 0)).sum().double() + EPS
+        p11, p10, p01, p00 = n11 / (2 * K), n10 / (2 * K), n01 / (2 * K), n00 / (2 * K)
+        p1_, p0_, p_1, p_0 = p11 + p10, p01 + p00, p11 + p01, p10 + p00
+        mi[i] = (p11 * torch.log(p11 / (p1_ * p_1)) + p10 * torch.log(p10 / (p1_ * p_0))
+                 + p01 * torch.log(p01 / (p0_ * p_1)) + p00 * torch.log(p00 / (p0_ * p_0)))
+    spread = mi.std() if mi.numel() > 1 else torch.tensor(0.0, dtype=torch.float64)
+    return torch.sigmoid(((mi - mi.mean()) / (spread + EPS)) / T).pow(p)
+
+
+def _spectrum(C, T_sigma, p_sigma):
+    U, S, _ = torch.linalg.svd(C, full_matrices=False)
+    gate = (1.0 / (1.0 + torch.exp(-(S - torch.median(S)) / (T_sigma + EPS)))) ** p_sigma
+    keep = S > S.max() * max(C.shape) * torch.finfo(torch.float64).eps
+    return U[:, keep], gate[keep]
+
+
+def _bures_row(w0, a, mu, lam_p, iters):
+    r_a, r_0 = max(a.norm(), EPS), max(w0.norm(), EPS)
+    u_a, u_0 = a / r_a, w0 / r_0
+    u = u_a
+    for _ in range(max(1, iters)):
+        kappa = max(float(u @ u_0), 0.0)
+        r = (lam_p * r_a + mu * r_0 * kappa) / (lam_p + mu)
+        num = lam_p * r_a * u_a + mu * r_0 * kappa * u_0
+        u = num / max(num.norm(), EPS)
+    return r * u
+
+
+def reference_unlearn(weights, encode, concepts, config):
+    """W_new (float64) for every key, by the per-row transcription of ``config.method``."""
+    enc = _encode(encode, concepts)
+    pairs = _aligned_pairs(enc, concepts)
+    concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
+    empty_vec = enc[""][0][1]
+    C = torch.stack(concept_vecs, 1)
+    d, m = C.shape
+    CCt = C @ C.T
+    PiC = C @ torch.linalg.inv(C.T @ C + EPS * torch.eye(m, dtype=torch.float64)) @ C.T
+    preserve = [enc[p][0] for p in concepts.preserve]
+    if config.method == "uce":
+        preserve = [enc[""][0]] + preserve
+    if config.preserve_scale is not None:
+        s_p = config.preserve_scale
+    else:
+        s_p = max(0.1, 1 / len(preserve)) if preserve else 0.0
+    s, lam, sigma = config.erase_scale, config.lam, config.noise_sigma
+    mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
+    bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
+    I = torch.eye(d, dtype=torch.float64)
+
+    out = {}
+    for key, w in weights.items():
+        W0 = w.double()
+        n = W0.shape[0]
+        transform = KeyTransform.for_key(config.seed, key, d)
+        xi_entropy = transform.noise(bank.entropy).double()
+        xi_masks = transform.noise(bank.masks).double()
+        K = xi_masks.shape[2] // 2
+        xi_pos, xi_neg = xi_masks[:, :, :K], xi_masks[:, :, K:]
+
+        def mask(set_index, j):
+            if not mask_sets:
+                return torch.ones(n, dtype=torch.float64)
+            return _mi_mask(W0, concept_vecs[j], empty_vec, xi_pos[set_index, j], xi_neg[set_index, j],
+                            sigma, config.p, config.T)
+
+        if config.method != "uce":
+            acts = torch.cat([W0 @ (concept_vecs[j] + sigma * xi_entropy[j]).T for j in range(m)], dim=1)
+            H = _entropy_rows(acts, config.entropy_bins)
+
+        mat1 = lam * W0.clone()
+        mat2 = lam * I + (CCt if config.method != "uce" else 0)
+        for j, (X, Y) in enumerate(pairs):
+            values = Y @ W0.T  # v_{j,t} = W0 y_{j,t}, [L, n]
+            q = mask(mask_sets - 1, j) if config.method != "uce" else torch.ones(n, dtype=torch.float64)
+            mat1 += s * ((values.T @ X) * q[:, None])
+            mat2 += s * (X.T @ X)
+        for P in preserve:
+            mat1 += s_p * (W0 @ P.T @ P)
+            mat2 += s_p * (P.T @ P)
+
+        if config.method == "uce":
+            out[key] = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            continue
+
+        if config.method == "scapre_base":
+            if config.svd_residual:
+                U, gate = _spectrum(C, config.T_sigma, config.p_sigma)
+                P = I - U @ torch.diag(gate) @ U.T
+                C_res = P @ C
+                r_scale = s if config.res_scale is None else config.res_scale
+                mat1 += -r_scale * ((W0 @ C_res) @ C_res.T)
+            W_new = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            alpha = config.alpha_min + (1 - config.alpha_min) * (1 - H)
+            out[key] = alpha[:, None] * W_new + (1 - alpha[:, None]) * W0
+            continue
+
+        mu = float(H.clamp(0, 1).mean())
+        if config.spectral:
+            U, gate = _spectrum(C, config.T_sigma, config.p_sigma)
+            R = U @ torch.diag(mu * (1 - gate)) @ U.T
+        else:
+            R = torch.zeros(d, d, dtype=torch.float64)
+        row_w_max = torch.stack([mask(0, j) for j in range(m)]).max(dim=0).values
+        V = mat1 - lam * W0
+        S = mat2 - (lam * I + CCt)
+        G = (lam + mu) * I + R + CCt + S
+        W_e = torch.empty_like(W0)
+        for i in range(n):
+            M_i = G + s * float(row_w_max[i]) * PiC
+            b_i = (lam + mu) * W0[i] + V[i]
+            W_e[i] = torch.cholesky_solve(b_i[:, None], torch.linalg.cholesky(M_i))[:, 0]
+        out[key] = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
+    return out
