@@ -33,7 +33,10 @@ class ConceptChange:
 
 @dataclass
 class Report:
-    """What an edit did: per-stage seconds, what moved, and the per-key statistics."""
+    """What an edit did: per-stage seconds, what moved, and the per-key statistics.
+
+    ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight.
+    """
 
     method: str
     keys: int
@@ -42,6 +45,7 @@ class Report:
     empty_change: float
     preserve_changes: dict[str, float]
     mu: tuple[float, float, float] | None
+    weight_changes: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def to_text(self) -> str:
@@ -55,6 +59,11 @@ class Report:
             target = "" if c.anchor == " " else f" -> {c.anchor}"
             lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
         lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
+        if self.weight_changes:
+            changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
+            values = [v for _, v in changes]
+            lines.append(f"relative weight change |dW| / |W0| over {len(values)} weights: min {min(values):.2%}, "
+                         f"mean {sum(values) / len(values):.2%}, max {max(values):.2%} ({changes[0][0]})")
         for prompt, change in self.preserve_changes.items():
             lines.append(f"relative change of preserved '{prompt}': {change:.2%}")
         lines.extend(f"warning: {w}" for w in self.warnings)
@@ -92,13 +101,12 @@ class _Movement:
         return [math.sqrt(m / b) if b > 0 else 0.0 for m, b in zip(self.moved.tolist(), self.base.tolist())]
 
 
-def _check_weights(weights: Mapping[str, Tensor], d: int) -> None:
-    if not weights:
-        raise ValueError("no weights to edit")
-    for key, w in weights.items():
-        if not (isinstance(w, Tensor) and w.is_floating_point() and w.ndim == 2 and w.shape[1] == d):
-            shape = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
-            raise ValueError(f"weight {key!r} must be a float matrix [out, {d}] (the text width), got {shape}")
+def _check_weight(key: str, w: Tensor, d: int) -> None:
+    if not (isinstance(w, Tensor) and w.is_floating_point() and w.ndim == 2 and w.shape[1] == d):
+        shape = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
+        raise ValueError(f"weight {key!r} must be a float matrix [out, {d}] (the text width), got {shape}")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"weight {key!r} has non-finite values")
 
 
 def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
@@ -109,18 +117,21 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     Args:
         weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque; each
             weight is edited independently from its own W0, so splitting the mapping across
-            calls gives the same deltas.
+            calls gives the same deltas. Each value is read once, in order, so a lazy mapping
+            keeps one weight in memory at a time.
         encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
-        device: where to compute (default: the first weight's device).
+        device: where to compute (default: the CPU).
         progress: called as ``progress(done, total)`` after each weight; may raise to abort.
         dtype: dtype of the per-weight products (float32 or float64); the per-call
             decomposition always runs in float64.
     """
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    device = torch.device(device) if device is not None else next(iter(weights.values())).device
+    if not weights:
+        raise ValueError("no weights to edit")
+    device = torch.device(device if device is not None else "cpu")
     seconds: dict[str, float] = {}
 
     def stage(name: str, start: float) -> float:
@@ -133,7 +144,6 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     start = time.perf_counter()
     tokens = encode_concepts(encode, concepts, device)
     start = stage("encode", start)
-    _check_weights(weights, tokens.d)
     problem = Problem(config, tokens, dtype)
     start = stage("prepare", start)
 
@@ -142,12 +152,15 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     n_preserve = len(concepts.preserve)
     kept = _Movement(tokens.preserve, torch.arange(n_preserve).repeat_interleave(tokens.preserve.shape[0] // max(n_preserve, 1)))
     deltas: dict[str, Tensor] = {}
+    weight_changes: dict[str, float] = {}
     mus = []
     for done, (key, w) in enumerate(weights.items(), start=1):
+        _check_weight(key, w, tokens.d)
         weight = w.to(device=device, dtype=dtype)
         edit = problem.edit(key, weight)
         deltas[key] = edit.delta.to(device="cpu", dtype=torch.float32)
         mus.append(edit.mu)
+        weight_changes[key] = float(edit.delta.norm() / weight.norm().clamp_min(1e-30))
         for movement in (erased, empty, kept):
             movement.add(weight, edit.delta)
         start = stage("edit", start)
@@ -162,6 +175,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         empty_change=empty.relative()[0],
         preserve_changes=dict(zip(concepts.preserve, kept.relative())),
         mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
+        weight_changes=weight_changes,
         warnings=concepts.warnings,
     )
     return UnlearnResult(deltas, report)

@@ -77,45 +77,31 @@ class ConceptSet:
         lines = [c.to_line() for c in self.erase] + [f"+{p}" for p in self.preserve]
         return "\n".join(lines) + "\n"
 
-    def union(self, other: ConceptSet) -> ConceptSet:
-        """Both sets' entries (``self`` first), with the same checks as one parsed list."""
-        erase = {c.text.casefold(): c for c in self.erase}
-        preserve = {p.casefold(): p for p in self.preserve}
-        warnings = list(self.warnings + other.warnings)
-        for c in other.erase:
-            key = c.text.casefold()
-            if key in preserve:
-                raise ConceptError(f"{c.text!r} is preserved in one list and erased in the other")
-            if key in erase and erase[key].anchor != c.anchor:
-                raise ConceptError(f"{c.text!r} is erased towards {erase[key].anchor!r} in one list and "
-                                   f"towards {c.anchor!r} in the other")
-            if key in erase:
-                warnings.append(f"{c.text!r} is in both lists; merged")
-            erase.setdefault(key, c)
-        for p in other.preserve:
-            key = p.casefold()
-            if key in erase:
-                raise ConceptError(f"{p!r} is erased in one list and preserved in the other")
-            if key in preserve:
-                warnings.append(f"{p!r} is in both lists; merged")
-            preserve.setdefault(key, p)
-        return ConceptSet(tuple(erase.values()), tuple(preserve.values()), tuple(warnings))
-
 
 def _strip_comment(line: str) -> str:
     return line.split("#", 1)[0].strip()
 
 
-def parse_concepts(text: str) -> ConceptSet:
+def parse_concepts(text: str, base: ConceptSet | None = None) -> ConceptSet:
     """Parse a concept list (syntax in the module docstring) into a ConceptSet.
+
+    With ``base`` (e.g. a preset), the text's entries are added to the base's, checked against
+    them like against earlier lines.
 
     Raises ConceptError naming the line for an empty concept, an empty anchor after ``->``,
     a concept both erased and preserved, or the same concept erased towards two anchors;
     and without a line when nothing is left to erase.
     """
-    erase: dict[str, tuple[int, Concept]] = {}
-    preserve: dict[str, tuple[int, str]] = {}
+    def where(line: int | None) -> str:
+        return f"line {line}" if line is not None else "the base list"
+
+    erase: dict[str, tuple[int | None, Concept]] = {}
+    preserve: dict[str, tuple[int | None, str]] = {}
     warnings: list[str] = []
+    if base is not None:
+        erase = {c.text.casefold(): (None, c) for c in base.erase}
+        preserve = {p.casefold(): (None, p) for p in base.preserve}
+        warnings = list(base.warnings)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _strip_comment(raw)
         if not line:
@@ -128,9 +114,10 @@ def parse_concepts(text: str) -> ConceptSet:
                 raise ConceptError("a preserved prompt cannot have an anchor ('->')", number, raw.strip())
             key = name.casefold()
             if key in erase:
-                raise ConceptError(f"{name!r} is both erased (line {erase[key][0]}) and preserved", number, raw.strip())
+                raise ConceptError(f"{name!r} is both erased ({where(erase[key][0])}) and preserved", number,
+                                   raw.strip())
             if key in preserve:
-                warnings.append(f"line {number}: {name!r} repeats line {preserve[key][0]}; merged")
+                warnings.append(f"line {number}: {name!r} repeats {where(preserve[key][0])}; merged")
                 continue
             preserve[key] = (number, name)
             continue
@@ -142,14 +129,15 @@ def parse_concepts(text: str) -> ConceptSet:
         concept = Concept(name, anchor if arrow else BLANK_ANCHOR)
         key = name.casefold()
         if key in preserve:
-            raise ConceptError(f"{name!r} is both preserved (line {preserve[key][0]}) and erased", number, raw.strip())
+            raise ConceptError(f"{name!r} is both preserved ({where(preserve[key][0])}) and erased", number,
+                               raw.strip())
         if key in erase:
             first_line, first = erase[key]
             if first.anchor != concept.anchor:
                 raise ConceptError(
-                    f"{name!r} is erased towards {first.anchor!r} on line {first_line} and towards "
+                    f"{name!r} is erased towards {first.anchor!r} on {where(first_line)} and towards "
                     f"{concept.anchor!r} here", number, raw.strip())
-            warnings.append(f"line {number}: {name!r} repeats line {first_line}; merged")
+            warnings.append(f"line {number}: {name!r} repeats {where(first_line)}; merged")
             continue
         erase[key] = (number, concept)
     if not erase:

@@ -62,19 +62,20 @@ def test_immutable_hashable_round_trip():
     assert {cs: 1}[again] == 1
 
 
-def test_union():
-    a = parse_concepts("cat\ndog -> pet\n+bird\n")
-    b = parse_concepts("Cat\nfish\n+tree\n")
-    u = a.union(b)
-    assert [c.text for c in u.erase] == ["cat", "dog", "fish"]
-    assert u.preserve == ("bird", "tree")
-    assert any("'Cat'" in w for w in u.warnings)
-    with pytest.raises(ConceptError, match="preserved in one list and erased"):
-        a.union(parse_concepts("bird\n"))
-    with pytest.raises(ConceptError, match="erased in one list and preserved"):
-        a.union(parse_concepts("x\n+cat\n"))
-    with pytest.raises(ConceptError, match="towards"):
-        a.union(parse_concepts("dog -> animal\n"))
+def test_text_on_top_of_a_base_list():
+    base = parse_concepts("cat\ndog -> pet\n+bird\n")
+    cs = parse_concepts("# only additions\nCat\nfish\n+tree\n", base=base)
+    assert [c.text for c in cs.erase] == ["cat", "dog", "fish"]
+    assert cs.preserve == ("bird", "tree")
+    assert any("line 2: 'Cat' repeats the base list" in w for w in cs.warnings)
+    assert parse_concepts("+ only a keeper\n", base=base).preserve == ("bird", "only a keeper")
+    assert parse_concepts("", base=base) == base
+    with pytest.raises(ConceptError, match="line 2: 'bird': 'bird' is both preserved \\(the base list\\)"):
+        parse_concepts("x\nbird\n", base=base)
+    with pytest.raises(ConceptError, match="line 1: '\\+cat'"):
+        parse_concepts("+cat\n", base=base)
+    with pytest.raises(ConceptError, match="towards 'pet' on the base list"):
+        parse_concepts("dog -> animal\n", base=base)
 
 
 def test_an_empty_concept_set_cannot_be_built():
