@@ -1,0 +1,19 @@
+"""Filesystem layout of the cached ComfyUI host (all under the git-ignored REPO/.cache/host)."""
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HARNESS = REPO / "harness"
+CACHE = REPO / ".cache" / "host"
+VENV = CACHE / "venv"
+VENV_PY = VENV / "bin" / "python"
+DOWNLOADS = CACHE / "dl"
+COMFY_DIR = CACHE / "ComfyUI"
+# Passed as --base-directory: ComfyUI looks up custom_nodes/, models/, input/, output/, temp/, user/ here,
+# so the extracted ComfyUI tree is never written to.
+BASE_DIR = CACHE / "base"
+BASE_SUBDIRS = ("custom_nodes", "models/checkpoints", "input", "output", "temp", "user")
+PACK_LINK_NAME = "scapre"
+PACK_LINK = BASE_DIR / "custom_nodes" / PACK_LINK_NAME  # symlink -> REPO
+CHECKPOINTS = BASE_DIR / "models" / "checkpoints"
+TINY_SD15 = "tiny_sd15.safetensors"
+TINY_SDXL = "tiny_sdxl.safetensors"

@@ -1,0 +1,52 @@
+"""Fixtures for integration tests on the real ComfyUI 0.3.75 host that harness/ installs under .cache/host.
+
+Run them with `python3 -m harness.test tests/integration` (installs the host first if needed).
+  host           session: the harness.paths module, once the host is installed (fails, never skips, if it can't be)
+  comfy_server   session: a running harness.server.ComfyServer with our pack in custom_nodes/, writing its
+                 images to a temporary output folder (comfy_server.output_dir); stopped at the end
+  workflow       session: load an API-format workflow (a JSON path, REPO-relative or absolute, or a dict) as a
+                 fresh dict, optionally pointing every ckpt_name input at another checkpoint
+"""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import paths
+from harness.install import ensure_host
+from harness.server import ComfyServer
+
+
+@pytest.fixture(scope="session")
+def host():
+    try:
+        ensure_host()  # a quick no-op when `python3 -m harness.install` has run
+    except Exception as e:
+        pytest.fail(f"the ComfyUI host under {paths.CACHE} is missing and could not be installed: {e}\n"
+                    "run `python3 -m harness.install` and read its output", pytrace=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def comfy_server(host, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("comfy_output")
+    with ComfyServer(["--output-directory", output_dir]) as server:
+        server.output_dir = output_dir
+        yield server
+
+
+@pytest.fixture(scope="session")
+def workflow():
+    def load(source, ckpt_name=None):
+        if isinstance(source, dict):
+            prompt = copy.deepcopy(source)
+        else:
+            prompt = json.loads((paths.REPO / Path(source)).read_text())
+        if ckpt_name is not None:
+            for node in prompt.values():
+                if "ckpt_name" in node.get("inputs", {}):
+                    node["inputs"]["ckpt_name"] = ckpt_name
+        return prompt
+
+    return load
