@@ -12,10 +12,11 @@ from .concepts import PRESETS as CONCEPT_PRESETS
 from .concepts import Concept, ConceptError, ConceptSet, parse_concepts, preset_text
 from .config import PRESETS as CONFIG_PRESETS
 from .config import ScaPreConfig
+from .lowrank import LowRank, low_rank
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CONCEPT_PRESETS", "CONFIG_PRESETS", "Concept", "ConceptError", "ConceptSet", "Report", "ScaPreConfig",
-    "UnlearnResult", "parse_concepts", "preset_text", "unlearn",
+    "CONCEPT_PRESETS", "CONFIG_PRESETS", "Concept", "ConceptError", "ConceptSet", "LowRank", "Report",
+    "ScaPreConfig", "UnlearnResult", "low_rank", "parse_concepts", "preset_text", "unlearn",
 ]

@@ -109,6 +109,7 @@ def _check_weight(key: str, w: Tensor, d: int) -> None:
         raise ValueError(f"weight {key!r} has non-finite values")
 
 
+@torch.no_grad()
 def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
             device: torch.device | str | None = None, progress: Progress | None = None,
             dtype: torch.dtype = torch.float32) -> UnlearnResult:

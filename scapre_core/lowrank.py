@@ -1,0 +1,64 @@
+"""Low-rank factorisation of an edit, for LoRA export with a stated error.
+
+For a delta D [n, d] with singular values s_1 >= s_2 >= ..., the best rank-r approximation
+(Eckart-Young) ``up = U_r diag(s_r)``, ``down = V_r^T`` has relative Frobenius error
+``sqrt(sum_{k>r} s_k^2) / sqrt(sum_k s_k^2)``. ``low_rank`` picks the smallest r meeting a bound
+(capped by ``max_rank``) and then measures the error of the factors actually stored, after
+rounding them to the storage dtype, raising r while rounding alone breaks the bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class LowRank:
+    """``up @ down`` approximates the delta with relative Frobenius error ``error``."""
+
+    up: Tensor
+    down: Tensor
+    error: float
+
+    @property
+    def rank(self) -> int:
+        return self.down.shape[0]
+
+
+def relative_error(delta: Tensor, approx: Tensor) -> float:
+    """``|delta - approx|_F / |delta|_F`` (0 for a zero delta), computed in float64."""
+    delta = delta.double()
+    norm = delta.norm()
+    return float((delta - approx.double()).norm() / norm) if norm > 0 else 0.0
+
+
+def low_rank(delta: Tensor, bound: float = 0.01, max_rank: int = 256, rank: int | None = None,
+             dtype: torch.dtype = torch.float16) -> LowRank:
+    """Factor ``delta`` [n, d] as ``up [n, r] @ down [r, d]`` stored in ``dtype``.
+
+    With ``rank`` given, that rank is used; otherwise the smallest rank whose error is at most
+    ``bound``, capped at ``max_rank`` (the returned error then says how far it is from the bound).
+    """
+    full = min(delta.shape)
+    U, S, Vh = torch.linalg.svd(delta.float(), full_matrices=False)
+    if rank is None:
+        energy = S.double().pow(2)
+        tail = (energy.sum() - energy.cumsum(0)).clamp_min(0).sqrt() / energy.sum().sqrt().clamp_min(1e-300)
+        rank = int((tail <= bound).nonzero()[0]) + 1 if bool((tail <= bound).any()) else full
+        cap = min(max_rank, full)
+        rank = min(rank, cap)
+        while True:
+            result = _factors(delta, U, S, Vh, rank, dtype)
+            if result.error <= bound or rank >= cap:
+                return result
+            rank += 1
+    return _factors(delta, U, S, Vh, min(max(rank, 1), full), dtype)
+
+
+def _factors(delta: Tensor, U: Tensor, S: Tensor, Vh: Tensor, rank: int, dtype: torch.dtype) -> LowRank:
+    up = (U[:, :rank] * S[:rank]).to(dtype)
+    down = Vh[:rank].to(dtype)
+    return LowRank(up, down, relative_error(delta, up.double() @ down.double()))
