@@ -1,7 +1,7 @@
 """Seeded generator (and checker) of tiny random-weight checkpoints that ComfyUI detects as real model families.
 
 Runs inside the host venv (it imports ComfyUI and torch):
-    VENV_PY harness/tiny_models.py --comfy-dir DIR --out-dir DIR --which sd15|sdxl|all [--seed 0] [--verify]
+    VENV_PY harness/tiny_models.py --comfy-dir DIR --out-dir DIR --which sd15|sdxl|all|sd3 [--seed 0] [--verify]
 Prints a JSON summary. With --verify it generates nothing: it loads the existing files through
 comfy.sd.load_checkpoint_guess_config and checks detection, key coverage, text encoding and VAE decoding.
 
@@ -39,6 +39,13 @@ SDXL_UNET = dict(in_channels=4, out_channels=4, model_channels=320, num_res_bloc
 # What model_detection.detect_unet_config adds for every SD-style UNet.
 COMMON_UNET = dict(use_checkpoint=False, image_size=32, use_spatial_transformer=True, legacy=False,
                    use_temporal_resblock=False, use_temporal_attention=False)
+# A family ScaPre does not edit (joint attention, no attn2 to_k/to_v), for tests of the refusal: an SD3 MMDiT of
+# depth 1 (hidden 64), 0.8M params, saved as a bare diffusion model for "Load Diffusion Model" (UNETLoader).
+SD3_MMDIT = dict(in_channels=16, out_channels=16, patch_size=2, depth=1, adm_in_channels=2048, input_size=None,
+                 pos_embed_scaling_factor=None, num_patches=64 * 64, pos_embed_max_size=64,
+                 context_embedder_config={"target": "torch.nn.Linear",
+                                          "params": {"in_features": 4096, "out_features": 64}})
+TINY_SD3 = "tiny_sd3.safetensors"
 MODELS = {  # name -> (file, unet config, expected supported_models class, CLIP storage dtype, encoder width)
     "sd15": ("tiny_sd15.safetensors", SD15_UNET, "SD15", "float16", 768),
     "sdxl": ("tiny_sdxl.safetensors", SDXL_UNET, "KOALA_700M", "float8_e4m3fn", 2048),
@@ -115,6 +122,34 @@ def generate(name, out_dir, seed):
             "params": params, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def generate_sd3(out_dir, seed):
+    """Write out_dir/tiny_sd3.safetensors (diffusion model only, detected as SD3) and return its summary."""
+    import comfy.model_detection
+    import comfy.ops
+    import torch
+    from comfy.ldm.modules.diffusionmodules.mmdit import MMDiT
+    from safetensors.torch import save_file
+
+    t0 = time.perf_counter()
+    with torch.device("meta"):
+        spec = MMDiT(**SD3_MMDIT, device="meta", operations=comfy.ops.disable_weight_init).state_dict()
+    detected = type(comfy.model_detection.model_config_from_unet(spec, "")).__name__
+    if detected != "SD3":
+        raise RuntimeError(f"sd3: ComfyUI detects {detected}, expected SD3")
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k in sorted(spec):
+        shape = tuple(spec[k].shape)
+        v = torch.randn(shape, generator=g) * (1.0 / math.sqrt(math.prod(shape[1:]))) if len(shape) >= 2 \
+            else torch.full(shape, 1.0 if k.endswith(".weight") else 0.0)
+        sd[k] = v.to(torch.float16).contiguous()
+    out = os.path.join(out_dir, TINY_SD3)
+    save_file(sd, out + ".partial", metadata={"format": "pt"})
+    os.replace(out + ".partial", out)
+    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd), "model_config": detected,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
 def _sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -184,11 +219,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--comfy-dir", required=True)
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--which", choices=["sd15", "sdxl", "all"], default="all")
+    ap.add_argument("--which", choices=["sd15", "sdxl", "all", "sd3"], default="all",
+                    help="all = the checkpoints (sd15, sdxl); sd3 = the unsupported-family diffusion model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--verify", action="store_true", help="check existing files instead of generating")
     a = ap.parse_args()
     _import_comfy(a.comfy_dir)
+    if a.which == "sd3":
+        os.makedirs(a.out_dir, exist_ok=True)
+        print(json.dumps({"sd3": generate_sd3(a.out_dir, a.seed)}, indent=1))
+        return
     names = list(MODELS) if a.which == "all" else [a.which]
     report, failed = {}, False
     for name in names:

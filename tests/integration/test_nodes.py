@@ -1,0 +1,179 @@
+"""The pack on the real ComfyUI host: registration, the example workflows over HTTP, an untouched input
+model, the patched weights, caching, and clear errors for bad inputs (the server keeps serving)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness import paths
+from harness.server import ComfyServer, PromptRejected
+from scapre_core import parse_concepts, preset_text
+
+OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel")
+IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
+ARTISTS = "example_workflows/api/erase_artists_compare.json"
+
+
+def small(prompt: dict) -> dict:
+    """64x64 latents and 3 steps, so a workflow runs in seconds on the CPU."""
+    for node in prompt.values():
+        if node["class_type"] == "EmptyLatentImage":
+            node["inputs"].update(width=64, height=64)
+        if node["class_type"] == "KSampler":
+            node["inputs"]["steps"] = 3
+    return prompt
+
+
+def node_of(prompt: dict, class_type: str) -> str:
+    (node_id,) = [k for k, v in prompt.items() if v["class_type"] == class_type]
+    return node_id
+
+
+def images(server: ComfyServer, entry: dict, node_id: str) -> list[np.ndarray]:
+    return [np.asarray(Image.open(server.output_dir / i["subfolder"] / i["filename"]).convert("RGB"))
+            for i in entry["outputs"][node_id]["images"]]
+
+
+def error_message(entry: dict) -> str:
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    (error,) = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
+    return error["exception_message"]
+
+
+def run_ok(server: ComfyServer, prompt: dict) -> dict:
+    entry = server.run(prompt, timeout=600)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    return entry
+
+
+def test_pack_loads_and_documents_its_nodes(comfy_server):
+    assert comfy_server.import_failures() == []
+    info = comfy_server.object_info()
+    for node_id in OUR_NODES:
+        node = info[node_id]
+        assert node["category"] == "ScaPre" and node["display_name"].startswith("ScaPre ")
+        assert node["description"]
+        inputs = {**node["input"]["required"], **node["input"].get("optional", {})}
+        for name, (kind, *options) in inputs.items():
+            assert options and options[0].get("tooltip"), f"{node_id}.{name} has no tooltip"
+        assert all(node["output_tooltips"]) or node["output_node"]
+    kind, options = info["ScaPreConceptList"]["input"]["required"]["preset"]
+    presets = options["options"]
+    assert kind == "COMBO"
+    assert presets[0] == "none" and "Imagenette-10" in presets and "Artists-50" in presets
+
+
+@pytest.mark.parametrize("source, ckpt", [(IMAGENETTE, paths.TINY_SD15), (ARTISTS, paths.TINY_SD15),
+                                          (IMAGENETTE, paths.TINY_SDXL)], ids=["imagenette-sd15", "artists-sd15",
+                                                                               "imagenette-sdxl"])
+def test_example_workflows_run(comfy_server, workflow, source, ckpt):
+    prompt = small(workflow(source, ckpt_name=ckpt))
+    entry = run_ok(comfy_server, prompt)
+    saved = images(comfy_server, entry, node_of(prompt, "SaveImage"))
+    assert len(saved) == 1 and saved[0].shape[0] == 64 and saved[0].std() > 0
+    concept_list = prompt[node_of(prompt, "ScaPreConceptList")]["inputs"]
+    concepts = parse_concepts(concept_list["text"], base=parse_concepts(preset_text(concept_list["preset"])))
+    report = entry["outputs"][node_of(prompt, "ScaPreUnlearn")]["text"][0]
+    assert report == entry["outputs"][node_of(prompt, "PreviewAny")]["text"][0]
+    for concept in concepts.erase:
+        assert concept.text in report
+    for kept in concepts.preserve:
+        assert f"preserved '{kept}'" in report
+
+
+def test_the_input_model_is_untouched(host, workflow, tmp_path):
+    """The original branch of the side-by-side workflow renders exactly what a graph without ScaPre does.
+
+    A separate server with --cache-none, so no node output is reused between the two prompts.
+    """
+    compare = small(workflow(ARTISTS, ckpt_name=paths.TINY_SD15))
+    compare["90"] = {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "original"}}
+    plain = {k: v for k, v in compare.items() if k in ("1", "4", "5", "6", "7", "9", "90")}
+    with ComfyServer(["--output-directory", tmp_path, "--cache-none"]) as server:
+        server.output_dir = tmp_path
+        with_scapre = images(server, run_ok(server, compare), "90")[0]
+        without = images(server, run_ok(server, plain), "90")[0]
+        edited = images(server, run_ok(server, compare), "12")[0]
+    assert np.array_equal(with_scapre, without)
+    left, right = edited[:, :64], edited[:, -64:]
+    assert np.array_equal(left, without) and not np.array_equal(right, without)
+
+
+def _check(name: str, **arguments) -> dict:
+    done = subprocess.run([str(paths.VENV_PY), str(paths.REPO / "tests/integration/checks.py"), name,
+                           json.dumps(arguments)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+def test_patched_weights_are_w0_plus_strength_times_delta(host):
+    """Read back through ComfyUI's own patching (load with patches, read the module, unload)."""
+    result = _check("patched_weights", ckpt=paths.TINY_SD15, strengths=[0.0, 0.5, 1.0])
+    by = result["by_strength"]
+    assert by["0.0"]["max_relative_error"] == 0.0 and by["0.0"]["delta_norm"] == 0.0
+    for strength in ("0.5", "1.0"):
+        assert by[strength]["max_relative_error"] <= 1e-3  # weights are stored in fp16
+        assert by[strength]["edits"] == 1 and by[strength]["delta_norm"] > 0
+    assert by["0.5"]["delta_norm"] == pytest.approx(by["1.0"]["delta_norm"] / 2, rel=1e-6)
+    assert result["base_unchanged_max_abs"] == 0.0 and result["input_patches_unchanged"]
+
+
+def test_changing_only_strength_reuses_the_edit(comfy_server, workflow):
+    prompt = small(workflow(IMAGENETTE, ckpt_name=paths.TINY_SD15))
+    unlearn = node_of(prompt, "ScaPreUnlearn")
+    prompt[unlearn]["inputs"]["seed"] = 12345  # an edit no other test computed
+    first = run_ok(comfy_server, prompt)["outputs"][unlearn]["text"][0]
+    prompt[unlearn]["inputs"]["strength"] = 0.5
+    second = run_ok(comfy_server, prompt)["outputs"][unlearn]["text"][0]
+    assert "reused from cache" not in first and "reused from cache" in second
+    assert "strength 0.5" in second
+
+
+def _unlearn_graph(model_node: dict, clip_ckpt: str, concept_text: str) -> dict:
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": clip_ckpt}},
+        "2": model_node,
+        "3": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text, "preset": "none"}},
+        "4": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["2", 0], "clip": ["1", 1], "concepts": ["3", 0],
+                                                        "recipe": "large_scale", "strength": 1.0, "seed": 0}},
+        "5": {"class_type": "PreviewAny", "inputs": {"source": ["4", 1]}},
+    }
+
+
+def _serves_the_next_prompt(server, workflow):
+    """A fresh prompt (new sampler seed, so nothing is cached) still renders."""
+    prompt = small(workflow(IMAGENETTE, ckpt_name=paths.TINY_SD15))
+    prompt[node_of(prompt, "KSampler")]["inputs"]["seed"] = time.time_ns() % 2**32
+    run_ok(server, prompt)
+
+
+def test_bad_inputs_are_clear_node_errors(comfy_server, workflow):
+    sd15 = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SD15}}
+    sdxl = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SDXL}}
+    sd3 = {"class_type": "UNETLoader", "inputs": {"unet_name": "tiny_sd3.safetensors", "weight_dtype": "default"}}
+
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(_unlearn_graph(sd15, paths.TINY_SD15, "# nothing here\n+ a keeper\n"))
+    details = json.dumps(rejected.value.node_errors)
+    assert "nothing to erase" in details and "ScaPreConceptList" in details
+    _serves_the_next_prompt(comfy_server, workflow)
+
+    long_concept = " ".join(["word"] * 80)
+    message = error_message(comfy_server.run(_unlearn_graph(sd15, paths.TINY_SD15, long_concept)))
+    assert "80 tokens long" in message and "at most 75 tokens" in message
+    _serves_the_next_prompt(comfy_server, workflow)
+
+    message = error_message(comfy_server.run(_unlearn_graph(sdxl, paths.TINY_SD15, "golf ball")))
+    assert "768-wide" in message and "2048-wide" in message and "KOALA_700M" in message
+    _serves_the_next_prompt(comfy_server, workflow)
+
+    message = error_message(comfy_server.run(_unlearn_graph(sd3, paths.TINY_SD15, "golf ball")))
+    assert "not supported yet: SD3" in message
+    _serves_the_next_prompt(comfy_server, workflow)
+    assert comfy_server.proc.poll() is None
