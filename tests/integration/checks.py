@@ -70,7 +70,117 @@ def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     return out
 
 
-CHECKS = {"patched_weights": patched_weights}
+def _graph(ckpt: str, concept_text: str, save: dict | None = None) -> dict:
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text, "preset": "none"}},
+        "3": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["1", 0], "clip": ["1", 1], "concepts": ["2", 0],
+                                                        "recipe": "large_scale", "strength": 1.0, "seed": 0}},
+    }
+    if save is not None:
+        graph["4"] = {"class_type": "ScaPreSaveEditedModel",
+                      "inputs": {"model": ["3", 0], "clip": ["1", 1], "vae": ["1", 2], **save}}
+    return graph
+
+
+def _saved_path(result: dict, folder: str) -> Path:
+    assert result["success"], result["errors"]
+    text = result["outputs"]["4"]["text"][0]
+    relative = text.split(": ", 1)[1].split(" (", 1)[0]  # "saved <format>: <kind>/<name> (<size> MB, ...)"
+    return Path(folder) / relative.split("/", 1)[1]
+
+
+def save_round_trips(ckpt: str, concepts: str) -> dict:
+    """Save every format, load each back with stock nodes, compare with the patched model."""
+    nodes, glue, mm = _setup()
+    import folder_paths
+    import torch
+    from safetensors import safe_open
+    loader = nodes.CheckpointLoaderSimple()
+    base, clip, vae = loader.load_checkpoint(ckpt)[:3]
+    keys = glue.cross_attention_keys(base)
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(base, clip, concept_set, "large_scale", 1.0, 0).args[0]
+    deltas, _ = glue.scapre_edits(patched)
+    patched_w = _effective(patched, keys, mm)
+    base_w = _unet_weights(base, keys)
+    base_all = {k: v.float().clone() for k, v in base.model.state_dict().items()}
+    out = {}
+
+    def run_save(**save):
+        return inprocess.run_prompt(_graph(ckpt, concepts, {"filename_prefix": "roundtrip/edited", **save}))
+
+    # (a) full checkpoint: edited weights as the patched model's, everything else as the base's
+    path = _saved_path(run_save(format="checkpoint"), folder_paths.get_folder_paths("checkpoints")[0])
+    reloaded, clip2, vae2 = loader.load_checkpoint(str(path.relative_to(folder_paths.get_folder_paths("checkpoints")[0])))[:3]
+    state = {k: v.float() for k, v in reloaded.model.state_dict().items()}
+    out["checkpoint"] = {
+        "edited_max_relative_error": _relative({k: state[k] for k in keys}, patched_w),
+        "other_unet_max_abs": max(float((state[k] - base_all[k]).abs().max()) for k in base_all if k not in keys),
+        "clip_mismatches": sorted(k for k, v in clip.get_sd().items()
+                                  if not torch.equal(v.float(), clip2.get_sd()[k].float())),
+        "file_keys_ok": bool(path.exists()),
+    }
+    # (b) exact edit as a LoRA, applied by the stock LoraLoaderModelOnly at strength 1 and 0.5
+    lora_dir = folder_paths.get_folder_paths("loras")[0]
+    path = _saved_path(run_save(format="edit (LoRA, exact)"), lora_dir)
+    name = str(path.relative_to(lora_dir))
+    lora = nodes.LoraLoaderModelOnly()
+    full = _effective(lora.load_lora_model_only(base, name, 1.0)[0], keys, mm)
+    half = _effective(lora.load_lora_model_only(base, name, 0.5)[0], keys, mm)
+    with safe_open(str(path), framework="pt") as f:
+        metadata, file_keys = f.metadata(), sorted(f.keys())
+    out["lora_exact"] = {
+        "strength_1_max_relative_error": _relative(full, patched_w),
+        "strength_half_max_relative_error": _relative(half, {k: base_w[k] + 0.5 * deltas[k] for k in keys}),
+        "keys": file_keys, "metadata": metadata, "bytes": path.stat().st_size,
+    }
+    # (c) low rank at the default 1 % bound: the error measured here is the one written in the file
+    path = _saved_path(run_save(format="edit (LoRA, low rank)", max_error=0.01, max_rank=768), lora_dir)
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = f.metadata()
+    measured = {}
+    for key in keys:
+        name = key[: -len(".weight")]
+        approx = tensors[f"{name}.lora_up.weight"].double() @ tensors[f"{name}.lora_down.weight"].double()
+        measured[key] = float((deltas[key].double() - approx).norm() / deltas[key].double().norm())
+    low = _effective(lora.load_lora_model_only(base, str(path.relative_to(lora_dir)), 1.0)[0], keys, mm)
+    out["lora_low_rank"] = {
+        "measured": measured, "written": json.loads(metadata["scapre.lowrank.errors"]),
+        "overall_written": float(metadata["scapre.lowrank.error"]),
+        "ranks": {k: tensors[f"{k[:-len('.weight')]}.lora_down.weight"].shape[0] for k in keys},
+        "applied_max_relative_error": _relative(low, patched_w), "bytes": path.stat().st_size,
+    }
+    return out
+
+
+def interrupted_save(ckpt: str) -> dict:
+    """A save that fails half-way through writing leaves nothing behind."""
+    nodes, _, _ = _setup()
+    import folder_paths
+    module = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreSaveEditedModel"].__module__]
+    real_save = module.save_file
+
+    def failing_save(tensors, filename, metadata=None):
+        real_save(dict(list(tensors.items())[:1]), filename, metadata=metadata)
+        with open(filename, "ab") as f:
+            f.write(b"\0" * 1024)
+        raise OSError("disk full (simulated)")
+
+    module.save_file = failing_save
+    try:
+        result = inprocess.run_prompt(_graph(ckpt, "golf ball", {"filename_prefix": "interrupted/edit",
+                                                                  "format": "edit (LoRA, exact)"}))
+    finally:
+        module.save_file = real_save
+    folder = Path(folder_paths.get_folder_paths("loras")[0]) / "interrupted"
+    return {"success": result["success"], "errors": json.dumps(result["errors"], default=str)[:2000],
+            "left_behind": sorted(p.name for p in folder.iterdir()) if folder.exists() else []}
+
+
+CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
+          "interrupted_save": interrupted_save}
 
 
 def main() -> None:

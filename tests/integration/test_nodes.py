@@ -4,12 +4,11 @@ model, the patched weights, caching, and clear errors for bad inputs (the server
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from host_helpers import error_message, images, node_of, run_check, run_ok, small
 
 from harness import paths
 from harness.server import ComfyServer, PromptRejected
@@ -18,38 +17,6 @@ from scapre_core import parse_concepts, preset_text
 OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel")
 IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
 ARTISTS = "example_workflows/api/erase_artists_compare.json"
-
-
-def small(prompt: dict) -> dict:
-    """64x64 latents and 3 steps, so a workflow runs in seconds on the CPU."""
-    for node in prompt.values():
-        if node["class_type"] == "EmptyLatentImage":
-            node["inputs"].update(width=64, height=64)
-        if node["class_type"] == "KSampler":
-            node["inputs"]["steps"] = 3
-    return prompt
-
-
-def node_of(prompt: dict, class_type: str) -> str:
-    (node_id,) = [k for k, v in prompt.items() if v["class_type"] == class_type]
-    return node_id
-
-
-def images(server: ComfyServer, entry: dict, node_id: str) -> list[np.ndarray]:
-    return [np.asarray(Image.open(server.output_dir / i["subfolder"] / i["filename"]).convert("RGB"))
-            for i in entry["outputs"][node_id]["images"]]
-
-
-def error_message(entry: dict) -> str:
-    assert entry["status"]["status_str"] == "error", entry["status"]
-    (error,) = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
-    return error["exception_message"]
-
-
-def run_ok(server: ComfyServer, prompt: dict) -> dict:
-    entry = server.run(prompt, timeout=600)
-    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
-    return entry
 
 
 def test_pack_loads_and_documents_its_nodes(comfy_server):
@@ -105,16 +72,9 @@ def test_the_input_model_is_untouched(host, workflow, tmp_path):
     assert np.array_equal(left, without) and not np.array_equal(right, without)
 
 
-def _check(name: str, **arguments) -> dict:
-    done = subprocess.run([str(paths.VENV_PY), str(paths.REPO / "tests/integration/checks.py"), name,
-                           json.dumps(arguments)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout)
-
-
 def test_patched_weights_are_w0_plus_strength_times_delta(host):
     """Read back through ComfyUI's own patching (load with patches, read the module, unload)."""
-    result = _check("patched_weights", ckpt=paths.TINY_SD15, strengths=[0.0, 0.5, 1.0])
+    result = run_check("patched_weights", ckpt=paths.TINY_SD15, strengths=[0.0, 0.5, 1.0])
     by = result["by_strength"]
     assert by["0.0"]["max_relative_error"] == 0.0 and by["0.0"]["delta_norm"] == 0.0
     for strength in ("0.5", "1.0"):
