@@ -47,12 +47,10 @@ def preserve_weight(config: ScaPreConfig, n_prompts: int) -> float:
 
 @dataclass
 class KeyEdit:
-    """One key's edit: the delta and the statistics behind it."""
+    """One key's edit: ``W - W0`` and the mu it used (0 for methods without mu)."""
 
     delta: Tensor
     mu: float
-    alpha_mean: float
-    rollback_mean: float
 
 
 class Problem:
@@ -188,6 +186,7 @@ class Problem:
                 rho = remainder[chunk].gather(1, rows)
                 values = torch.bmm(projected[rows] * rho[:, :, None], self.slot_coords[chunk])
                 rhs.index_add_(0, rows.flatten(), values.flatten(0, 1))
+
     # --- one key ---------------------------------------------------------------------------
 
     def edit(self, key: str, weight: Tensor) -> KeyEdit:
@@ -195,18 +194,18 @@ class Problem:
         cfg = self.config
         if cfg.method == "uce":
             delta = self.solver.solve(weight, self.rhs(weight, 0.0, None), 0.0, None)
-            return KeyEdit(delta, 0.0, 0.0, 1.0)
+            return KeyEdit(delta, 0.0)
 
         entropy, masks = self.statistics(key, weight)
         targets = masks[-1] if self.mask_sets else None
         if cfg.method == "scapre_base":
             delta = self.solver.solve(weight, self.rhs(weight, 0.0, targets), 0.0, None)
             rollback = cfg.alpha_min + (1 - cfg.alpha_min) * (1 - entropy)
-            return KeyEdit(rollback[:, None].to(delta) * delta, 0.0, 0.0, float(rollback.mean()))
+            return KeyEdit(rollback[:, None].to(delta) * delta, 0.0)
 
         mu = float(entropy.clamp(0, 1).mean())
         alpha = cfg.erase_scale * (masks[0].max(dim=0).values if self.mask_sets else torch.ones_like(entropy))
         delta = self.solver.solve(weight, self.rhs(weight, mu, targets), mu, alpha)
         solved = weight + delta
         final = bures_prox(weight, solved, mu, cfg.lam + mu, cfg.bures_iters)
-        return KeyEdit(final - weight, mu, float(alpha.mean()), 1.0)
+        return KeyEdit(final - weight, mu)
