@@ -12,6 +12,7 @@ the real architectures, counted with ComfyUI's own classes on the meta device (n
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -64,11 +65,11 @@ def architecture_params(model: str) -> dict[str, int]:
     return {"family": type(config).__name__, "unet": count(unet), "clip": count(clip), "vae": count(vae)}
 
 
-def edit_sizes(model: str, m: int, rank: int | None, folder: Path) -> dict:
+def edit_sizes(model: str, m: int, rank: int | None, recipe: str, folder: Path) -> dict:
     widths, d = MODELS[model]
     weights = random_weights(widths, d, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
-    deltas = unlearn(weights, random_encode(d, rank, seed=0), concepts, ScaPreConfig()).deltas
+    deltas = unlearn(weights, random_encode(d, rank, seed=0), concepts, ScaPreConfig.preset(recipe)).deltas
     exact = {k[: -len(".weight")] + ".diff": v.half() for k, v in deltas.items()}
     save_file(exact, str(folder / "exact.safetensors"))
     start = time.perf_counter()
@@ -90,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50])
+    parser.add_argument("--recipes", nargs="+", default=["large_scale", "objects_base"])
     args = parser.parse_args()
     print("| model | full checkpoint fp16 MB | diffusion model fp16 MB |")
     print("|---|---|---|")
@@ -98,17 +100,17 @@ def main() -> None:
         print(f"| {model} ({p['family']}) | {2 * (p['unet'] + p['clip'] + p['vae']) / 2**20:.0f} | "
               f"{2 * p['unet'] / 2**20:.0f} |", flush=True)
     print()
-    print("| model | m | encoder | LoRA exact fp16 MB | LoRA low rank (1 %) MB | rank min / mean / max | "
+    print("| model | m | recipe | encoder | LoRA exact fp16 MB | LoRA low rank (1 %) MB | rank min / mean / max | "
           "worst error | factorise s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            for m in args.m:
-                for rank, label in ((64, "rank 64"), (None, "full rank")):
-                    r = edit_sizes(model, m, rank, Path(tmp))
-                    print(f"| {model} | {m} | {label} | {r['exact_mb']:.1f} | {r['low_mb']:.1f} | {r['rank_min']} / "
-                          f"{r['rank_mean']:.0f} / {r['rank_max']} | {r['worst_error']:.4f} | "
-                          f"{r['factorise_s']:.1f} |", flush=True)
+            for m, recipe, (rank, label) in itertools.product(args.m, args.recipes,
+                                                              ((64, "rank 64"), (None, "full rank"))):
+                r = edit_sizes(model, m, rank, recipe, Path(tmp))
+                print(f"| {model} | {m} | {recipe} | {label} | {r['exact_mb']:.1f} | {r['low_mb']:.1f} | "
+                      f"{r['rank_min']} / {r['rank_mean']:.0f} / {r['rank_max']} | {r['worst_error']:.4f} | "
+                      f"{r['factorise_s']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
