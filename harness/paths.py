@@ -11,9 +11,11 @@ COMFY_DIR = CACHE / "ComfyUI"
 # Passed as --base-directory: ComfyUI looks up custom_nodes/, models/, input/, output/, temp/, user/ here,
 # so the extracted ComfyUI tree is never written to.
 BASE_DIR = CACHE / "base"
-BASE_SUBDIRS = ("custom_nodes", "models/checkpoints", "input", "output", "temp", "user")
+BASE_SUBDIRS = ("custom_nodes", "models/checkpoints", "models/diffusion_models", "input", "output", "temp", "user")
 PACK_LINK_NAME = "scapre"
 PACK_LINK = BASE_DIR / "custom_nodes" / PACK_LINK_NAME  # symlink -> REPO
 CHECKPOINTS = BASE_DIR / "models" / "checkpoints"
+DIFFUSION_MODELS = BASE_DIR / "models" / "diffusion_models"
 TINY_SD15 = "tiny_sd15.safetensors"
 TINY_SDXL = "tiny_sdxl.safetensors"
+TINY_SD3 = "tiny_sd3.safetensors"  # a family ScaPre refuses, loaded with "Load Diffusion Model"
