@@ -1,4 +1,4 @@
-"""Run the project's tests on the real host: python3 -m harness.test [pytest args] (default: tests).
+"""Run the project's tests on the real host: python3 -m harness.test [pytest args] (default: all of tests/).
 
 Installs the host if needed (harness.install.ensure_host), then replaces this process with the host venv's
 pytest, run in REPO with REPO on PYTHONPATH, so the exit status is pytest's own (5 when no test ran).
@@ -19,7 +19,9 @@ def main(argv):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.REPO), env.get("PYTHONPATH")]))
     os.chdir(paths.REPO)
     sys.stdout.flush()
-    os.execve(paths.VENV_PY, [str(paths.VENV_PY), "-m", "pytest", *(argv or ["tests"])], env)
+    # -c: the config (and with it the rootdir, tests/) must not depend on which paths or options are given
+    os.execve(paths.VENV_PY, [str(paths.VENV_PY), "-m", "pytest", "-c", str(paths.REPO / "tests" / "pytest.ini"),
+                              *argv], env)
 
 
 if __name__ == "__main__":
