@@ -1,17 +1,19 @@
 """ScaPre for ComfyUI: erase many concepts from SD1.x / SD2.x / SDXL models in closed form.
 
 Registers the V3 nodes through ``comfy_entrypoint`` (and deliberately exports no
-NODE_CLASS_MAPPINGS: ComfyUI would then never call the entry point).
+NODE_CLASS_MAPPINGS: ComfyUI would then never call the entry point). Imported outside ComfyUI
+(no ``comfy_api``, e.g. by a test runner collecting the repository), it defines nothing.
 """
 
-from .nodes import NODES
-from .nodes._api import ComfyExtension
+from importlib.util import find_spec
 
+if find_spec("comfy_api") is not None:
+    from .nodes import NODES
+    from .nodes._api import ComfyExtension
 
-class ScaPreExtension(ComfyExtension):
-    async def get_node_list(self):
-        return NODES
+    class ScaPreExtension(ComfyExtension):
+        async def get_node_list(self):
+            return NODES
 
-
-async def comfy_entrypoint() -> ScaPreExtension:
-    return ScaPreExtension()
+    async def comfy_entrypoint() -> ScaPreExtension:
+        return ScaPreExtension()
