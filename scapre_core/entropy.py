@@ -19,10 +19,11 @@ EPS = 1e-8
 
 def normalized_entropy(acts: Tensor, bins: int) -> Tensor:
     """Per-row normalised histogram entropy of ``acts [n, samples]`` -> [n] float64 (from the counts)."""
+    n = acts.shape[0]
     low, high = torch.aminmax(acts, dim=1, keepdim=True)
     unit = (acts - low).div_(high - low + EPS)
-    index = unit.mul_(bins).floor_().clamp_(0, bins - 1).long()
-    counts = torch.zeros(acts.shape[0], bins, dtype=torch.float64, device=acts.device)
-    counts.scatter_add_(1, index, torch.ones(1, dtype=torch.float64, device=acts.device).expand_as(index))
+    index = unit.mul_(bins).floor_().clamp_(0, bins - 1).to(torch.int32)
+    index += torch.arange(n, dtype=torch.int32, device=acts.device)[:, None] * bins  # one bin range per row
+    counts = torch.bincount(index.flatten(), minlength=n * bins).view(n, bins).double()
     p = counts / (acts.shape[1] + EPS)
     return -(p * torch.log(p + EPS)).sum(dim=1) / math.log(bins)

@@ -70,9 +70,9 @@ class Problem:
         self.preserve_scale = preserve_weight(config, preserve.shape[0] // CONTEXT_LENGTH)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        quadratic = [(s, tokens.X), (self.preserve_scale, preserve)]
+        quadratic = {"context": (s, tokens.X), "preserve": (self.preserve_scale, preserve)}
         if method != "uce":
-            quadratic.append((1.0, tokens.E))
+            quadratic["concepts"] = (1.0, tokens.E)
         regulariser = self.spectrum.regulariser_factor() if method == "scapre" and config.spectral else None
         projector = self.spectrum.projector_factor() if method == "scapre" else None
         span = torch.cat([tokens.X, preserve, tokens.E])
@@ -80,12 +80,12 @@ class Problem:
 
         # rho_i's terms linear in w0, as one [d, r] matrix (w0 -> Psi^T rho_i is w0 @ fold):
         # -Psi^T (s X^T X + E^T E) w0 and, for the SSA-SVD residual, -r Psi^T Z^T Z w0 (Z = P E).
-        self.fold = -s * self.solver.gram_fold(tokens.X)
+        self.fold = -s * self.solver.gram_fold("context")
         if method != "uce":
-            self.fold -= self.solver.gram_fold(tokens.E)
+            self.fold -= self.solver.gram_fold("concepts")
         if method == "scapre_base" and config.svd_residual:
             r_scale = s if config.res_scale is None else config.res_scale
-            self.fold -= r_scale * self.solver.gram_fold(self.spectrum.residual(tokens.E))
+            self.fold -= r_scale * self.solver.token_fold(self.spectrum.residual(tokens.E))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
         if regulariser is not None:

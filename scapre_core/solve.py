@@ -43,14 +43,14 @@ class RowSolver:
 
     Args:
         span_tokens: [N, d] token vectors whose span contains J0, R1, Pi and every h_i.
-        quadratic: (weight, tokens [N_g, d]) pairs; ``J0 = sum weight * tokens^T tokens``.
+        quadratic: name -> (weight, tokens [N_g, d]); ``J0 = sum weight * tokens^T tokens``.
         lam: the ridge lambda.
         regulariser: F_R [d, k_R] or None (then D = I).
         projector: F_P [d, k_P] or None (no alpha term).
         dtype: dtype of the per-key products.
     """
 
-    def __init__(self, span_tokens: Tensor, quadratic: list[tuple[float, Tensor]], lam: float,
+    def __init__(self, span_tokens: Tensor, quadratic: dict[str, tuple[float, Tensor]], lam: float,
                  regulariser: Tensor | None, projector: Tensor | None, dtype: torch.dtype):
         d = span_tokens.shape[1]
         device = span_tokens.device
@@ -60,10 +60,10 @@ class RowSolver:
             self.basis, _ = torch.linalg.qr(span_tokens.T.double())
         self.rank = d if self.basis is None else self.basis.shape[1]
 
+        self._grams = {name: self._gram(tokens) for name, (_, tokens) in quadratic.items()}
         C = lam * torch.eye(self.rank, dtype=torch.float64, device=device)
-        for weight, tokens in quadratic:
-            if weight != 0 and tokens.shape[0] > 0:
-                C += weight * self._gram(tokens)
+        for name, (weight, _) in quadratic.items():
+            C += weight * self._grams[name]
         if regulariser is None:
             eig, phi = torch.linalg.eigh(C)
         else:
@@ -74,6 +74,7 @@ class RowSolver:
             eig, gamma = torch.linalg.eigh((reduced + reduced.T) / 2)
             phi = torch.linalg.solve_triangular(chol.T, gamma, upper=True)
         self.eig = eig
+        self._phi = phi
         self.psi64 = phi if self.basis is None else self.basis @ phi
         self.psi = self.psi64.to(dtype)
         self.projector = None if projector is None else projector.double()
@@ -83,24 +84,28 @@ class RowSolver:
         return tokens if self.basis is None else tokens @ self.basis
 
     def _gram(self, tokens: Tensor) -> Tensor:
-        out = 0
+        out = torch.zeros(self.rank, self.rank, dtype=torch.float64, device=tokens.device)
         for start in range(0, tokens.shape[0], _CHUNK):
             block = self._restrict(tokens[start:start + _CHUNK].double())
-            out = out + block.T @ block
+            out += block.T @ block
         return out
 
     def coords(self, tokens: Tensor) -> Tensor:
         """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (solver dtype)."""
-        return torch.cat([(tokens[s:s + _CHUNK].double() @ self.psi64).to(self.dtype)
-                          for s in range(0, tokens.shape[0], _CHUNK)])
+        return tokens.to(self.dtype) @ self.psi
 
-    def gram_fold(self, tokens: Tensor) -> Tensor:
-        """``tokens^T tokens Psi`` [d, r] in float64: the linear map ``w0 -> Psi^T (sum_t t t^T) w0``."""
-        out = 0
-        for start in range(0, tokens.shape[0], _CHUNK):
-            block = tokens[start:start + _CHUNK].double()
-            out = out + block.T @ (block @ self.psi64)
-        return out
+    def gram_fold(self, name: str) -> Tensor:
+        """``T^T T Psi`` [d, r] (float64) for the quadratic group ``name``, from its Gram matrix.
+
+        T's rows lie in the span O, so ``T^T T Psi = O (O^T T^T T O) Phi``: no pass over the tokens.
+        """
+        folded = self._grams[name] @ self._phi
+        return folded if self.basis is None else self.basis @ folded
+
+    def token_fold(self, tokens: Tensor) -> Tensor:
+        """``tokens^T tokens Psi`` [d, r] (float64) for a few tokens outside the quadratic groups."""
+        tokens = tokens.double()
+        return tokens.T @ (tokens @ self.psi64)
 
     def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Tensor:
         """Solve (*) for every row and return ``delta = W - W0`` [n, d].
