@@ -7,6 +7,10 @@ NODE_CLASS_MAPPINGS: ComfyUI would then never call the entry point). Imported ou
 
 from importlib.util import find_spec
 
+# The frontend extension in web/js/ (shows each node's report on the node); ComfyUI serves it as
+# /extensions/<this folder>/js/scapre.js and the frontend loads it. Plain data, so defined outside ComfyUI too.
+WEB_DIRECTORY = "./web"
+
 if find_spec("comfy_api") is not None:
     from .nodes import NODES
     from .nodes._api import ComfyExtension
