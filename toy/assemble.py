@@ -1,0 +1,118 @@
+"""Assemble toy_shapes.safetensors: the trained UNet + the seeded CLIP-L + the trained TAESD, as an SD1.5 checkpoint.
+
+    .cache/host/venv/bin/python -m toy.assemble --out-dir .cache/host/base/models/checkpoints
+
+Key names come from ComfyUI's SD15 model config (``process_*_state_dict_for_saving``), the CLIP tensors verbatim
+from harness/tiny_models.py's seed-0 checkpoint (sha256-checked, see toy/clip.py), and the latent normalisation
+of the autoencoder is folded into TAESD's ``vae_scale`` / ``vae_shift``:
+
+    ComfyUI latent L = z / vae_scale + vae_shift, and the UNet sees L * 0.18215 = (z - mean) / std,
+    so vae_scale = std * 0.18215 and vae_shift = -mean / (std * 0.18215)   (z: raw TAESD encoder output).
+
+Everything is stored as fp16 with one metadata key, so the same inputs give the same bytes.
+
+``ensure_toy_checkpoint(checkpoints_dir)`` (standard library only, for harness/install.py) assembles it through
+the host venv when the file is missing or its inputs changed, and returns quickly otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WEIGHTS = REPO / "toy" / "weights"
+CHECKPOINT_NAME = "toy_shapes.safetensors"
+INPUTS = ("unet.safetensors", "taesd.safetensors", "build.json")
+STAMP_SUFFIX = ".stamp"
+SCALE_FACTOR = 0.18215
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256()
+    for name in INPUTS:
+        h.update(name.encode() + b"\0")
+        h.update((WEIGHTS / name).read_bytes() if name != "build.json" else json.dumps(
+            _latent_stats(), sort_keys=True).encode())
+    h.update((REPO / "toy" / "assemble.py").read_bytes())
+    h.update((REPO / "toy" / "clip.py").read_bytes())
+    return h.hexdigest()
+
+
+def _latent_stats() -> dict:
+    stage = json.loads((WEIGHTS / "build.json").read_text())["stages"]["taesd"]
+    return {"latent_mean": stage["latent_mean"], "latent_std": stage["latent_std"]}
+
+
+def vae_scale_shift() -> tuple[float, float]:
+    s = _latent_stats()
+    scale = s["latent_std"] * SCALE_FACTOR
+    return scale, -s["latent_mean"] / scale
+
+
+def assemble(out: Path) -> dict:
+    """Write the checkpoint to ``out`` (atomically); return its summary. Host venv only."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from . import clip, env
+    env.import_comfy()
+    import comfy.model_detection
+    from harness.tiny_models import COMMON_UNET, SD15_UNET
+
+    t0 = time.perf_counter()
+    config = comfy.model_detection.model_config_from_unet_config({**COMMON_UNET, **SD15_UNET})
+    unet = load_file(str(WEIGHTS / "unet.safetensors"))
+    vae = load_file(str(WEIGHTS / "taesd.safetensors"))
+    scale, shift = vae_scale_shift()
+    vae["vae_scale"] = torch.tensor(scale)
+    vae["vae_shift"] = torch.tensor(shift)
+    sd = {}
+    sd.update(clip.clip_state_dict())  # already checkpoint keys (cond_stage_model.transformer.text_model.*)
+    sd.update(config.process_unet_state_dict_for_saving(unet))
+    sd.update(config.process_vae_state_dict_for_saving(vae))
+    sd = {k: v.to(torch.float16).contiguous() for k, v in sd.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    save_file(sd, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out)
+    return {"file": str(out), "bytes": out.stat().st_size, "tensors": len(sd), "vae_scale": scale,
+            "vae_shift": shift, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def ensure_toy_checkpoint(checkpoints_dir, python=None) -> str:
+    """Make ``checkpoints_dir/toy_shapes.safetensors`` from the committed weights unless it is up to date.
+
+    Standard library only (runs under harness/install.py's python3); the assembly itself runs in the host
+    venv (``python``, default REPO/.cache/host/venv/bin/python). Returns what it did.
+    """
+    folder = Path(checkpoints_dir)
+    out = folder / CHECKPOINT_NAME
+    stamp = folder / (CHECKPOINT_NAME + STAMP_SUFFIX)
+    want = _fingerprint()
+    if out.is_file() and stamp.is_file() and stamp.read_text() == want:
+        return "up to date"
+    stamp.unlink(missing_ok=True)
+    python = str(python or REPO / ".cache" / "host" / "venv" / "bin" / "python")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    subprocess.run([python, "-m", "toy.assemble", "--out-dir", str(folder)], check=True, cwd=str(REPO), env=env)
+    stamp.write_text(want)
+    return f"assembled {out}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out-dir", required=True)
+    a = ap.parse_args(argv)
+    print(json.dumps(assemble(Path(a.out_dir) / CHECKPOINT_NAME)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The base model's oracle accuracy on its own 60 prompts, sampled through the assembled checkpoint.
+
+    .cache/host/venv/bin/python -m toy.check [--samples 8] [--fp32]
+
+Targets (issue 5): shape accuracy >= 90 % and colour accuracy >= 95 % with the evaluation's sampler settings
+(toy.generate.SAMPLER). Also reports how often bfloat16 sampling (used by the evaluation for speed) and float32
+sampling (what ComfyUI runs on a CPU) give the same oracle verdict for the same seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from . import env, generate, world
+from .train import Clock
+
+
+def base_accuracy(samples_per_prompt: int = 8, compare_fp32: int = 2) -> dict:
+    from .assemble import assemble
+    from .runtime import load
+    clock = Clock()
+    path = env.CACHE / "toy_shapes.safetensors"
+    assemble(path)
+    toy = load(path)
+    concepts = [j for j in range(len(world.CONCEPTS)) for _ in range(samples_per_prompt)]
+    seeds = [s for j in range(len(world.CONCEPTS)) for s in generate.seeds_for(j, samples_per_prompt)]
+    prompts = [world.PROMPTS[j] for j in concepts]
+    t0 = time.perf_counter()
+    imgs = toy.images(prompts, seeds)
+    sample_s = time.perf_counter() - t0
+    scores = toy.score(imgs)
+    acc = generate.accuracy(scores, concepts)
+    per_shape = {}
+    shapes, colours = generate.concept_labels(concepts)
+    for i, s in enumerate(world.SHAPES):
+        rows = shapes == i
+        per_shape[s] = round(float((scores.shape[rows] == i).float().mean()), 3)
+    per_colour = {c: round(float((scores.colour[colours == i] == i).float().mean()), 3)
+                  for i, c in enumerate(world.COLOURS)}
+    result = {"family": toy.family, "samples": len(concepts), "sampler": generate.SAMPLER,
+              **{k: round(v, 4) for k, v in acc.items()}, "per_shape": per_shape, "per_colour": per_colour,
+              "images_per_s_bf16": round(len(concepts) / sample_s, 2),
+              "meets_targets": acc["shape"] >= 0.90 and acc["colour"] >= 0.95}
+    if compare_fp32:
+        sub = [i for i in range(len(concepts)) if i % samples_per_prompt < compare_fp32]
+        t0 = time.perf_counter()
+        imgs32 = toy.images([prompts[i] for i in sub], [seeds[i] for i in sub], bf16=False)
+        fp32_s = time.perf_counter() - t0
+        s32 = toy.score(imgs32)
+        same = (s32.shape == scores.shape[sub]) & (s32.colour == scores.colour[sub])
+        acc32 = generate.accuracy(s32, [concepts[i] for i in sub])
+        result["fp32_check"] = {"samples": len(sub), "same_verdict": round(float(same.float().mean()), 4),
+                                "mean_abs_pixel_diff": round(float((imgs32 - imgs[sub]).abs().mean()), 4),
+                                "joint_fp32": round(acc32["joint"], 4),
+                                "joint_bf16_same_seeds": round(generate.accuracy(
+                                    generate.Scores(scores.shape[sub], scores.colour[sub], scores.shape_conf[sub],
+                                                    scores.features[sub]), [concepts[i] for i in sub])["joint"], 4),
+                                "images_per_s_fp32": round(len(sub) / fp32_s, 2)}
+    # a grid of the first sample of every prompt (rows: shapes; columns: colours)
+    from PIL import Image
+    first = imgs[::samples_per_prompt].permute(0, 2, 3, 1).numpy()
+    Image.fromarray(world.grid((first * 255).round().astype("uint8"), len(world.COLOURS))).save(
+        env.CACHE / "base_samples.png")
+    result["wall_s"], result["cpu_s"] = round(clock.wall, 1), round(clock.cpu, 1)
+    return result
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--fp32", type=int, default=2, help="samples per prompt to redo in float32 (0: skip)")
+    a = ap.parse_args(argv)
+    env.import_comfy()
+    torch.set_num_threads(env.threads())
+    print(json.dumps(base_accuracy(a.samples, a.fp32), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Generate toy images with the eval sampler and score them with the oracle (shared by build, bench and tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import world
+from .sampler import prepare_noise, sample
+
+# The sampler settings of every toy measurement (and of the README demo in ComfyUI):
+# KSampler sampler_name "euler", scheduler "normal", steps 10, cfg 5.0, negative prompt "" (empty), 64 x 64.
+SAMPLER = {"sampler": "euler", "scheduler": "normal", "steps": 10, "cfg": 5.0}
+
+
+@dataclass
+class Scores:
+    shape: torch.Tensor        # [N] predicted shape index (10 = none)
+    colour: torch.Tensor       # [N] predicted colour index
+    shape_conf: torch.Tensor   # [N] max shape probability
+    features: torch.Tensor     # [N, 128] oracle features
+
+
+def seeds_for(concept: int, n: int, base: int = 0) -> list[int]:
+    """Noise seeds of the n samples of one prompt: the same for every method (common random numbers)."""
+    return [base + 1000 * concept + i for i in range(n)]
+
+
+@torch.no_grad()
+def images(unet, ms, decode, cond: torch.Tensor, uncond: torch.Tensor, seeds: list[int], bf16: bool = True,
+           **settings) -> torch.Tensor:
+    """Images [B, 3, 64, 64] in [0, 1] for conditionings ``cond`` [B, 77, 768] and the given noise seeds."""
+    opts = {**SAMPLER, **settings}
+    x = sample(unet, ms, cond, uncond, prepare_noise(seeds), bf16=bf16, **opts)
+    return decode(x)
+
+
+@torch.no_grad()
+def score(oracle, imgs: torch.Tensor) -> Scores:
+    from .train import oracle_predict
+    ps, pc, f = oracle_predict(oracle, imgs)
+    return Scores(ps.argmax(-1), pc.argmax(-1), ps.max(-1).values, f)
+
+
+def taesd_decoder(ae, latent_mean: float, latent_std: float):
+    """Model-space latents -> images in [0, 1], as ComfyUI's VAEDecode does with the assembled checkpoint."""
+
+    @torch.no_grad()
+    def decode(x):
+        z = x * latent_std + latent_mean
+        return torch.cat([ae.taesd_decoder(z[i:i + 128]) for i in range(0, len(z), 128)]).clamp(0, 1)
+
+    return decode
+
+
+def concept_labels(concepts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    shapes = torch.tensor([world.SHAPES.index(world.CONCEPTS[j][1]) for j in concepts])
+    colours = torch.tensor([world.COLOURS.index(world.CONCEPTS[j][0]) for j in concepts])
+    return shapes, colours
+
+
+def accuracy(scores: Scores, concepts: list[int]) -> dict:
+    """Shape, colour and joint (both right) accuracy of samples of the given concepts."""
+    s, c = concept_labels(concepts)
+    sh = scores.shape == s
+    co = scores.colour == c
+    return {"shape": float(sh.float().mean()), "colour": float(co.float().mean()),
+            "joint": float((sh & co).float().mean()), "none": float((scores.shape == world.NONE).float().mean()),
+            "confidence": float(scores.shape_conf.mean())}

@@ -1,0 +1,388 @@
+"""Training loops of the toy world: oracle, autoencoder (TAESD), UNet. Used by ``toy.build``.
+
+Every loop is step-based and seeded (batch i is drawn from a generator seeded with (seed, i)), writes a resumable
+checkpoint atomically every few minutes under .cache/toy/, and survives SIGSTOP / SIGCONT (it only measures time).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import env, world
+from .models import Oracle, make_taesd, make_unet
+
+CHECKPOINT_EVERY_S = 300
+
+
+def log(stage: str, msg: str) -> None:
+    print(f"[toy.build {time.strftime('%H:%M:%S')}] {stage}: {msg}", flush=True)
+
+
+def atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(sd: dict, path: Path) -> None:
+    """fp16 safetensors with one metadata key (reproducible bytes)."""
+    from safetensors.torch import save_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = {k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()).contiguous()
+           for k, v in sd.items()}
+    tmp = path.with_name(path.name + ".partial")
+    save_file(out, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> dict:
+    from safetensors.torch import load_file
+    return {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+
+
+class Clock:
+    """Wall and process-CPU seconds of a stage, accumulated across resumes."""
+
+    def __init__(self, wall: float = 0.0, cpu: float = 0.0):
+        self.wall0, self.cpu0 = wall, cpu
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    @property
+    def wall(self) -> float:
+        return self.wall0 + time.perf_counter() - self.t0
+
+    @property
+    def cpu(self) -> float:
+        return self.cpu0 + time.process_time() - self.c0
+
+
+def to_tensor(images_u8: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [0, 1]."""
+    return torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
+
+
+# --- oracle -----------------------------------------------------------------------------------------------
+
+def _render_batch(rng: np.random.Generator, n_concepts: int, n_none: int):
+    imgs, shapes, colours = [], [], []
+    for _ in range(n_concepts):
+        j = int(rng.integers(0, len(world.CONCEPTS)))
+        c, s = world.CONCEPTS[j]
+        imgs.append(world.render(c, s, rng))
+        shapes.append(world.SHAPES.index(s))
+        colours.append(world.COLOURS.index(c))
+    for _ in range(n_none):
+        img, c = world.render_none(rng)
+        imgs.append(img)
+        shapes.append(world.NONE)
+        colours.append(c)
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(shapes), torch.tensor(colours)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma <= 0:
+        return x
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma ** 2))
+    k = (k / k.sum()).to(x)
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Blur, down/up-sampling, noise and small brightness shifts: what a decoder or a sampler may do."""
+    out = []
+    for chunk in x.chunk(4):
+        kind = int(torch.randint(0, 4, (1,), generator=g))
+        if kind == 1:
+            chunk = _gaussian_blur(chunk, float(torch.empty(1).uniform_(0.5, 1.3, generator=g)))
+        elif kind == 2:
+            chunk = F.interpolate(F.interpolate(chunk, scale_factor=0.5, mode="bilinear", antialias=True),
+                                  scale_factor=2, mode="bilinear")
+        out.append(chunk)
+    x = torch.cat(out)
+    x = x + torch.randn(x.shape, generator=g) * float(torch.empty(1).uniform_(0, 0.04, generator=g))
+    x = x + (torch.rand((x.shape[0], 1, 1, 1), generator=g) - 0.5) * 0.06
+    return x.clamp(0, 1)
+
+
+def oracle_loss(model, x, shapes, colours):
+    ls, lc, _ = model(x)
+    loss = F.cross_entropy(ls, shapes)
+    has = colours >= 0
+    if has.any():
+        loss = loss + F.cross_entropy(lc[has], colours[has])
+    return loss
+
+
+@torch.no_grad()
+def oracle_predict(model, x: torch.Tensor, batch: int = 256):
+    """(shape probs [N, 11], colour probs [N, 6], features [N, 128]) for images in [0, 1]."""
+    model.eval()
+    ps, pc, fs = [], [], []
+    for i in range(0, len(x), batch):
+        ls, lc, f = model(x[i:i + batch].float())
+        ps.append(ls.softmax(-1))
+        pc.append(lc.softmax(-1))
+        fs.append(f)
+    return torch.cat(ps), torch.cat(pc), torch.cat(fs)
+
+
+def test_set(per_concept: int = 4, seed: int = 999):
+    """Held-out clean renders (a seed never used in training): (x [N,3,64,64], shape idx, colour idx)."""
+    imgs, labels = world.dataset(per_concept, seed)
+    shapes = torch.tensor([world.SHAPES.index(world.CONCEPTS[j][1]) for j in labels])
+    colours = torch.tensor([world.COLOURS.index(world.CONCEPTS[j][0]) for j in labels])
+    return to_tensor(imgs), shapes, colours
+
+
+def oracle_accuracy(model, x, shapes, colours) -> dict:
+    ps, pc, _ = oracle_predict(model, x)
+    return {"shape": float((ps.argmax(-1) == shapes).float().mean()),
+            "colour": float((pc.argmax(-1) == colours).float().mean()),
+            "none_rate": float((ps.argmax(-1) == world.NONE).float().mean())}
+
+
+def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 64) -> dict:
+    torch.manual_seed(seed)
+    model = Oracle()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    state = work / "oracle_ckpt.pt"
+    step, clock = 0, Clock()
+    if state.is_file():
+        s = torch.load(state)
+        model.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
+        step, clock = s["step"], Clock(s["wall"], s["cpu"])
+        log("oracle", f"resumed at step {step}")
+    last_save = time.perf_counter()
+    model.train()
+    while step < steps:
+        rng = np.random.default_rng([seed, step])
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        x, shapes, colours = _render_batch(rng, batch - batch // 4, batch // 4)
+        x = augment(x, g)
+        lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = oracle_loss(model, x, shapes, colours)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            log("oracle", f"step {step}/{steps} loss {loss.item():.4f} ({clock.wall:.0f} s)")
+        if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
+            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "wall": clock.wall,
+                         "cpu": clock.cpu}, state)
+            last_save = time.perf_counter()
+    save_weights(model.state_dict(), out)
+    model.load_state_dict(load_weights(out))  # measure what is stored (fp16)
+    x, s, c = test_set()
+    acc = oracle_accuracy(model, x, s, c)
+    nx, nc = world.none_dataset(240, seed=999)
+    ps, _, _ = oracle_predict(model, to_tensor(nx))
+    acc["none_recall"] = float((ps.argmax(-1) == world.NONE).float().mean())
+    acc["blurred_shape"] = oracle_accuracy(model, _gaussian_blur(x, 1.0), s, c)["shape"]
+    state.unlink(missing_ok=True)
+    return {"steps": steps, "batch": batch, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
+            "test": acc}
+
+
+def load_oracle(path: Path) -> Oracle:
+    model = Oracle()
+    model.load_state_dict(load_weights(path))
+    return model.eval()
+
+
+# --- autoencoder ------------------------------------------------------------------------------------------
+
+def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, seed: int = 2, batch: int = 16,
+                crop: int = 32) -> dict:
+    """TAESD from scratch on random renders (random ``crop`` x ``crop`` windows, 0 = whole images).
+
+    Raw latents z = encoder(x in [0, 1]); decoder(z) ~ x; a little latent noise makes the decoder tolerant.
+    """
+    torch.manual_seed(seed)
+    ae = make_taesd()
+    params = list(ae.taesd_encoder.parameters()) + list(ae.taesd_decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    state = work / "taesd_ckpt.pt"
+    step, clock = 0, Clock()
+    if state.is_file():
+        s = torch.load(state)
+        ae.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
+        step, clock = s["step"], Clock(s["wall"], s["cpu"])
+        log("taesd", f"resumed at step {step}")
+    last_save = time.perf_counter()
+    ae.train()
+    warm = 50
+    while step < steps:
+        rng = np.random.default_rng([seed, step])
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        x, _, _ = _render_batch(rng, batch, 0)
+        if crop:  # random crops on the 8-pixel latent grid: TAESD is fully convolutional, 4x cheaper per image
+            offs = torch.randint(0, (world.SIZE - crop) // 8 + 1, (2,), generator=g) * 8
+            x = x[:, :, offs[0]:offs[0] + crop, offs[1]:offs[1] + crop]
+        lr = 1e-3 * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = ae.taesd_encoder(x).float()
+            zn = z + 0.1 * torch.randn(z.shape, generator=g)
+            y = ae.taesd_decoder(zn).float()
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-3 * z.pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 25 == 0:
+            log("taesd", f"step {step}/{steps} loss {loss.item():.4f} |z| {z.std().item():.2f} ({clock.wall:.0f} s)")
+        if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
+            atomic_save({"model": ae.state_dict(), "opt": opt.state_dict(), "step": step, "wall": clock.wall,
+                         "cpu": clock.cpu}, state)
+            last_save = time.perf_counter()
+    # latent statistics (of the fp16-rounded encoder, as ComfyUI will run it) on fresh renders
+    save_weights(ae.state_dict(), out)
+    ae.load_state_dict(load_weights(out))
+    ae.eval()
+    x, s, c = test_set(per_concept=4)
+    with torch.no_grad():
+        z = torch.cat([ae.taesd_encoder(x[i:i + 120]) for i in range(0, len(x), 120)])
+        y = torch.cat([ae.taesd_decoder(z[i:i + 120]) for i in range(0, len(z), 120)]).clamp(0, 1)
+    stats = {"latent_mean": float(z.mean()), "latent_std": float(z.std()),
+             "latent_channel_mean": z.mean((0, 2, 3)).tolist(), "latent_channel_std": z.std((0, 2, 3)).tolist()}
+    acc = oracle_accuracy(oracle, y, s, c)
+    state.unlink(missing_ok=True)
+    return {"steps": steps, "batch": batch, "crop": crop, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
+            "recon_mse": float(F.mse_loss(y, x)), "oracle_on_reconstructions": acc, **stats}
+
+
+def load_taesd(path: Path):
+    ae = make_taesd()
+    ae.load_state_dict(load_weights(path))
+    return ae.eval()
+
+
+@torch.no_grad()
+def encode_dataset(ae, per_concept: int, seed: int, batch: int = 120):
+    """Raw latents [N, 4, 8, 8] and concept labels of ``per_concept`` renders of every concept."""
+    imgs, labels = world.dataset(per_concept, seed)
+    zs = []
+    for i in range(0, len(imgs), batch):
+        zs.append(ae.taesd_encoder(to_tensor(imgs[i:i + batch])))
+    return torch.cat(zs), torch.from_numpy(labels)
+
+
+# --- UNet -------------------------------------------------------------------------------------------------
+
+class EMA:
+    def __init__(self, model, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model, step: int):
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.shadow[k].mul_(d).add_(v.detach().float(), alpha=1 - d)
+
+
+def alphas_cumprod():
+    from .sampler import model_sampling
+    ms = model_sampling()
+    return 1.0 / (1.0 + ms.sigmas.double() ** 2)  # sigma^2 = (1 - ab) / ab
+
+
+def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels: torch.Tensor,
+               conds: torch.Tensor, uncond: torch.Tensor, monitor=None, monitor_every: int = 500,
+               seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
+               p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop_shape: float = 1.1,
+               stop_colour: float = 1.1) -> dict:
+    """eps-prediction on normalised latents with ComfyUI's SD1.5 schedule; returns the stage summary.
+
+    latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [60, 77, 768];
+    uncond: [77, 768] (the empty prompt, also the negative prompt at sampling time).
+    Stops early at the first monitor whose shape and colour accuracies reach stop_shape and stop_colour
+    (the learning rate is constant after warm-up, so stopping early equals a shorter run).
+    """
+    torch.manual_seed(seed)
+    unet = make_unet()
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    ema = EMA(unet, ema_decay)
+    ab = alphas_cumprod().float()
+    state = work / "unet_ckpt.pt"
+    step, clock, history = 0, Clock(), []
+    if state.is_file():
+        s = torch.load(state)
+        unet.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
+        ema.shadow = s["ema"]
+        step, clock, history = s["step"], Clock(s["wall"], s["cpu"]), s["history"]
+        log("unet", f"resumed at step {step}")
+    last_save = time.perf_counter()
+
+    def checkpoint():
+        atomic_save({"model": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.shadow, "step": step,
+                     "wall": clock.wall, "cpu": clock.cpu, "history": history}, state)
+
+    unet.train()
+    n = len(latents)
+    losses = []
+    while step < steps:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = torch.randint(0, n, (batch,), generator=g)
+        x0 = latents[idx]
+        ctx = conds[labels[idx]].clone()
+        drop = torch.rand(batch, generator=g) < p_uncond
+        ctx[drop] = uncond
+        t = torch.randint(0, 1000, (batch,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        a = ab[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        snr = a / (1 - a)
+        w = (snr.clamp(max=snr_gamma) / snr).view(-1)
+        cur = lr * min(1.0, (step + 1) / warmup)  # constant after warm-up: a longer run extends a shorter one
+        for group in opt.param_groups:
+            group["lr"] = cur
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            eps = unet(xt, timesteps=t.float(), context=ctx).float()
+        loss = (w * (eps - noise).pow(2).mean((1, 2, 3))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        ema.update(unet, step)
+        step += 1
+        losses.append(loss.item())
+        if step % 50 == 0:
+            log("unet", f"step {step}/{steps} loss {np.mean(losses[-50:]):.4f} lr {cur:.2e} "
+                        f"({clock.wall:.0f} s wall, {clock.cpu:.0f} s cpu)")
+        if monitor is not None and (step % monitor_every == 0 or step == steps):
+            result = monitor(ema.shadow, step)
+            history.append({"step": step, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1), **result})
+            log("unet", f"monitor step {step}: {json.dumps(result)}")
+            checkpoint()
+            last_save = time.perf_counter()
+            if result["shape"] >= stop_shape and result["colour"] >= stop_colour:
+                log("unet", f"monitor reached shape >= {stop_shape} and colour >= {stop_colour}: stopping")
+                break
+        if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
+            checkpoint()
+            last_save = time.perf_counter()
+    checkpoint()
+    save_weights(ema.shadow, out)
+    return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
+            "snr_gamma": snr_gamma, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
+            "history": history}
