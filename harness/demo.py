@@ -1,13 +1,17 @@
-"""The demo: erase concepts from a small built-in model in a real, headless ComfyUI and show what changed.
+"""The demo: erase concepts from a small trained model in a real, headless ComfyUI and show what changed.
 
     python3 -m harness.demo [--out DIR]
 
 Installs the host if needed (harness.install), starts the real ComfyUI server with this pack, and queues one
-workflow over HTTP, as a user's browser would: Load Checkpoint -> ScaPre Concept List -> ScaPre Unlearn ->
-for every prompt, the same seed sampled with the original and with the edited model, stitched into a
-before | after grid -> Save Image; the report goes to Preview Any and the edit is saved with ScaPre Save
-Edited Model as an exact LoRA file. It writes to DIR (default: demo_output/ in the repo):
-  grid.png             one row per prompt: left = original model, right = after ScaPre
+workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, issue 5): an SD1.5
+model trained on 10 shapes x 6 colours ("a red circle"), small enough to sample in a fraction of a second on a
+CPU, with an oracle classifier that says what each image shows. The workflow: Load Checkpoint -> ScaPre
+Concept List -> ScaPre Unlearn; for every prompt, SEEDS samples from the original and from the edited model,
+laid out as a grid; the report goes to Preview Any and the edit is saved with ScaPre Save Edited Model as an
+exact LoRA file. It writes to DIR (default: demo_output/ in the repo):
+  grid.png             one row per prompt: left the original model, right after ScaPre (same seeds)
+  oracle.txt           what the oracle sees in every image of the grid, and the counts per prompt
+  oracle.json          the same verdicts: {prompt: {"before": [...], "after": [...]}}
   report.txt           ScaPre's report (what moved, per concept; time per stage)
   edit_summary.json    the saved edit file: path, size, metadata, and per weight |dW| / |W0|
 """
@@ -25,50 +29,112 @@ from pathlib import Path
 from . import paths
 from .install import ensure_host
 
-CHECKPOINT = paths.TINY_SD15
-CONCEPTS = "golf ball\nchurch -> a building\n+ tennis ball\n"
-PROMPTS = ["a photo of a golf ball", "a photo of a church", "a photo of a tennis ball", "a photo of a dog"]
-SIZE, STEPS, SEED = 64, 8, 1
+CHECKPOINT = paths.TOY
+ERASED = ["a red circle", "a green triangle"]
+# look-alikes of the erased prompts (same colour or same shape, and the ring that looks like a circle), then
+# one unrelated prompt: what must stay
+PROMPTS = ERASED + ["a red ring", "a blue circle", "a green square", "a yellow star"]
+RECIPE = "large_scale"
+SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
+SEED = 1
+ZOOM = 3            # the 64 x 64 px images are enlarged (nearest neighbour) so a person can look at them
+
+
+def _stitch(graph: dict, name: str, first: list, second: list, direction: str, spacing: int) -> list:
+    graph[name] = {"class_type": "ImageStitch", "inputs": {"image1": first, "image2": second, "direction": direction,
+                                                           "match_image_size": True, "spacing_width": spacing,
+                                                           "spacing_color": "white"}}
+    return [name, 0]
+
+
+def concept_text() -> str:
+    """The Concept List's text: the erased prompts, then every other prompt of the toy world as a preserve line.
+
+    The toy-world benchmark (docs/BENCHMARKS.md) shows that on this model an edit without preserve lines also
+    damages the prompts it should keep; listing what to keep is what makes the erasure precise.
+    """
+    from toy import world
+
+    keep = [p for p in world.PROMPTS if p not in ERASED]
+    return "".join(f"{p}\n" for p in ERASED) + "# keep everything else the model draws\n" + "".join(
+        f"+ {p}\n" for p in keep)
 
 
 def demo_graph() -> dict:
-    """The demo workflow in API format."""
+    """The demo workflow in API format (sampler settings: the toy world's, toy.generate.SAMPLER)."""
+    from toy.generate import SAMPLER
+
     graph = {
         "ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "concepts": {"class_type": "ScaPreConceptList", "inputs": {"text": CONCEPTS, "preset": "none"}},
+        "concepts": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text(), "preset": "none"}},
         "unlearn": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["ckpt", 0], "clip": ["ckpt", 1],
-                                                              "concepts": ["concepts", 0], "recipe": "large_scale",
+                                                              "concepts": ["concepts", 0], "recipe": RECIPE,
                                                               "strength": 1.0, "seed": 0}},
         "report": {"class_type": "PreviewAny", "inputs": {"source": ["unlearn", 1]}},
         "save": {"class_type": "ScaPreSaveEditedModel", "inputs": {"model": ["unlearn", 0], "filename_prefix":
                                                                    "demo/edit", "format": "edit (LoRA, exact)"}},
         "negative": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["ckpt", 1]}},
-        "latent": {"class_type": "EmptyLatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1}},
+        "latent": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": SEEDS}},
     }
-    rows = []
+    grid = None
     for i, text in enumerate(PROMPTS):
         graph[f"p{i}"] = {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["ckpt", 1]}}
-        pair = []
+        blocks = []
         for side, model in (("before", ["ckpt", 0]), ("after", ["unlearn", 0])):
             graph[f"{side}{i}"] = {"class_type": "KSampler", "inputs": {
                 "model": model, "positive": [f"p{i}", 0], "negative": ["negative", 0], "latent_image": ["latent", 0],
-                "seed": SEED, "steps": STEPS, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
-                "denoise": 1.0}}
+                "seed": SEED, "steps": SAMPLER["steps"], "cfg": SAMPLER["cfg"], "sampler_name": SAMPLER["sampler"],
+                "scheduler": SAMPLER["scheduler"], "denoise": 1.0}}
             graph[f"{side}{i}_px"] = {"class_type": "VAEDecode", "inputs": {"samples": [f"{side}{i}", 0],
                                                                            "vae": ["ckpt", 2]}}
-            pair.append([f"{side}{i}_px", 0])
-        graph[f"row{i}"] = {"class_type": "ImageStitch", "inputs": {"image1": pair[0], "image2": pair[1],
-                                                                    "direction": "right", "match_image_size": True,
-                                                                    "spacing_width": 8, "spacing_color": "white"}}
-        rows.append([f"row{i}", 0])
-    grid = rows[0]
-    for i, row in enumerate(rows[1:], start=1):
-        graph[f"grid{i}"] = {"class_type": "ImageStitch", "inputs": {"image1": grid, "image2": row,
-                                                                     "direction": "down", "match_image_size": True,
-                                                                     "spacing_width": 8, "spacing_color": "white"}}
-        grid = [f"grid{i}", 0]
-    graph["grid"] = {"class_type": "SaveImage", "inputs": {"images": grid, "filename_prefix": "demo/grid"}}
+            graph[f"{side}{i}_save"] = {"class_type": "SaveImage", "inputs": {"images": [f"{side}{i}_px", 0],
+                                                                             "filename_prefix": f"demo/{side}_{i}"}}
+            block = None
+            for j in range(SEEDS):
+                graph[f"{side}{i}_{j}"] = {"class_type": "ImageFromBatch", "inputs": {
+                    "image": [f"{side}{i}_px", 0], "batch_index": j, "length": 1}}
+                tile = [f"{side}{i}_{j}", 0]
+                block = tile if block is None else _stitch(graph, f"{side}{i}_row{j}", block, tile, "right", 2)
+            blocks.append(block)
+        row = _stitch(graph, f"row{i}", blocks[0], blocks[1], "right", 16)
+        grid = row if grid is None else _stitch(graph, f"grid{i}", grid, row, "down", 6)
+    graph["zoom"] = {"class_type": "ImageScaleBy", "inputs": {"image": grid, "upscale_method": "nearest-exact",
+                                                              "scale_by": float(ZOOM)}}
+    graph["grid"] = {"class_type": "SaveImage", "inputs": {"images": ["zoom", 0], "filename_prefix": "demo/grid"}}
     return graph
+
+
+def oracle_verdicts(out: Path, entry: dict) -> dict:
+    """What the toy world's oracle sees in each saved image: {prompt: {"before": [...], "after": [...]}}."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from toy import env, generate, world
+    from toy.train import load_oracle
+
+    oracle = load_oracle(env.WEIGHTS / "oracle.safetensors")
+    verdicts = {}
+    for i, text in enumerate(PROMPTS):
+        verdicts[text] = {}
+        for side in ("before", "after"):
+            files = [out / "comfy_output" / im["subfolder"] / im["filename"]
+                     for im in entry["outputs"][f"{side}{i}_save"]["images"]]
+            x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]))
+            s = generate.score(oracle, x.permute(0, 3, 1, 2).float() / 255)
+            verdicts[text][side] = [f"{world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}"
+                                    if int(sh) != world.NONE else "no shape" for sh, c in zip(s.shape, s.colour)]
+    return verdicts
+
+
+def oracle_text(verdicts: dict) -> str:
+    lines = [f"What the toy world's oracle sees (erased: {', '.join(ERASED)}; {SEEDS} seeds per prompt)", ""]
+    for text, v in verdicts.items():
+        hits = {side: sum(name == text[2:] for name in v[side]) for side in v}
+        tag = "ERASED " if text in ERASED else "kept   "
+        lines.append(f"{tag} {text:<18} before: {hits['before']}/{SEEDS} {text[2:]}  after: {hits['after']}/{SEEDS}"
+                     f"   ({', '.join(v['before'])} -> {', '.join(v['after'])})")
+    return "\n".join(lines) + "\n"
 
 
 def summarize_edit(path: Path) -> dict:
@@ -106,10 +172,15 @@ def run(out: Path) -> None:
     saved = entry["outputs"]["save"]["text"][0]
     lora = paths.BASE_DIR / "models" / saved.split(": ", 1)[1].split(" (", 1)[0]
     (out / "edit_summary.json").write_text(json.dumps(summarize_edit(lora), indent=1) + "\n")
+    verdicts = oracle_verdicts(out, entry)
+    (out / "oracle.json").write_text(json.dumps(verdicts, indent=1) + "\n")
+    (out / "oracle.txt").write_text(oracle_text(verdicts))
     print(f"[demo] {saved}")
     print(entry["outputs"]["report"]["text"][0])
+    print(oracle_text(verdicts))
     print(f"[demo] done in {time.perf_counter() - t0:.1f} s; wrote {out}/grid.png (rows: {', '.join(PROMPTS)}; "
-          f"left original, right edited), {out}/report.txt and {out}/edit_summary.json")
+          f"left {SEEDS} samples of the original model, right the same seeds after ScaPre), {out}/oracle.txt, "
+          f"{out}/oracle.json, {out}/report.txt and {out}/edit_summary.json")
 
 
 def main(argv: list[str]) -> None:

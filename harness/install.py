@@ -9,7 +9,9 @@ Steps, each skipped when its stamp says it is already done, so a second run take
   3. base    : CACHE/base (ComfyUI's --base-directory) with custom_nodes/scapre -> REPO.
   4. models  : tiny random checkpoints in base/models/checkpoints (and an SD3 diffusion model, a family the pack
                refuses, in base/models/diffusion_models), made by harness/tiny_models.py.
-  5. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
+  5. toy     : toy_shapes.safetensors in base/models/checkpoints, the demo's model: the toy world's committed,
+               trained weights (toy/weights) with its seeded CLIP, assembled by toy/assemble.py (issue 5).
+  6. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
                real frontend (harness/browser.py); skipped when /usr/bin/chromium and /usr/bin/chromedriver exist.
 A stamp is written only after its step succeeded, and the ComfyUI tree is extracted to a temporary folder
 that is renamed into place at the end, so an interrupted run resumes cleanly on the next call.
@@ -146,6 +148,12 @@ def ensure_models():
     return "generated " + ", ".join(todo)
 
 
+def ensure_toy():
+    """Assemble the toy world's checkpoint from the committed weights when missing or out of date."""
+    from toy.assemble import ensure_toy_checkpoint
+    return ensure_toy_checkpoint(paths.CHECKPOINTS, python=paths.VENV_PY)
+
+
 def ensure_chromium():
     """Install Debian's chromium and chromium-driver with apt-get when either binary is missing.
 
@@ -169,12 +177,12 @@ def ensure_chromium():
 
 
 def ensure_host():
-    """Make sure the whole host exists (steps 1-5). Safe to call from several processes at once."""
+    """Make sure the whole host exists (steps 1-6). Safe to call from several processes at once."""
     paths.CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(paths.CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits, then finds everything stamped
-        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_chromium):
+        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_toy, ensure_chromium):
             t1 = time.perf_counter()
             result = step()
             _log(f"{step.__name__}: {result} ({time.perf_counter() - t1:.1f} s)")

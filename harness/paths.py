@@ -18,4 +18,5 @@ CHECKPOINTS = BASE_DIR / "models" / "checkpoints"
 DIFFUSION_MODELS = BASE_DIR / "models" / "diffusion_models"
 TINY_SD15 = "tiny_sd15.safetensors"
 TINY_SDXL = "tiny_sdxl.safetensors"
+TOY = "toy_shapes.safetensors"  # the toy world (toy/): trained, so erasures are visible; the demo's model
 TINY_SD3 = "tiny_sd3.safetensors"  # a family ScaPre refuses, loaded with "Load Diffusion Model"

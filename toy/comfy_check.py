@@ -1,11 +1,12 @@
 """The toy checkpoint in real ComfyUI: CheckpointLoaderSimple -> (ScaPre Unlearn) -> KSampler -> VAEDecode -> SaveImage,
 compared with toy.sampler on the same seed. Prints one JSON object.
 
-    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "a red circle"] [--seeds 0 1 2 3]
+    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "a green triangle"] [--seeds 0 1 2 3]
 
 Runs the API-format workflows through ComfyUI's real executor (harness.inprocess), in this process; needs
 toy_shapes.safetensors in the host's checkpoints folder (``toy.assemble.ensure_toy_checkpoint``). For each seed
-it renders the prompt with the unedited checkpoint and after ScaPre Unlearn erased that prompt, scores both with
+it renders the prompt with the unedited checkpoint and after ScaPre Unlearn erased that prompt (preserving the
+other 59), scores both with
 the oracle, and measures the pixel difference from toy.sampler's float32 and bfloat16 renders of the same seed and
 edit (the edit recomputed with scapre_core.unlearn and the toy encoder).
 """
@@ -50,7 +51,7 @@ def txt2img(prompt: str, seed: int, erase: str | None = None, recipe: str = "lar
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--prompt", default="a red circle")
+    ap.add_argument("--prompt", default="a green triangle")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--recipe", default="large_scale")
     a = ap.parse_args(argv)
@@ -66,7 +67,8 @@ def main(argv=None):
         from . import runtime, world
         toy = runtime.load(paths.CHECKPOINTS / CHECKPOINT_NAME)
         result = {"prompt": a.prompt, "recipe": a.recipe, "seeds": a.seeds, "family": toy.family, "runs": []}
-        text = a.prompt + "\n"
+        # the prompt erased, every other toy prompt preserved: the phrasing bench/toy_eval.py finds necessary here
+        text = a.prompt + "\n" + "".join(f"+ {p}\n" for p in world.PROMPTS if p != a.prompt)
         deltas = unlearn(toy.kv_weights(), toy.encode, parse_concepts(text),
                          ScaPreConfig.preset(a.recipe, seed=0)).deltas
         for erase in (None, text):
