@@ -1,6 +1,6 @@
 """Export benchmark: file size of each Save Edited Model format, and the rank a 1 % low-rank edit needs.
 
-    .cache/host/venv/bin/python -m bench.export [--m 1 10 50] [--models sd15 sdxl]
+    .cache/host/venv/bin/python -m bench.export [--m 1 10 50] [--models sd15 sdxl] [--encoders rank64 full]
 
 Edit formats are measured by writing the real files (the same tensors and key names the node writes)
 for an edit computed by ``scapre_core.unlearn`` on random weights with the real SD1.5 / SDXL shapes, once
@@ -29,6 +29,7 @@ from synthetic import SD15_WIDTHS, SDXL_WIDTHS, random_encode, random_weights  #
 from scapre_core import ScaPreConfig, low_rank, parse_concepts, unlearn  # noqa: E402
 
 MODELS = {"sd15": (SD15_WIDTHS, 768), "sdxl": (SDXL_WIDTHS, 2048)}
+ENCODERS = {"rank64": (64, "rank 64"), "full": (None, "full rank")}
 
 
 def architecture_params(model: str) -> dict[str, int]:
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50])
     parser.add_argument("--recipes", nargs="+", default=["large_scale", "objects_base"])
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS),
+                        help="rank of the random text states: 64, or full (d)")
     args = parser.parse_args()
     print("| model | full checkpoint fp16 MB | diffusion model fp16 MB |")
     print("|---|---|---|")
@@ -106,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for m, recipe, (rank, label) in itertools.product(args.m, args.recipes,
-                                                              ((64, "rank 64"), (None, "full rank"))):
+                                                              [ENCODERS[e] for e in args.encoders]):
                 r = edit_sizes(model, m, rank, recipe, Path(tmp))
                 print(f"| {model} | {m} | {recipe} | {label} | {r['exact_mb']:.1f} | {r['low_mb']:.1f} | "
                       f"{r['rank_min']} / {r['rank_mean']:.0f} / {r['rank_max']} | {r['worst_error']:.4f} | "
