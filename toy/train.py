@@ -65,6 +65,17 @@ class Clock:
         return self.cpu0 + time.process_time() - self.c0
 
 
+def resume(stage: str, state: Path, model: torch.nn.Module, opt: torch.optim.Optimizer):
+    """Load a stage's resumable checkpoint into ``model`` and ``opt`` if it exists: (step, clock, saved dict)."""
+    if not state.is_file():
+        return 0, Clock(), {}
+    saved = torch.load(state)
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["opt"])
+    log(stage, f"resumed at step {saved['step']}")
+    return saved["step"], Clock(saved["wall"], saved["cpu"]), saved
+
+
 def to_tensor(images_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0, 1]."""
     return torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
@@ -159,12 +170,7 @@ def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 
     model = Oracle()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     state = work / "oracle_ckpt.pt"
-    step, clock = 0, Clock()
-    if state.is_file():
-        s = torch.load(state)
-        model.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
-        step, clock = s["step"], Clock(s["wall"], s["cpu"])
-        log("oracle", f"resumed at step {step}")
+    step, clock, _ = resume("oracle", state, model, opt)
     last_save = time.perf_counter()
     model.train()
     while step < steps:
@@ -218,12 +224,7 @@ def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, seed: int = 2
     params = list(ae.taesd_encoder.parameters()) + list(ae.taesd_decoder.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
     state = work / "taesd_ckpt.pt"
-    step, clock = 0, Clock()
-    if state.is_file():
-        s = torch.load(state)
-        ae.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
-        step, clock = s["step"], Clock(s["wall"], s["cpu"])
-        log("taesd", f"resumed at step {step}")
+    step, clock, _ = resume("taesd", state, ae, opt)
     last_save = time.perf_counter()
     ae.train()
     warm = 50
@@ -324,13 +325,10 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     ema = EMA(unet, ema_decay)
     ab = alphas_cumprod().float()
     state = work / "unet_ckpt.pt"
-    step, clock, history = 0, Clock(), []
-    if state.is_file():
-        s = torch.load(state)
-        unet.load_state_dict(s["model"]), opt.load_state_dict(s["opt"])
-        ema.shadow = s["ema"]
-        step, clock, history = s["step"], Clock(s["wall"], s["cpu"]), s["history"]
-        log("unet", f"resumed at step {step}")
+    step, clock, saved = resume("unet", state, unet, opt)
+    history = saved.get("history", [])
+    if saved:
+        ema.shadow = saved["ema"]
     last_save = time.perf_counter()
 
     def checkpoint():
