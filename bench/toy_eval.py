@@ -55,7 +55,7 @@ KEPT_DROP_MAX = 0.05
 
 
 def method_configs() -> dict[str, ScaPreConfig]:
-    """Methods compared: the released recipes (scapre_core presets) and the proposed one.
+    """Methods compared: the released recipes and the one tuned here (scapre_core presets).
 
     A name ending in "+keep" uses the same config but also lists every non-erased prompt as a preserve line
     ("+ a blue star"): what a user who knows all the concepts to keep could write (not a default usage).
@@ -64,6 +64,7 @@ def method_configs() -> dict[str, ScaPreConfig]:
         "uce": ScaPreConfig.preset("uce"),
         "scapre_base": ScaPreConfig.preset("objects_base"),
         "scapre": ScaPreConfig.preset("large_scale"),
+        "toy_tuned_uce": ScaPreConfig.preset("toy_tuned_uce"),
     }
     methods.update(EXTRA_METHODS)
     return methods

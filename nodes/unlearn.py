@@ -18,7 +18,9 @@ RECIPE_HELP = (
     "The authors' released recipes. large_scale: full ScaPre (Informax masks, spectral regulariser, "
     "Bures step), their recipe for many objects or styles. explicit: ScaPre without masks or spectral term, "
     "their nudity recipe. objects_base: ScaPre-base (masked UCE + entropy rollback), their Imagenette recipe. "
-    "confusable: ScaPre-base with the SSA-SVD residual, their look-alike recipe. uce: the UCE baseline."
+    "confusable: ScaPre-base with the SSA-SVD residual, their look-alike recipe. uce: the UCE baseline. "
+    "toy_tuned_uce (not the authors'): UCE with a fixed preserve weight 0.5, the most precise recipe on the "
+    "pack's toy world when every prompt to keep is listed as a + line."
 )
 
 _CACHE_SIZE = 2

@@ -12,7 +12,7 @@ import pytest
 import torch
 from synthetic import concept_text, random_encode
 
-from scapre_core import ConceptError, ScaPreConfig, parse_concepts, unlearn
+from scapre_core import CONFIG_PRESETS, ConceptError, ScaPreConfig, parse_concepts, unlearn
 from scapre_core.bures import bures_prox
 from scapre_core.methods import Problem
 from scapre_core.tokens import encode_concepts
@@ -120,7 +120,7 @@ def test_key_order_and_splitting_change_nothing(problem):
         assert torch.equal(whole[k], {**first, **second}[k])
 
 
-@pytest.mark.parametrize("preset", ["large_scale", "explicit", "objects_base", "confusable", "uce"])
+@pytest.mark.parametrize("preset", list(CONFIG_PRESETS))
 def test_directions_orthogonal_to_every_token_are_unchanged(preset):
     """Every token lies in the first 6 of 32 coordinates: the solve never moves W along the rest."""
     d, rank = 32, 6
@@ -176,7 +176,7 @@ def test_rank_deficient_and_degenerate_inputs():
     text = "\n".join([f"c{j}" for j in range(30)] + ["c3!", "c4!!", "single"]) + "\n"
     g = torch.Generator().manual_seed(0)
     weights = {"k": torch.randn(24, d, generator=g) / d**0.5}
-    for preset in ("large_scale", "explicit", "objects_base", "confusable", "uce"):
+    for preset in CONFIG_PRESETS:
         result = unlearn(weights, encode, parse_concepts(text), ScaPreConfig.preset(preset))
         assert torch.isfinite(result.deltas["k"]).all()
         assert result.deltas["k"].abs().max() > 0
