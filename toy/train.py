@@ -76,6 +76,13 @@ def resume(stage: str, state: Path, model: torch.nn.Module, opt: torch.optim.Opt
     return saved["step"], Clock(saved["wall"], saved["cpu"]), saved
 
 
+def save_state(state: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, clock: Clock,
+               **extra) -> None:
+    """Write a stage's resumable checkpoint (what ``resume`` reads), atomically."""
+    atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "wall": clock.wall,
+                 "cpu": clock.cpu, **extra}, state)
+
+
 def to_tensor(images_u8: np.ndarray) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0, 1]."""
     return torch.from_numpy(images_u8).permute(0, 3, 1, 2).float() / 255.0
@@ -189,8 +196,7 @@ def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 
         if step % 100 == 0:
             log("oracle", f"step {step}/{steps} loss {loss.item():.4f} ({clock.wall:.0f} s)")
         if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
-            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "wall": clock.wall,
-                         "cpu": clock.cpu}, state)
+            save_state(state, model, opt, step, clock)
             last_save = time.perf_counter()
     save_weights(model.state_dict(), out)
     model.load_state_dict(load_weights(out))  # measure what is stored (fp16)
@@ -251,8 +257,7 @@ def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, seed: int = 2
         if step % 25 == 0:
             log("taesd", f"step {step}/{steps} loss {loss.item():.4f} |z| {z.std().item():.2f} ({clock.wall:.0f} s)")
         if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
-            atomic_save({"model": ae.state_dict(), "opt": opt.state_dict(), "step": step, "wall": clock.wall,
-                         "cpu": clock.cpu}, state)
+            save_state(state, ae, opt, step, clock)
             last_save = time.perf_counter()
     # latent statistics (of the fp16-rounded encoder, as ComfyUI will run it) on fresh renders
     save_weights(ae.state_dict(), out)
@@ -332,8 +337,7 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     last_save = time.perf_counter()
 
     def checkpoint():
-        atomic_save({"model": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.shadow, "step": step,
-                     "wall": clock.wall, "cpu": clock.cpu, "history": history}, state)
+        save_state(state, unet, opt, step, clock, ema=ema.shadow, history=history)
 
     unet.train()
     n = len(latents)
