@@ -6,8 +6,6 @@
         api, missing = fe.ui_to_api(ui)            # the API prompt the frontend would queue, missing node types
         png = fe.screenshot()                      # the graph on the canvas, for a template thumbnail
 
-The module-level api_to_ui / ui_to_api / screenshot open a frontend for one call (about 5 s each).
-
 Uses Debian's /usr/bin/chromedriver and /usr/bin/chromium (`python3 -m harness.install` installs them). Chromium
 runs headless with the flags this closed-network machine needs (no background networking, no sandbox as root)
 and a fresh profile folder, so nothing carries over between sessions. WebDriver.close() deletes the session,
@@ -30,12 +28,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
+from .paths import CHROMEDRIVER, CHROMIUM
 from .server import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
@@ -383,21 +379,3 @@ def tidy_layout(api_prompt, nodes, min_width=300, text_height=120, gap=(60, 40))
         x += width + gap[0]
     return boxes
 
-
-def api_to_ui(server, api_prompt, layout=None, **kwargs):
-    """ComfyFrontend.api_to_ui in a frontend opened for this one call."""
-    with ComfyFrontend(server) as fe:
-        return fe.api_to_ui(api_prompt, layout, **kwargs)
-
-
-def ui_to_api(server, ui_workflow):
-    """ComfyFrontend.ui_to_api in a frontend opened for this one call: (API prompt, missing node types)."""
-    with ComfyFrontend(server) as fe:
-        return fe.ui_to_api(ui_workflow)
-
-
-def screenshot(server, ui_workflow, **kwargs):
-    """PNG of a UI-format workflow as the frontend draws it, loaded with app.loadGraphData."""
-    with ComfyFrontend(server) as fe:
-        fe.ui_to_api(ui_workflow)
-        return fe.screenshot(**kwargs)

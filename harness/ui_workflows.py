@@ -18,14 +18,13 @@ UUID, becomes a UUID derived from the workflow's name.
 """
 import io
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
 
 from . import paths
 from .browser import ComfyFrontend
-from .install import ensure_host
+from .install import ensure_host, exec_in_venv
 from .server import ComfyServer
 
 EXAMPLES = paths.REPO / "example_workflows"
@@ -82,10 +81,7 @@ def regenerate(server):
 def main():
     ensure_host()  # the venv (with Pillow), ComfyUI, our pack linked in, Chromium
     if Path(sys.prefix).resolve() != paths.VENV.resolve():  # Pillow is in the host venv: rerun this module there
-        pythonpath = os.pathsep.join(filter(None, [str(paths.REPO), os.environ.get("PYTHONPATH")]))
-        env = dict(os.environ, PYTHONPATH=pythonpath)
-        sys.stdout.flush()
-        os.execve(paths.VENV_PY, [str(paths.VENV_PY), "-m", "harness.ui_workflows"], env)
+        exec_in_venv("harness.ui_workflows")
     with ComfyServer() as server:
         for path in regenerate(server):
             print(f"[harness.ui_workflows] wrote {path.relative_to(paths.REPO)} ({path.stat().st_size:,} bytes)")
