@@ -26,9 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = REPO / "toy" / "weights"
-CHECKPOINT_NAME = "toy_shapes.safetensors"
+from harness import paths
+
+from .env import REPO, WEIGHTS
+
+CHECKPOINT_NAME = paths.TOY
 INPUTS = ("unet.safetensors", "taesd.safetensors", "build.json")
 STAMP_SUFFIX = ".stamp"
 SCALE_FACTOR = 0.18215
@@ -86,11 +88,11 @@ def assemble(out: Path) -> dict:
             "vae_shift": shift, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def ensure_toy_checkpoint(checkpoints_dir, python=None) -> str:
+def ensure_toy_checkpoint(checkpoints_dir) -> str:
     """Make ``checkpoints_dir/toy_shapes.safetensors`` from the committed weights unless it is up to date.
 
     Standard library only (runs under harness/install.py's python3); the assembly itself runs in the host
-    venv (``python``, default REPO/.cache/host/venv/bin/python). Returns what it did.
+    venv. Returns what it did.
     """
     folder = Path(checkpoints_dir)
     out = folder / CHECKPOINT_NAME
@@ -99,10 +101,8 @@ def ensure_toy_checkpoint(checkpoints_dir, python=None) -> str:
     if out.is_file() and stamp.is_file() and stamp.read_text() == want:
         return "up to date"
     stamp.unlink(missing_ok=True)
-    python = str(python or REPO / ".cache" / "host" / "venv" / "bin" / "python")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    subprocess.run([python, "-m", "toy.assemble", "--out-dir", str(folder)], check=True, cwd=str(REPO), env=env)
+    subprocess.run([str(paths.VENV_PY), "-m", "toy.assemble", "--out-dir", str(folder)], check=True, cwd=str(REPO),
+                   env=paths.repo_env())
     stamp.write_text(want)
     return f"assembled {out}"
 

@@ -11,7 +11,7 @@ Stages (each records its wall and process-CPU seconds in toy/weights/build.json)
   taesd    train the TAESD autoencoder from scratch                                  -> toy/weights/taesd.safetensors
   latents  encode LATENTS_PER_CONCEPT renders of every concept with the fp16 encoder -> .cache/toy/latents.pt
   unet     train the UNet (EMA), monitoring oracle accuracy of EMA samples           -> toy/weights/unet.safetensors
-  check    assemble .cache/toy/toy_shapes.safetensors, load it through ComfyUI and measure the base model's
+  check    assemble the host's toy_shapes.safetensors, load it through ComfyUI and measure the base model's
            oracle accuracy on its own prompts with the eval sampler (toy.generate.SAMPLER)
 
 Resumable: a stage that is done (toy/weights/build.json says so and its file exists) is skipped; the training

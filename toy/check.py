@@ -20,12 +20,9 @@ from .train import Clock
 
 
 def base_accuracy(samples_per_prompt: int = 8, compare_fp32: int = 2) -> dict:
-    from .assemble import assemble
     from .runtime import load
     clock = Clock()
-    path = env.CACHE / "toy_shapes.safetensors"
-    assemble(path)
-    toy = load(path)
+    toy = load()  # the host's toy_shapes.safetensors, reassembled first when the weights changed
     concepts = [j for j in range(len(world.CONCEPTS)) for _ in range(samples_per_prompt)]
     seeds = [s for j in range(len(world.CONCEPTS)) for s in generate.seeds_for(j, samples_per_prompt)]
     prompts = [world.PROMPTS[j] for j in concepts]

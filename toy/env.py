@@ -11,17 +11,16 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-TOY = REPO / "toy"
-WEIGHTS = TOY / "weights"
+from harness import paths
+
+REPO = paths.REPO
+WEIGHTS = REPO / "toy" / "weights"
 CACHE = REPO / ".cache" / "toy"
-COMFY_DIR = REPO / ".cache" / "host" / "ComfyUI"
-VENV_PY = REPO / ".cache" / "host" / "venv" / "bin" / "python"
 
 
 def import_comfy(comfy_dir: str | os.PathLike | None = None) -> None:
     """Put ComfyUI on sys.path and force the CPU before comfy.model_management is imported (idempotent)."""
-    path = str(Path(comfy_dir or os.environ.get("TOY_COMFY_DIR") or COMFY_DIR).resolve())
+    path = str(Path(comfy_dir or os.environ.get("TOY_COMFY_DIR") or paths.COMFY_DIR).resolve())
     if "comfy.model_management" in sys.modules:
         return
     if not Path(path, "comfy").is_dir():

@@ -89,7 +89,7 @@ def checkpoint_path() -> Path:
     from harness import paths
 
     from .assemble import CHECKPOINT_NAME, ensure_toy_checkpoint
-    ensure_toy_checkpoint(paths.CHECKPOINTS, python=paths.VENV_PY)
+    ensure_toy_checkpoint(paths.CHECKPOINTS)
     return paths.CHECKPOINTS / CHECKPOINT_NAME
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import env, world
+from . import world
 from .models import Oracle, make_taesd, make_unet
 
 CHECKPOINT_EVERY_S = 300
