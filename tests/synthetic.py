@@ -15,6 +15,8 @@ SD15_WIDTHS = [320] * 5 + [640] * 5 + [1280] * 6
 """Output widths of SD1.5's 16 cross-attention layers (to_k and to_v alike), d = 768."""
 SDXL_WIDTHS = [640] * 10 + [1280] * 60
 """Output widths of SDXL's 70 cross-attention layers, d = 2048."""
+MODEL_SHAPES = {"sd15": (SD15_WIDTHS, 768), "sdxl": (SDXL_WIDTHS, 2048)}
+"""name -> (output widths of the cross-attention layers, text width d): the benchmarks' model shapes."""
 
 
 def text_seed(text: str, salt: int = 0) -> int:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from harness import inprocess, paths  # noqa: E402
+from harness import inprocess  # noqa: E402
+from host_helpers import saved_file, unlearn_graph  # noqa: E402  (this folder is sys.path[0] when run as a script)
 
 
 def _setup(output_directory=None):
@@ -70,24 +71,9 @@ def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     return out
 
 
-def _graph(ckpt: str, concept_text: str, save: dict | None = None) -> dict:
-    graph = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "2": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text, "preset": "none"}},
-        "3": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["1", 0], "clip": ["1", 1], "concepts": ["2", 0],
-                                                        "recipe": "large_scale", "strength": 1.0, "seed": 0}},
-    }
-    if save is not None:
-        graph["4"] = {"class_type": "ScaPreSaveEditedModel",
-                      "inputs": {"model": ["3", 0], "clip": ["1", 1], "vae": ["1", 2], **save}}
-    return graph
-
-
 def _saved_path(result: dict, folder: str) -> Path:
     assert result["success"], result["errors"]
-    text = result["outputs"]["4"]["text"][0]
-    relative = text.split(": ", 1)[1].split(" (", 1)[0]  # "saved <format>: <kind>/<name> (<size> MB, ...)"
-    return Path(folder) / relative.split("/", 1)[1]
+    return Path(folder) / saved_file(result["outputs"]["4"]["text"][0]).split("/", 1)[1]
 
 
 def save_round_trips(ckpt: str, concepts: str) -> dict:
@@ -108,7 +94,7 @@ def save_round_trips(ckpt: str, concepts: str) -> dict:
     out = {}
 
     def run_save(**save):
-        return inprocess.run_prompt(_graph(ckpt, concepts, {"filename_prefix": "roundtrip/edited", **save}))
+        return inprocess.run_prompt(unlearn_graph(ckpt, concepts, filename_prefix="roundtrip/edited", **save))
 
     # (a) full checkpoint: edited weights as the patched model's, everything else as the base's
     path = _saved_path(run_save(format="checkpoint"), folder_paths.get_folder_paths("checkpoints")[0])
@@ -170,8 +156,8 @@ def interrupted_save(ckpt: str) -> dict:
 
     module.save_file = failing_save
     try:
-        result = inprocess.run_prompt(_graph(ckpt, "golf ball", {"filename_prefix": "interrupted/edit",
-                                                                  "format": "edit (LoRA, exact)"}))
+        result = inprocess.run_prompt(unlearn_graph(ckpt, "golf ball", filename_prefix="interrupted/edit",
+                                                    format="edit (LoRA, exact)"))
     finally:
         module.save_file = real_save
     folder = Path(folder_paths.get_folder_paths("loras")[0]) / "interrupted"

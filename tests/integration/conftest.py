@@ -4,6 +4,7 @@ Run them with `python3 -m harness.test tests/integration` (installs the host fir
   host           session: the harness.paths module, once the host is installed (fails, never skips, if it can't be)
   comfy_server   session: a running harness.server.ComfyServer with our pack in custom_nodes/, writing its
                  images to a temporary output folder (comfy_server.output_dir); stopped at the end
+  frontend       module: harness.browser.ComfyFrontend on comfy_server (headless Chromium), with .load_log
   workflow       session: load an API-format workflow (a JSON path, REPO-relative or absolute, or a dict) as a
                  fresh dict, optionally pointing every ckpt_name input at another checkpoint
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import paths
+from harness.browser import ComfyFrontend
 from harness.install import ensure_host
 from harness.server import ComfyServer
 
@@ -34,6 +36,21 @@ def comfy_server(host, tmp_path_factory):
     with ComfyServer(["--output-directory", output_dir]) as server:
         server.output_dir = output_dir
         yield server
+
+
+@pytest.fixture(scope="module")
+def frontend(comfy_server):
+    """The real frontend, served by comfy_server, in a headless Chromium page opened for the test module.
+
+    ``frontend.load_log`` holds the browser console messages of the page load.
+    """
+    try:
+        fe = ComfyFrontend(comfy_server)
+    except Exception as e:
+        pytest.fail(f"could not open the ComfyUI frontend in headless Chromium: {e}", pytrace=False)
+    with fe:
+        fe.load_log = fe.driver.browser_log()
+        yield fe
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,38 @@ from harness import paths
 from harness.server import ComfyServer
 
 
+# Inputs the frontend adds to a prompt that the node does not declare (the server ignores them):
+# PreviewAny's read-only text box, which shows the previewed value once the node ran.
+UI_ONLY_INPUTS = {"PreviewAny": {"preview"}}
+
+
+def without_ui_only_inputs(prompt: dict) -> dict:
+    """The prompt without UI_ONLY_INPUTS; everything else (node titles in _meta too) as it is."""
+    return {k: {**v, "inputs": {i: x for i, x in v["inputs"].items()
+                                if i not in UI_ONLY_INPUTS.get(v["class_type"], set())}}
+            for k, v in prompt.items()}
+
+
+def unlearn_graph(ckpt: str, concept_text: str, **save) -> dict:
+    """Load Checkpoint -> ScaPre Concept List -> ScaPre Unlearn (large_scale), as nodes "1"-"3"; with ``save``
+    inputs also node "4", ScaPre Save Edited Model of the patched model with the checkpoint's CLIP and VAE."""
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text, "preset": "none"}},
+        "3": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["1", 0], "clip": ["1", 1], "concepts": ["2", 0],
+                                                        "recipe": "large_scale", "strength": 1.0, "seed": 0}},
+    }
+    if save:
+        graph["4"] = {"class_type": "ScaPreSaveEditedModel",
+                      "inputs": {"model": ["3", 0], "clip": ["1", 1], "vae": ["1", 2], **save}}
+    return graph
+
+
+def saved_file(text: str) -> str:
+    """'<models folder>/<name>' from the Save node's report line "saved <format>: <folder>/<name> (...)"."""
+    return text.split(": ", 1)[1].split(" (", 1)[0]
+
+
 def small(prompt: dict) -> dict:
     """64x64 latents and 3 steps, so a workflow runs in seconds on the CPU."""
     for node in prompt.values():

@@ -2,7 +2,6 @@
 ComfyUI server on the toy world's checkpoint and writes the grid, the oracle's verdicts, the report and the
 edit summary; the oracle sees the erased prompts before and not after, and the look-alikes both times."""
 import json
-import os
 import subprocess
 import sys
 
@@ -16,9 +15,8 @@ from harness import demo, paths
 @pytest.fixture(scope="module")
 def demo_out(host, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    env = dict(os.environ, PYTHONPATH=str(paths.REPO))
-    run = subprocess.run([sys.executable, "-m", "harness.demo", "--out", str(out)], cwd=paths.REPO, env=env,
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run([sys.executable, "-m", "harness.demo", "--out", str(out)], cwd=paths.REPO,
+                         env=paths.repo_env(), capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out, run.stdout
 

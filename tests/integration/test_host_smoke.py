@@ -3,7 +3,6 @@ SD1.5 and as an SDXL-family model, and a 64x64, 3-step txt2img workflow renders 
 the in-process executor (run in a child process so this test process never imports ComfyUI)."""
 import hashlib
 import json
-import os
 import subprocess
 
 import numpy as np
@@ -94,9 +93,9 @@ def inprocess_results(host, workflow, tmp_path_factory):
     for ckpt in CHECKPOINTS:
         files.append(out_dir / f"{ckpt}.json")
         files[-1].write_text(json.dumps(workflow(TXT2IMG, ckpt_name=ckpt)))
-    env = dict(os.environ, PYTHONPATH=str(host.REPO))
     out = subprocess.run([str(host.VENV_PY), "-m", "harness.inprocess", *map(str, files), "--output-directory",
-                          str(out_dir)], cwd=host.REPO, env=env, capture_output=True, text=True, timeout=600)
+                          str(out_dir)], cwd=host.REPO, env=host.repo_env(), capture_output=True, text=True,
+                         timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     return out_dir, dict(zip(CHECKPOINTS, json.loads(out.stdout), strict=True))
 

@@ -116,7 +116,7 @@ def _serves_the_next_prompt(server, workflow):
 def test_bad_inputs_are_clear_node_errors(comfy_server, workflow):
     sd15 = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SD15}}
     sdxl = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SDXL}}
-    sd3 = {"class_type": "UNETLoader", "inputs": {"unet_name": "tiny_sd3.safetensors", "weight_dtype": "default"}}
+    sd3 = {"class_type": "UNETLoader", "inputs": {"unet_name": paths.TINY_SD3, "weight_dtype": "default"}}
 
     with pytest.raises(PromptRejected) as rejected:
         comfy_server.queue(_unlearn_graph(sd15, paths.TINY_SD15, "# nothing here\n+ a keeper\n"))

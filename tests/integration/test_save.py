@@ -10,7 +10,7 @@ import uuid
 
 import numpy as np
 import pytest
-from host_helpers import error_message, images, run_check, run_ok
+from host_helpers import error_message, images, run_check, run_ok, saved_file, unlearn_graph
 
 from harness import paths
 
@@ -31,20 +31,12 @@ def _remove_saved_files():
 
 
 def _graph(ckpt: str, **save) -> dict:
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "2": {"class_type": "ScaPreConceptList", "inputs": {"text": CONCEPTS, "preset": "none"}},
-        "3": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["1", 0], "clip": ["1", 1], "concepts": ["2", 0],
-                                                        "recipe": "large_scale", "strength": 1.0, "seed": 0}},
-        "4": {"class_type": "ScaPreSaveEditedModel",
-              "inputs": {"model": ["3", 0], "clip": ["1", 1], "vae": ["1", 2], **save}},
-    }
+    return unlearn_graph(ckpt, CONCEPTS, **save)
 
 
 def _saved_name(entry: dict, node: str = "4") -> str:
     """'scapre/x_00001_.safetensors' from the node's "saved <format>: <folder>/<name> (...)" line."""
-    text = entry["outputs"][node]["text"][0]
-    return text.split(": ", 1)[1].split(" (", 1)[0].split("/", 1)[1]
+    return saved_file(entry["outputs"][node]["text"][0]).split("/", 1)[1]
 
 
 @pytest.mark.parametrize("ckpt", [paths.TINY_SD15, paths.TINY_SDXL])
@@ -76,7 +68,7 @@ def test_round_tripped_models_render_the_same_pixels(comfy_server):
     ckpt_name = _saved_name(run_ok(comfy_server, _graph(paths.TINY_SD15, filename_prefix=prefix, format="checkpoint")))
     lora_name = _saved_name(run_ok(comfy_server, _graph(paths.TINY_SD15, filename_prefix=prefix,
                                                         format="edit (LoRA, exact)")))
-    graph = {k: v for k, v in _graph(paths.TINY_SD15).items() if k != "4"}
+    graph = _graph(paths.TINY_SD15)
     graph |= {
         "10": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": f"{ckpt_name}"}},
         "11": {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["1", 0], "lora_name": lora_name,

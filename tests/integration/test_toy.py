@@ -3,7 +3,6 @@ in real ComfyUI and samples what its prompt says, and a fast smoke version of be
 erased concept going away while another stays. Everything that imports ComfyUI runs in a child process in the
 host venv (like test_host_smoke.py), so this test process never imports it."""
 import json
-import os
 import subprocess
 
 import pytest
@@ -12,8 +11,7 @@ from toy import assemble, clip
 
 
 def _run(host, *args, timeout=600):
-    env = dict(os.environ, PYTHONPATH=str(host.REPO))
-    out = subprocess.run([str(host.VENV_PY), *args], cwd=host.REPO, env=env, capture_output=True, text=True,
+    out = subprocess.run([str(host.VENV_PY), *args], cwd=host.REPO, env=host.repo_env(), capture_output=True, text=True,
                          timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -22,7 +20,7 @@ def _run(host, *args, timeout=600):
 @pytest.fixture(scope="module")
 def toy_checkpoint(host):
     """toy_shapes.safetensors in the host's checkpoints folder (assembled from toy/weights when missing)."""
-    assemble.ensure_toy_checkpoint(host.CHECKPOINTS, python=host.VENV_PY)
+    assemble.ensure_toy_checkpoint(host.CHECKPOINTS)
     path = host.CHECKPOINTS / assemble.CHECKPOINT_NAME
     assert path.is_file()
     return path
@@ -36,7 +34,7 @@ def test_seeded_clip_regenerates_to_its_checksum(host):
 
 
 def test_toy_checkpoint_is_reassembled_only_when_needed(host, toy_checkpoint):
-    assert assemble.ensure_toy_checkpoint(host.CHECKPOINTS, python=host.VENV_PY) == "up to date"
+    assert assemble.ensure_toy_checkpoint(host.CHECKPOINTS) == "up to date"
 
 
 def test_toy_checkpoint_in_real_comfyui(host, toy_checkpoint, tmp_path):

@@ -9,29 +9,13 @@ import json
 import urllib.request
 
 import pytest
-from host_helpers import images, node_of, run_ok, small
+from host_helpers import UI_ONLY_INPUTS, images, node_of, run_ok, small, without_ui_only_inputs
 
 from harness import paths
-from harness.browser import ComfyFrontend
 from harness.ui_workflows import API_DIR, EXAMPLES, dump, ui_workflow
 
 NAMES = sorted(p.stem for p in API_DIR.glob("*.json"))
 PACK = paths.PACK_LINK_NAME  # ComfyUI names a pack's templates after its custom_nodes folder
-# Inputs the frontend adds to a prompt that the node does not declare (the server ignores them):
-# PreviewAny's read-only text box, which shows the previewed value once the node ran.
-UI_ONLY_INPUTS = {"PreviewAny": {"preview"}}
-
-
-@pytest.fixture(scope="module")
-def frontend(comfy_server):
-    try:
-        fe = ComfyFrontend(comfy_server)
-    except Exception as e:
-        pytest.fail(f"could not open the ComfyUI frontend in headless Chromium: {e}", pytrace=False)
-    with fe:
-        yield fe
-
-
 @pytest.fixture(scope="module")
 def node_info(comfy_server):
     return comfy_server.object_info()
@@ -49,12 +33,8 @@ def get(server, path):
 
 def as_queued(frontend_prompt):
     """The frontend's prompt without what it adds for the UI only: node titles (_meta) and UI_ONLY_INPUTS."""
-    prompt = {}
-    for node_id, node in frontend_prompt.items():
-        dropped = UI_ONLY_INPUTS.get(node["class_type"], set())
-        inputs = {k: v for k, v in node["inputs"].items() if k not in dropped}
-        prompt[node_id] = {"class_type": node["class_type"], "inputs": inputs}
-    return prompt
+    return {node_id: {"class_type": node["class_type"], "inputs": node["inputs"]}
+            for node_id, node in without_ui_only_inputs(frontend_prompt).items()}
 
 
 def with_optional_defaults(api_prompt, node_info):

@@ -14,10 +14,9 @@ import time
 import urllib.request
 
 import pytest
-from host_helpers import small
+from host_helpers import small, without_ui_only_inputs
 
 from harness import paths
-from harness.browser import ComfyFrontend
 
 PACK = paths.PACK_LINK_NAME  # ComfyUI serves a pack's WEB_DIRECTORY under /extensions/<its custom_nodes folder>/
 JS = paths.REPO / "web" / "js" / "scapre.js"
@@ -29,8 +28,6 @@ IMAGENETTE = [line.strip() for line in
               (paths.REPO / "scapre_core" / "presets" / "imagenette10.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
 OUR_TYPES = {"ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"}
-# Core's Preview Any sends its text box as an input the server ignores; it holds the previewed text after a run.
-UI_ONLY_INPUTS = {"PreviewAny": {"preview"}}
 
 # Listeners for the end of the next prompt, then the frontend's own Run: app.queuePrompt(0) takes the graph
 # through graphToPrompt and POSTs it with the page's client id, so the server's progress messages come back
@@ -79,17 +76,6 @@ app.graph.getNodeById(nodeId).widgets.find(w => w.name === name).value = value;
 """
 
 
-@pytest.fixture(scope="module")
-def frontend(comfy_server):
-    try:
-        fe = ComfyFrontend(comfy_server)
-    except Exception as e:
-        pytest.fail(f"could not open the ComfyUI frontend in headless Chromium: {e}", pytrace=False)
-    with fe:
-        fe.load_log = fe.driver.browser_log()  # the console messages of the page load, for the test below
-        yield fe
-
-
 def tiny_prompt():
     """The example on tiny_sd15, made unique by a comment line in the concept text.
 
@@ -131,12 +117,6 @@ def run_from_frontend(server, frontend, timeout=300.0):
 
 def report_widgets(snap, node_id):
     return [w for w in snap["nodes"][node_id]["widgets"] if w["name"] == WIDGET]
-
-
-def without_ui_only_inputs(prompt):
-    return {k: {**v, "inputs": {i: x for i, x in v["inputs"].items()
-                                if i not in UI_ONLY_INPUTS.get(v["class_type"], set())}}
-            for k, v in prompt.items()}
 
 
 def saved_nodes(workflow):
