@@ -24,11 +24,10 @@ from safetensors.torch import save_file
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from synthetic import SD15_WIDTHS, SDXL_WIDTHS, random_encode, random_weights  # noqa: E402
+from synthetic import MODEL_SHAPES, random_encode, random_weights  # noqa: E402
 
 from scapre_core import ScaPreConfig, low_rank, parse_concepts, unlearn  # noqa: E402
 
-MODELS = {"sd15": (SD15_WIDTHS, 768), "sdxl": (SDXL_WIDTHS, 2048)}
 ENCODERS = {"rank64": (64, "rank 64"), "full": (None, "full rank")}
 
 
@@ -67,7 +66,7 @@ def architecture_params(model: str) -> dict[str, int]:
 
 
 def edit_sizes(model: str, m: int, rank: int | None, recipe: str, folder: Path) -> dict:
-    widths, d = MODELS[model]
+    widths, d = MODEL_SHAPES[model]
     weights = random_weights(widths, d, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
     deltas = unlearn(weights, random_encode(d, rank, seed=0), concepts, ScaPreConfig.preset(recipe)).deltas
@@ -90,7 +89,7 @@ def edit_sizes(model: str, m: int, rank: int | None, recipe: str, folder: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=list(MODEL_SHAPES), choices=list(MODEL_SHAPES))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50])
     parser.add_argument("--recipes", nargs="+", default=["large_scale", "objects_base"])
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS),

@@ -30,11 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reference import reference_unlearn  # noqa: E402
-from synthetic import SD15_WIDTHS, SDXL_WIDTHS, random_encode, random_weights  # noqa: E402
+from synthetic import MODEL_SHAPES, random_encode, random_weights  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
-
-MODELS = {"sd15": (SD15_WIDTHS, 768), "sdxl": (SDXL_WIDTHS, 2048)}
 
 
 def _rss_bytes() -> int:
@@ -43,7 +41,7 @@ def _rss_bytes() -> int:
 
 
 def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int]) -> dict:
-    widths, d = MODELS[model]
+    widths, d = MODEL_SHAPES[model]
     weights = random_weights(widths, d, seed=0)
     encode = random_encode(d, rank or None, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
@@ -85,7 +83,7 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODEL_SHAPES))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50, 100, 500, 1000])
     parser.add_argument("--rank", type=int, default=64, help="rank of the random encoder (0 = full)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
