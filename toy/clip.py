@@ -1,34 +1,54 @@
-"""The toy world's text encoder: the harness's seeded random CLIP-L (seed 0), regenerated and checked.
+"""The toy world's text encoder (v2): a CLIP-L whose weights are set by rule from a seed, never trained or committed.
 
-The CLIP is never committed. ``harness/tiny_models.py`` (the generator of the tiny SD1.5 test checkpoint)
-defines it: its tensors are the ``cond_stage_model.*`` part of ``tiny_sd15.safetensors`` generated with seed 0,
-which ``python3 -m harness.install`` regenerates at setup. We take the CLIP part of that file and compare its
-sha256 (over key names, dtypes, shapes and fp16 bytes, in sorted key order) with CLIP_SHA256 below
-(``python -m toy.clip`` regenerates it once more in a temporary folder and compares). A mismatch means a torch (or
-generator) change altered the random draw: every trained weight of the toy world assumes this exact CLIP, so we
-fail loudly instead of producing a checkpoint whose UNet reads a different text space.
+ComfyUI loads it as the SD1.5 CLIP (the fixed CLIP-L of comfy/sd1_clip_config.json: 12 layers, 768 wide,
+vocabulary 49408) and tokenises with its own tokenizer; ``python -m toy.clip`` rebuilds it and checks it
+against CLIP_SHA256 (a torch or tokenizer change that alters a single bit fails loudly, since every trained
+weight of the toy world assumes this exact encoder).
 
-Conditioning is computed by ComfyUI's own CLIP (loaded through comfy.sd.load_checkpoint_guess_config, the path
-CheckpointLoaderSimple takes) and tokenised the way the node pack's encoder does (nodes/comfy_glue.py
-``clip_encoder``); encodings are cached per prompt in .cache/toy/conds.pt.
+Design (why: toy world v1's random CLIP gave every prompt 89-96 % the same state, so an edit of one concept
+moved every prompt; here unrelated prompts share little, related ones share what they have in common).
+Coordinates: dimension 0 is a flag; dimensions 1..32 (the "frame") hold the start/end token and position
+embeddings; dimensions 33..767 hold word content.
+
+* Token embedding, per token id: content tokens a seeded random vector in the content dimensions (per-dim std
+  1) and flag +8; stop words ("a", "an", "in", ",", ...) the same with flag 8 - ln 100 (they get 1/100 of a
+  content word's attention); the start and end tokens (the end token also pads) a random vector in the frame
+  and flag -8. The world's words are structured: each look-alike triple of shapes shares a group direction
+  (cosine 0.5 between members), colours share one (0.15), styles share one (0.15). A word of several BPE pieces
+  gives each piece ``(word + own random) / sqrt(2)``.
+* Position embeddings: random in the frame (norm ~ 0.1 of a token's).
+* Layer 0's self-attention: queries constant, keys read the flag, so every position attends (causally) to the
+  content words before it, stop words faintly, start/end/pad tokens not at all (weight e^-16); values are the
+  layer-normed inputs outside the flag and frame; the output, scaled by 2, is added to the residual stream.
+  So the state of a prompt's last word is that word plus twice the mean of the words so far, and its end and
+  padding states are the frame plus twice the mean of all its words: related prompts are close at every
+  position, unrelated ones share only the frame.
+* Layers 1..11: identity (their attention and MLP outputs are zero). The final layer norm drops the flag.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-import tempfile
 import time
-from pathlib import Path
 
-from harness import paths
 
-from . import env
+from . import env, world
 
-CLIP_SEED = 0
-CLIP_SHA256 = "2a774375403d018faec3422e04747305fe2b4c9f54e7363497bf2d4dc9f3f79c"
-CLIP_PREFIX = "cond_stage_model."
+SEED = 0
+CLIP_SHA256 = "0a293ff68f7a95ba86113741160c3ae0962bbf1f7eac7204a68c9d9b6c34ab82"
+CLIP_PREFIX = "cond_stage_model.transformer."
 CONTEXT = 77
+WIDTH, VOCAB, LAYERS, MLP = 768, 49408, 12, 3072
+START, END = 49406, 49407
+FLAG, FRAME = 0, 33  # dimension 0 is the flag, 1..FRAME-1 the frame, FRAME.. the content
+FLAG_VALUE = 8.0
+STOP_WEIGHT = 100.0  # a content word gets this many times a stop word's attention
+STOP_WORDS = ("a", "an", "the", "in", "of", ",", "with", "and", "on", ".")
+MIX = 2.0  # weight of the attention (mean of the words so far) added to each position
+POSITION_SCALE = 0.1
+GROUP_COSINE = {"shape": 0.5, "colour": 0.15, "style": 0.15}
 
 
 class ClipChecksumError(RuntimeError):
@@ -36,52 +56,134 @@ class ClipChecksumError(RuntimeError):
 
 
 def clip_digest(sd) -> str:
+    """sha256 over key names, dtypes, shapes and bytes, in sorted key order."""
     import torch
     h = hashlib.sha256()
     for k in sorted(sd):
         t = sd[k].detach().to("cpu").contiguous()
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8 else t.numpy().tobytes())
+        h.update(t.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
-def _generated_file() -> Path:
-    """The host's tiny_sd15.safetensors: harness/tiny_models.py's sd15 generator run by harness.install with its
-    default seed, 0 (CLIP_SEED)."""
-    path = paths.CHECKPOINTS / paths.TINY_SD15
-    if not path.is_file():
-        raise RuntimeError(f"{path} is missing: run `python3 -m harness.install` (it generates it)")
-    return path
+def _tokenizer():
+    env.import_comfy()
+    import comfy.sd1_clip
+    return comfy.sd1_clip.SD1Tokenizer()
+
+
+def word_pieces(tokenizer, word: str) -> list[int]:
+    """The BPE token ids of one word (start, end and padding dropped)."""
+    chunk = tokenizer.tokenize_with_weights(word)["l"][0]
+    return [t for t, _ in chunk if t not in (START, END)]
+
+
+def _build() -> dict:
+    """The encoder's tensors (text_model.* keys, float16)."""
+    import torch
+    tok = _tokenizer()
+    g = torch.Generator().manual_seed(SEED)
+    content = WIDTH - FRAME
+    scale = math.sqrt(WIDTH - 1)  # per-dim std 1 over the non-flag dimensions
+
+    def direction(n: int = 1, dims: int = content) -> torch.Tensor:
+        v = torch.randn(n, dims, generator=g, dtype=torch.float64)
+        return v / v.norm(dim=1, keepdim=True)
+
+    emb = torch.zeros(VOCAB, WIDTH, dtype=torch.float64)
+    emb[:, FRAME:] = direction(VOCAB) * scale
+    emb[:, FLAG] = FLAG_VALUE
+    emb[[START, END], FRAME:] = 0
+    emb[[START, END], 1:FRAME] = direction(2, FRAME - 1) * scale
+    emb[[START, END], FLAG] = -FLAG_VALUE
+    for word in STOP_WORDS:
+        for piece in word_pieces(tok, word):
+            emb[piece, FLAG] = FLAG_VALUE - math.log(STOP_WEIGHT)
+
+    def set_word(word: str, vector: torch.Tensor) -> None:
+        pieces = word_pieces(tok, word)
+        for piece in pieces:
+            v = vector if len(pieces) == 1 else (vector + direction()[0]) / math.sqrt(2)
+            emb[piece, FRAME:] = v / v.norm() * scale
+
+    def set_group(words, cosine: float) -> None:
+        shared = direction()[0]
+        for word in words:
+            set_word(word, math.sqrt(cosine) * shared + math.sqrt(1 - cosine) * direction()[0])
+
+    for group in world.SHAPE_GROUPS:
+        set_group(group, GROUP_COSINE["shape"])
+    set_group(world.COLOURS, GROUP_COSINE["colour"])
+    set_group(world.STYLES, GROUP_COSINE["style"])
+
+    position = torch.zeros(CONTEXT, WIDTH, dtype=torch.float64)
+    position[:, 1:FRAME] = direction(CONTEXT, FRAME - 1) * scale * POSITION_SCALE
+
+    values = torch.eye(WIDTH, dtype=torch.float64)
+    values[:FRAME, :FRAME] = 0  # values carry content only
+    heads, head_dim = 12, WIDTH // 12
+    sd = {"text_model.embeddings.token_embedding.weight": emb,
+          "text_model.embeddings.position_embedding.weight": position}
+    for i in range(LAYERS):
+        p = f"text_model.encoder.layers.{i}."
+        for norm in ("layer_norm1", "layer_norm2"):
+            sd[p + norm + ".weight"] = torch.ones(WIDTH)
+            sd[p + norm + ".bias"] = torch.zeros(WIDTH)
+        q_bias, k_weight = torch.zeros(WIDTH), torch.zeros(WIDTH, WIDTH)
+        if i == 0:  # logit = q . k / sqrt(head_dim) = layer-normed flag
+            q_bias[::head_dim] = math.sqrt(head_dim)
+            k_weight[::head_dim, FLAG] = 1.0
+        zero = torch.zeros(WIDTH, WIDTH)
+        sd[p + "self_attn.q_proj.weight"], sd[p + "self_attn.q_proj.bias"] = zero, q_bias
+        sd[p + "self_attn.k_proj.weight"], sd[p + "self_attn.k_proj.bias"] = k_weight, torch.zeros(WIDTH)
+        sd[p + "self_attn.v_proj.weight"] = values if i == 0 else zero
+        sd[p + "self_attn.v_proj.bias"] = torch.zeros(WIDTH)
+        sd[p + "self_attn.out_proj.weight"] = MIX * torch.eye(WIDTH) if i == 0 else zero
+        sd[p + "self_attn.out_proj.bias"] = torch.zeros(WIDTH)
+        sd[p + "mlp.fc1.weight"], sd[p + "mlp.fc1.bias"] = torch.zeros(MLP, WIDTH), torch.zeros(MLP)
+        sd[p + "mlp.fc2.weight"], sd[p + "mlp.fc2.bias"] = torch.zeros(WIDTH, MLP), torch.zeros(WIDTH)
+    final = torch.ones(WIDTH)
+    final[FLAG] = 0
+    sd["text_model.final_layer_norm.weight"], sd["text_model.final_layer_norm.bias"] = final, torch.zeros(WIDTH)
+    assert len(sd) == 196 and heads * head_dim == WIDTH
+    return {k: v.to(torch.float16).contiguous() for k, v in sd.items()}
+
+
+_state: dict | None = None
 
 
 def clip_state_dict(verify: bool = True) -> dict:
-    """The seeded CLIP's checkpoint tensors (keys ``cond_stage_model.*``), checked against CLIP_SHA256."""
-    from safetensors.torch import load_file
-    path = _generated_file()
-    sd = {k: v for k, v in load_file(str(path)).items() if k.startswith(CLIP_PREFIX)}
-    digest = clip_digest(sd)
+    """The encoder's checkpoint tensors (keys ``cond_stage_model.transformer.text_model.*``), checked."""
+    global _state
+    if _state is None:
+        _state = {CLIP_PREFIX + k: v for k, v in _build().items()}
+    digest = clip_digest(_state)
     if verify and digest != CLIP_SHA256:
-        path.unlink(missing_ok=True)  # harness.install regenerates it, in case the file was damaged
         raise ClipChecksumError(
-            f"the seeded random CLIP-L regenerated by harness/tiny_models.py (seed {CLIP_SEED}) has sha256 {digest}, "
-            f"not the {CLIP_SHA256} the toy world was trained with. A torch or generator change altered the "
-            "random draw; the committed toy weights do not match this CLIP. Pin the torch version of "
-            "harness/constraints.txt, or retrain with `python -m toy.build --from clip` and update CLIP_SHA256.")
-    return sd
+            f"the rule-built toy CLIP (toy/clip.py, seed {SEED}) has sha256 {digest}, not the {CLIP_SHA256} the "
+            "toy world was trained with: a torch or tokenizer change altered it, so the committed toy weights do "
+            "not match. Pin the versions of harness/constraints.txt, or rebuild the world with "
+            "`python -m toy.build --from clip` and update CLIP_SHA256.")
+    return _state
 
 
 _clip = None
 
 
 def comfy_clip():
-    """ComfyUI's CLIP object for the seeded CLIP (loaded as CheckpointLoaderSimple would), cached."""
+    """ComfyUI's CLIP object for this encoder, built as CheckpointLoaderSimple builds an SD1.5 CLIP, cached."""
     global _clip
     if _clip is None:
         env.import_comfy()
         import comfy.sd
-        clip_state_dict()  # verify first
-        _clip = comfy.sd.load_checkpoint_guess_config(str(_generated_file()), output_vae=False, output_clip=True,
-                                                     output_model=False)[1]
+        import comfy.supported_models
+        config = comfy.supported_models.SD15({})
+        sd = config.process_clip_state_dict(dict(clip_state_dict()))
+        parameters = sum(t.numel() for t in sd.values())
+        _clip = comfy.sd.CLIP(config.clip_target(state_dict=sd), tokenizer_data=sd, parameters=parameters)
+        missing, unexpected = _clip.load_sd(sd, full_model=True)
+        if unexpected:
+            raise RuntimeError(f"ComfyUI did not expect the toy CLIP keys {unexpected[:3]}")
     return _clip
 
 
@@ -94,10 +196,11 @@ def _tokenize(clip, prompt: str):
     return chunks[0], sum(1 for t in chunks[0] if t[2] != 0)
 
 
-def encode_with_comfy(prompts: list[str], batch_size: int = 32):
-    """(hidden float32 [N, 77, 768], n_tokens long [N]) from ComfyUI's CLIP, batched like the node pack."""
+def encode_with_comfy(prompts: list[str], batch_size: int = 32, clip=None):
+    """(hidden float32 [N, 77, 768], n_tokens long [N]) from ComfyUI's CLIP (default: this encoder), batched like
+    the node pack."""
     import torch
-    clip = comfy_clip()
+    clip = clip or comfy_clip()
     tok = [_tokenize(clip, p) for p in prompts]
     hidden = []
     for start in range(0, len(prompts), batch_size):
@@ -142,23 +245,14 @@ def encode(prompts: list[str]):
     return torch.stack([cache[p][0] for p in prompts]), torch.tensor([cache[p][1] for p in prompts])
 
 
-def fresh_digest() -> str:
-    """Regenerate the CLIP from its seed in a temporary folder (ignoring any cached copy) and return its sha256."""
-    from safetensors.torch import load_file
-    env.import_comfy()
-    from harness import tiny_models
-    with tempfile.TemporaryDirectory() as tmp:
-        out = tiny_models.generate("sd15", tmp, CLIP_SEED)
-        return clip_digest({k: v for k, v in load_file(out["file"]).items() if k.startswith(CLIP_PREFIX)})
-
-
 def main(argv=None):
     import argparse
     import json
-    ap = argparse.ArgumentParser(description="Regenerate the seeded CLIP-L and compare it with CLIP_SHA256.")
+    ap = argparse.ArgumentParser(description="Rebuild the toy CLIP from its rule and seed and compare its sha256.")
     ap.parse_args(argv)
     t0 = time.perf_counter()
-    digest = fresh_digest()
+    env.import_comfy()
+    digest = clip_digest(clip_state_dict(verify=False))
     print(json.dumps({"sha256": digest, "expected": CLIP_SHA256, "ok": digest == CLIP_SHA256,
                       "seconds": round(time.perf_counter() - t0, 1)}))
     return 0 if digest == CLIP_SHA256 else 1
