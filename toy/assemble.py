@@ -1,10 +1,11 @@
-"""Assemble toy_shapes.safetensors: the trained UNet + the seeded CLIP-L + the trained TAESD, as an SD1.5 checkpoint.
+"""Assemble toy_shapes.safetensors: the trained UNet + the rule-built CLIP-L + the trained TAESD, as an SD1.5 checkpoint.
 
     .cache/host/venv/bin/python -m toy.assemble --out-dir .cache/host/base/models/checkpoints
 
-Key names come from ComfyUI's SD15 model config (``process_*_state_dict_for_saving``), the CLIP tensors verbatim
-from harness/tiny_models.py's seed-0 checkpoint (sha256-checked, see toy/clip.py), and the latent normalisation
-of the autoencoder is folded into TAESD's ``vae_scale`` / ``vae_shift``:
+Key names come from ComfyUI's SD15 model config (``process_*_state_dict_for_saving``), the CLIP tensors from
+toy/clip.py's rule (sha256-checked), the UNet's pass-through branches (toy/models.py ``is_dead``, not committed)
+are written as zeros, and the latent normalisation of the autoencoder is folded into TAESD's ``vae_scale`` /
+``vae_shift``:
 
     ComfyUI latent L = z / vae_scale + vae_shift, and the UNet sees L * 0.18215 = (z - mean) / std,
     so vae_scale = std * 0.18215 and vae_shift = -mean / (std * 0.18215)   (z: raw TAESD encoder output).
@@ -42,8 +43,8 @@ def _fingerprint() -> str:
         h.update(name.encode() + b"\0")
         h.update((WEIGHTS / name).read_bytes() if name != "build.json" else json.dumps(
             _latent_stats(), sort_keys=True).encode())
-    h.update((REPO / "toy" / "assemble.py").read_bytes())
-    h.update((REPO / "toy" / "clip.py").read_bytes())
+    for module in ("assemble.py", "clip.py", "models.py", "world.py"):
+        h.update((REPO / "toy" / module).read_bytes())
     return h.hexdigest()
 
 
@@ -63,14 +64,14 @@ def assemble(out: Path) -> dict:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from . import clip, env
+    from . import clip, env, models
     env.import_comfy()
     import comfy.model_detection
-    from harness.tiny_models import COMMON_UNET, SD15_UNET
+    from harness.tiny_models import COMMON_UNET
 
     t0 = time.perf_counter()
-    config = comfy.model_detection.model_config_from_unet_config({**COMMON_UNET, **SD15_UNET})
-    unet = load_file(str(WEIGHTS / "unet.safetensors"))
+    config = comfy.model_detection.model_config_from_unet_config({**COMMON_UNET, **models.UNET})
+    unet = models.complete_unet_state(load_file(str(WEIGHTS / "unet.safetensors")))
     vae = load_file(str(WEIGHTS / "taesd.safetensors"))
     scale, shift = vae_scale_shift()
     vae["vae_scale"] = torch.tensor(scale)

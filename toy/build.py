@@ -1,16 +1,17 @@
 """Build the toy world from scratch: seeded, resumable, CPU only.
 
-    .cache/host/venv/bin/python -m toy.build                 # every stage not done yet (about 3 h on 2 cores)
+    .cache/host/venv/bin/python -m toy.build                 # every stage not done yet (hours on 2 cores)
     .cache/host/venv/bin/python -m toy.build --from unet     # redo the UNet (and what follows)
     nice -n 10 .cache/host/venv/bin/python -m toy.build > .cache/toy/build.log 2>&1 &   # in the background
 
 Stages (each records its wall and process-CPU seconds in toy/weights/build.json):
-  clip     regenerate the seeded CLIP-L with harness/tiny_models.py, check its sha256, encode the 60 prompts
-           and the empty prompt with ComfyUI's CLIP (cached in .cache/toy/conds.pt)
-  oracle   train the oracle on on-the-fly renders (+ "none" images, augmentations)   -> toy/weights/oracle.safetensors
-  taesd    train the TAESD autoencoder from scratch                                  -> toy/weights/taesd.safetensors
-  latents  encode LATENTS_PER_CONCEPT renders of every concept with the fp16 encoder -> .cache/toy/latents.pt
-  unet     train the UNet (EMA), monitoring oracle accuracy of EMA samples           -> toy/weights/unet.safetensors
+  clip     build the rule-based CLIP-L (toy/clip.py), check its sha256, encode every training prompt and the
+           empty prompt with ComfyUI's CLIP (cached in .cache/toy/conds.pt)
+  render   render per_concept images of every concept (seeded)                    -> .cache/toy/renders.npz
+  oracle   train the oracle on the renders (augmented) + fresh "none" images      -> toy/weights/oracle.safetensors
+  taesd    train the TAESD autoencoder from scratch on crops of the renders       -> toy/weights/taesd.safetensors
+  latents  encode the renders with the fp16-rounded encoder                       -> .cache/toy/latents.pt
+  unet     train the UNet (EMA), monitoring oracle accuracy of EMA samples         -> toy/weights/unet.safetensors
   check    assemble the host's toy_shapes.safetensors, load it through ComfyUI and measure the base model's
            oracle accuracy on its own prompts with the eval sampler (toy.generate.SAMPLER)
 
@@ -26,23 +27,25 @@ import json
 import os
 import time
 
+import numpy as np
 import torch
 
 from . import env, world
 from .train import Clock, log
 
-STAGES = ("clip", "oracle", "taesd", "latents", "unet", "check")
+STAGES = ("clip", "render", "oracle", "taesd", "latents", "unet", "check")
 PARAMS = {
-    "oracle": {"steps": 500, "batch": 64},
-    "taesd": {"steps": 800, "batch": 16, "crop": 32},
-    "latents": {"per_concept": 300, "seed": 7},
-    "unet": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 500,
-             "stop_shape": 0.95, "stop_colour": 0.98},
-    "check": {"samples_per_prompt": 8},
+    "render": {"per_concept": 96, "seed": 7},
+    "oracle": {"steps": 400, "batch": 96},
+    "taesd": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "latent_noise": 0.05},
+    "unet": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000,
+             "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}},
+    "check": {"samples_per_prompt": 4},
 }
 BUILD_JSON = env.WEIGHTS / "build.json"
-FILES = {"oracle": env.WEIGHTS / "oracle.safetensors", "taesd": env.WEIGHTS / "taesd.safetensors",
-         "latents": env.CACHE / "latents.pt", "unet": env.WEIGHTS / "unet.safetensors"}
+FILES = {"render": env.CACHE / "renders.npz", "oracle": env.WEIGHTS / "oracle.safetensors",
+         "taesd": env.WEIGHTS / "taesd.safetensors", "latents": env.CACHE / "latents.pt",
+         "unet": env.WEIGHTS / "unet.safetensors"}
 
 
 def read_build() -> dict:
@@ -57,9 +60,18 @@ def write_build(build: dict) -> None:
 
 
 def world_conds():
+    """(states of every training prompt [P, 77, 768] float16, the caption table [concepts, 6], the empty
+    prompt's states [77, 768])."""
     from . import clip
-    hidden, _ = clip.encode(list(world.PROMPTS) + [""])
-    return hidden[:-1], hidden[-1]
+    from .train import caption_table
+    prompts = world.training_prompts()
+    hidden, _ = clip.encode(prompts + [""])
+    return hidden[:-1].half(), caption_table(prompts), hidden[-1]
+
+
+def load_renders():
+    data = np.load(FILES["render"])
+    return data["images"], data["labels"]
 
 
 def latent_stats(build: dict) -> tuple[float, float]:
@@ -67,19 +79,21 @@ def latent_stats(build: dict) -> tuple[float, float]:
     return t["latent_mean"], t["latent_std"]
 
 
-def make_monitor(build: dict, samples: int = 2):
-    """Oracle accuracy of EMA samples of all 60 prompts (``samples`` each), used during UNet training."""
-    from . import generate
-    from .models import make_unet
+def make_monitor(build: dict, samples: int = 1):
+    """Oracle accuracy of EMA samples of every concept's canonical prompt (``samples`` each), during UNet training."""
+    from . import clip, generate
+    from .models import make_unet, skip_dead_branches
     from .sampler import model_sampling
     from .train import load_oracle, load_taesd
 
     oracle = load_oracle(FILES["oracle"])
     ae = load_taesd(FILES["taesd"])
     decode = generate.taesd_decoder(ae, *latent_stats(build))
-    conds, uncond = world_conds()
+    hidden, _ = clip.encode(list(world.PROMPTS) + [""])
+    conds, uncond = hidden[:-1], hidden[-1]
     ms = model_sampling()
     net = make_unet().eval()
+    skip_dead_branches(net)
     concepts = [j for j in range(len(world.CONCEPTS)) for _ in range(samples)]
     seeds = [s for j in range(len(world.CONCEPTS)) for s in generate.seeds_for(j, samples, base=10_000_000)]
 
@@ -89,7 +103,7 @@ def make_monitor(build: dict, samples: int = 2):
         imgs = generate.images(net, ms, decode, conds[concepts], uncond, seeds)
         acc = generate.accuracy(generate.score(oracle, imgs), concepts)
         from PIL import Image
-        grid = world.grid((imgs[::samples].permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8"), 12)
+        grid = world.grid((imgs[::samples].permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8"), 24)
         (env.CACHE / "progress").mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid).save(env.CACHE / "progress" / f"unet_{step:06d}.png")
         return {k: round(v, 4) for k, v in acc.items()} | {"seconds": round(time.perf_counter() - t0, 1)}
@@ -106,27 +120,37 @@ def run_stage(name: str, build: dict) -> dict:
         from . import clip
         clock = Clock()
         sd = clip.clip_state_dict()
-        conds, uncond = world_conds()
+        conds, _, _ = world_conds()
         return {"sha256": clip.CLIP_SHA256, "tensors": len(sd), "prompts": len(conds) + 1,
                 "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
+    if name == "render":
+        clock = Clock()
+        images, labels = world.dataset(p["per_concept"], p["seed"])
+        tmp = FILES["render"].with_name("renders.partial.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, FILES["render"])
+        return {**p, "count": len(images), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
     if name == "oracle":
-        return train.train_oracle(FILES["oracle"], work, p["steps"], batch=p["batch"])
+        return train.train_oracle(FILES["oracle"], work, p["steps"], *load_renders(), batch=p["batch"])
     if name == "taesd":
         oracle = train.load_oracle(FILES["oracle"])
-        return train.train_taesd(FILES["taesd"], work, p["steps"], oracle, batch=p["batch"], crop=p["crop"])
+        return train.train_taesd(FILES["taesd"], work, p["steps"], oracle, load_renders()[0],
+                                 **{k: v for k, v in p.items() if k != "steps"})
     if name == "latents":
         clock = Clock()
         ae = train.load_taesd(FILES["taesd"])
-        z, labels = train.encode_dataset(ae, p["per_concept"], p["seed"])
+        images, labels = load_renders()
+        z = train.encode_dataset(ae, images)
         m, s = latent_stats(build)
-        train.atomic_save({"latents": ((z - m) / s).contiguous(), "labels": labels}, FILES["latents"])
-        return {**p, "count": len(z), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
+        train.atomic_save({"latents": ((z - m) / s).contiguous(), "labels": torch.from_numpy(labels)},
+                          FILES["latents"])
+        return {"count": len(z), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
     if name == "unet":
         data = torch.load(FILES["latents"])
-        conds, uncond = world_conds()
+        conds, captions, uncond = world_conds()
         q = {k: v for k, v in p.items() if k not in ("steps", "monitor_every")}
-        return train.train_unet(FILES["unet"], work, p["steps"], data["latents"], data["labels"], conds, uncond,
-                                monitor=make_monitor(build), monitor_every=p["monitor_every"], **q)
+        return train.train_unet(FILES["unet"], work, p["steps"], data["latents"], data["labels"], conds, captions,
+                                uncond, monitor=make_monitor(build), monitor_every=p["monitor_every"], **q)
     if name == "check":
         from .check import base_accuracy
         return base_accuracy(p["samples_per_prompt"])

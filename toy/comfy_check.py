@@ -1,14 +1,14 @@
 """The toy checkpoint in real ComfyUI: CheckpointLoaderSimple -> (ScaPre Unlearn) -> KSampler -> VAEDecode -> SaveImage,
 compared with toy.sampler on the same seed. Prints one JSON object.
 
-    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "a green triangle"] [--seeds 0 1 2 3]
+    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "a filled green triangle"] [--seeds 0 1 2 3]
 
 Runs the API-format workflows through ComfyUI's real executor (harness.inprocess), in this process; needs
 toy_shapes.safetensors in the host's checkpoints folder (``toy.assemble.ensure_toy_checkpoint``). For each seed
-it renders the prompt with the unedited checkpoint and after ScaPre Unlearn erased that prompt (preserving the
-other 59), scores both with
-the oracle, and measures the pixel difference from toy.sampler's float32 and bfloat16 renders of the same seed and
-edit (the edit recomputed with scapre_core.unlearn and the toy encoder).
+it renders the prompt with the unedited checkpoint and after ScaPre Unlearn erased that prompt (recipe "uce" by
+default, as released: blank anchor, no preserve lines), scores both with the oracle, and measures the pixel
+difference from toy.sampler's float32 and bfloat16 renders of the same seed and edit (the edit recomputed with
+scapre_core.unlearn and the toy encoder).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .assemble import CHECKPOINT_NAME
 from .generate import SAMPLER
 
 
-def txt2img(prompt: str, seed: int, erase: str | None = None, recipe: str = "large_scale", batch: int = 1,
+def txt2img(prompt: str, seed: int, erase: str | None = None, recipe: str = "uce", batch: int = 1,
             prefix: str = "toy") -> dict:
     """API-format workflow: the README demo's shape (optionally with ScaPre Concept List + ScaPre Unlearn)."""
     wf = {
@@ -51,9 +51,9 @@ def txt2img(prompt: str, seed: int, erase: str | None = None, recipe: str = "lar
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--prompt", default="a green triangle")
+    ap.add_argument("--prompt", default="a filled green triangle")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3])
-    ap.add_argument("--recipe", default="large_scale")
+    ap.add_argument("--recipe", default="uce")
     a = ap.parse_args(argv)
     out_dir = Path(a.out_dir)
     from harness import inprocess, paths
@@ -67,8 +67,7 @@ def main(argv=None):
         from . import runtime, world
         toy = runtime.load(paths.CHECKPOINTS / CHECKPOINT_NAME)
         result = {"prompt": a.prompt, "recipe": a.recipe, "seeds": a.seeds, "family": toy.family, "runs": []}
-        # the prompt erased, every other toy prompt preserved: the phrasing bench/toy_eval.py finds necessary here
-        text = a.prompt + "\n" + "".join(f"+ {p}\n" for p in world.PROMPTS if p != a.prompt)
+        text = a.prompt + "\n"
         deltas = unlearn(toy.kv_weights(), toy.encode, parse_concepts(text),
                          ScaPreConfig.preset(a.recipe, seed=0)).deltas
         for erase in (None, text):
@@ -85,7 +84,8 @@ def main(argv=None):
                     ours32 = toy.images([a.prompt], [seed], bf16=False)
                     ours16 = toy.images([a.prompt], [seed], bf16=True)
                 s = toy.score(torch.cat([comfy_t, ours32, ours16]))
-                names = [f"{world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}" for sh, c in zip(s.shape, s.colour)]
+                names = [f"{world.STYLES[int(y)]} {world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}"
+                         for sh, c, y in zip(s.shape, s.colour, s.style)]
                 result["runs"].append({
                     "tag": tag, "comfy_oracle": names[0], "toy_fp32_oracle": names[1], "toy_bf16_oracle": names[2],
                     "max_abs_diff_fp32_255": float((ours32 - comfy_t).abs().max() * 255),

@@ -16,10 +16,14 @@ SAMPLER = {"sampler": "euler", "scheduler": "normal", "steps": 10, "cfg": 5.0}
 
 @dataclass
 class Scores:
-    shape: torch.Tensor        # [N] predicted shape index (10 = none)
+    shape: torch.Tensor        # [N] predicted shape index (world.NONE = none)
     colour: torch.Tensor       # [N] predicted colour index
+    style: torch.Tensor        # [N] predicted style index
     shape_conf: torch.Tensor   # [N] max shape probability
-    features: torch.Tensor     # [N, 128] oracle features
+    features: torch.Tensor     # [N, 192] oracle features
+
+    def subset(self, rows) -> "Scores":
+        return Scores(*(t[rows] for t in (self.shape, self.colour, self.style, self.shape_conf, self.features)))
 
 
 def seeds_for(concept: int, n: int, base: int = 0) -> list[int]:
@@ -39,8 +43,8 @@ def images(unet, ms, decode, cond: torch.Tensor, uncond: torch.Tensor, seeds: li
 @torch.no_grad()
 def score(oracle, imgs: torch.Tensor) -> Scores:
     from .train import oracle_predict
-    ps, pc, f = oracle_predict(oracle, imgs)
-    return Scores(ps.argmax(-1), pc.argmax(-1), ps.max(-1).values, f)
+    ps, pc, py, f = oracle_predict(oracle, imgs)
+    return Scores(ps.argmax(-1), pc.argmax(-1), py.argmax(-1), ps.max(-1).values, f)
 
 
 def taesd_decoder(ae, latent_mean: float, latent_std: float):
@@ -54,17 +58,22 @@ def taesd_decoder(ae, latent_mean: float, latent_std: float):
     return decode
 
 
-def concept_labels(concepts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    shapes = torch.tensor([world.SHAPES.index(world.CONCEPTS[j][1]) for j in concepts])
-    colours = torch.tensor([world.COLOURS.index(world.CONCEPTS[j][0]) for j in concepts])
-    return shapes, colours
+def concept_labels(concepts: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(shape, colour, style) indices of concept indices."""
+    return tuple(torch.from_numpy(a) for a in world.labels_of(concepts))
+
+
+def hits(scores: Scores, concepts: list[int]) -> dict[str, torch.Tensor]:
+    """Per image, whether the oracle sees the concept's shape, colour, style, and all three ("joint")."""
+    s, c, y = concept_labels(concepts)
+    out = {"shape": scores.shape == s, "colour": scores.colour == c, "style": scores.style == y}
+    out["joint"] = out["shape"] & out["colour"] & out["style"]
+    return out
 
 
 def accuracy(scores: Scores, concepts: list[int]) -> dict:
-    """Shape, colour and joint (both right) accuracy of samples of the given concepts."""
-    s, c = concept_labels(concepts)
-    sh = scores.shape == s
-    co = scores.colour == c
-    return {"shape": float(sh.float().mean()), "colour": float(co.float().mean()),
-            "joint": float((sh & co).float().mean()), "none": float((scores.shape == world.NONE).float().mean()),
-            "confidence": float(scores.shape_conf.mean())}
+    """Shape, colour, style and joint (all right) accuracy of samples of the given concepts."""
+    acc = {k: float(v.float().mean()) for k, v in hits(scores, concepts).items()}
+    acc["none"] = float((scores.shape == world.NONE).float().mean())
+    acc["confidence"] = float(scores.shape_conf.mean())
+    return acc

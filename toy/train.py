@@ -90,21 +90,25 @@ def to_tensor(images_u8: np.ndarray) -> torch.Tensor:
 
 # --- oracle -----------------------------------------------------------------------------------------------
 
-def _render_batch(rng: np.random.Generator, n_concepts: int, n_none: int):
-    imgs, shapes, colours = [], [], []
-    for _ in range(n_concepts):
-        j = int(rng.integers(0, len(world.CONCEPTS)))
-        c, s = world.CONCEPTS[j]
-        imgs.append(world.render(c, s, rng))
-        shapes.append(world.SHAPES.index(s))
-        colours.append(world.COLOURS.index(c))
-    for _ in range(n_none):
-        img, c = world.render_none(rng)
-        imgs.append(img)
-        shapes.append(world.NONE)
-        colours.append(c)
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(shapes), torch.tensor(colours)
+def none_batch(rng: np.random.Generator, n: int):
+    """``n`` freshly rendered "no shape" images: (x [n, 3, 64, 64] in [0, 1], colour index or -1 [n])."""
+    imgs, colours = zip(*(world.render_none(rng) for _ in range(n))) if n else ((), ())
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous() if n else torch.zeros(0, 3, 64, 64)
+    return x, torch.tensor(colours, dtype=torch.long)
+
+
+def labelled_batch(renders: np.ndarray, labels: np.ndarray, rng: np.random.Generator, n_concepts: int,
+                   n_none: int):
+    """Cached renders of random concepts plus fresh "none" images: (x, shape, colour, style) with style and
+    colour -1 where an image has none."""
+    idx = rng.integers(0, len(renders), size=n_concepts)
+    shapes, colours, styles = (torch.from_numpy(a) for a in world.labels_of(labels[idx]))
+    nx, ncol = none_batch(rng, n_none)
+    x = torch.cat([to_tensor(renders[idx]), nx])
+    shapes = torch.cat([shapes, torch.full((n_none,), world.NONE)])
+    colours = torch.cat([colours, ncol])
+    styles = torch.cat([styles, torch.full((n_none,), -1)])
+    return x, shapes, colours, styles
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -135,47 +139,48 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def oracle_loss(model, x, shapes, colours):
-    ls, lc, _ = model(x)
+def oracle_loss(model, x, shapes, colours, styles):
+    ls, lc, ly, _ = model(x)
     loss = F.cross_entropy(ls, shapes)
-    has = colours >= 0
-    if has.any():
-        loss = loss + F.cross_entropy(lc[has], colours[has])
+    for logits, target in ((lc, colours), (ly, styles)):
+        has = target >= 0
+        if has.any():
+            loss = loss + F.cross_entropy(logits[has], target[has])
     return loss
 
 
 @torch.no_grad()
 def oracle_predict(model, x: torch.Tensor, batch: int = 256):
-    """(shape probs [N, 11], colour probs [N, 6], features [N, 128]) for images in [0, 1]."""
+    """(shape probs [N, 13], colour probs [N, 6], style probs [N, 4], features [N, 192]) for images in [0, 1]."""
     model.eval()
-    ps, pc, fs = [], [], []
+    outs = [[], [], [], []]
     for i in range(0, len(x), batch):
-        ls, lc, f = model(x[i:i + batch].float())
-        ps.append(ls.softmax(-1))
-        pc.append(lc.softmax(-1))
-        fs.append(f)
-    return torch.cat(ps), torch.cat(pc), torch.cat(fs)
+        ls, lc, ly, f = model(x[i:i + batch].float())
+        for out, v in zip(outs, (ls.softmax(-1), lc.softmax(-1), ly.softmax(-1), f)):
+            out.append(v)
+    return tuple(torch.cat(o) for o in outs)
 
 
-def test_set(per_concept: int = 4, seed: int = 999):
-    """Held-out clean renders (a seed never used in training): (x [N,3,64,64], shape idx, colour idx)."""
+def test_set(per_concept: int = 2, seed: int = 999):
+    """Held-out clean renders (a seed never used in training): (x [N,3,64,64], shape, colour, style indices)."""
     imgs, labels = world.dataset(per_concept, seed)
-    shapes = torch.tensor([world.SHAPES.index(world.CONCEPTS[j][1]) for j in labels])
-    colours = torch.tensor([world.COLOURS.index(world.CONCEPTS[j][0]) for j in labels])
-    return to_tensor(imgs), shapes, colours
+    return (to_tensor(imgs), *(torch.from_numpy(a) for a in world.labels_of(labels)))
 
 
-def oracle_accuracy(model, x, shapes, colours) -> dict:
-    ps, pc, _ = oracle_predict(model, x)
+def oracle_accuracy(model, x, shapes, colours, styles) -> dict:
+    ps, pc, py, _ = oracle_predict(model, x)
     return {"shape": float((ps.argmax(-1) == shapes).float().mean()),
             "colour": float((pc.argmax(-1) == colours).float().mean()),
+            "style": float((py.argmax(-1) == styles).float().mean()),
             "none_rate": float((ps.argmax(-1) == world.NONE).float().mean())}
 
 
-def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 64) -> dict:
+def train_oracle(out: Path, work: Path, steps: int, renders: np.ndarray, labels: np.ndarray, seed: int = 1,
+                 batch: int = 96, lr: float = 2e-3) -> dict:
+    """Train the oracle on cached renders (augmented) and fresh "none" images; measure it on held-out renders."""
     torch.manual_seed(seed)
     model = Oracle()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     state = work / "oracle_ckpt.pt"
     step, clock, _ = resume("oracle", state, model, opt)
     last_save = time.perf_counter()
@@ -183,12 +188,11 @@ def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 
     while step < steps:
         rng = np.random.default_rng([seed, step])
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        x, shapes, colours = _render_batch(rng, batch - batch // 4, batch // 4)
+        x, shapes, colours, styles = labelled_batch(renders, labels, rng, batch - batch // 8, batch // 8)
         x = augment(x, g)
-        lr = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
-            group["lr"] = lr
-        loss = oracle_loss(model, x, shapes, colours)
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        loss = oracle_loss(model, x, shapes, colours, styles)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -200,15 +204,16 @@ def train_oracle(out: Path, work: Path, steps: int, seed: int = 1, batch: int = 
             last_save = time.perf_counter()
     save_weights(model.state_dict(), out)
     model.load_state_dict(load_weights(out))  # measure what is stored (fp16)
-    x, s, c = test_set()
-    acc = oracle_accuracy(model, x, s, c)
+    x, s, c, y = test_set()
+    acc = oracle_accuracy(model, x, s, c, y)
     nx, nc = world.none_dataset(240, seed=999)
-    ps, _, _ = oracle_predict(model, to_tensor(nx))
+    ps = oracle_predict(model, to_tensor(nx))[0]
     acc["none_recall"] = float((ps.argmax(-1) == world.NONE).float().mean())
-    acc["blurred_shape"] = oracle_accuracy(model, _gaussian_blur(x, 1.0), s, c)["shape"]
+    acc["blurred"] = {k: v for k, v in oracle_accuracy(model, _gaussian_blur(x, 1.0), s, c, y).items()
+                      if k != "none_rate"}
     state.unlink(missing_ok=True)
     return {"steps": steps, "batch": batch, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
-            "test": acc}
+            "test": acc, "test_images": len(x)}
 
 
 def load_oracle(path: Path) -> Oracle:
@@ -219,36 +224,37 @@ def load_oracle(path: Path) -> Oracle:
 
 # --- autoencoder ------------------------------------------------------------------------------------------
 
-def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, seed: int = 2, batch: int = 16,
-                crop: int = 32) -> dict:
-    """TAESD from scratch on random renders (random ``crop`` x ``crop`` windows, 0 = whole images).
+def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, renders: np.ndarray, seed: int = 2,
+                batch: int = 16, crop: int = 32, lr: float = 1e-3, latent_noise: float = 0.1) -> dict:
+    """TAESD from scratch on cached renders (random ``crop`` x ``crop`` windows, 0 = whole images).
 
-    Raw latents z = encoder(x in [0, 1]); decoder(z) ~ x; a little latent noise makes the decoder tolerant.
+    Raw latents z = encoder(x in [0, 1]); decoder(z) ~ x; a little latent noise (``latent_noise`` times the
+    batch's latent std, relative, so that shrinking the latents never drowns them in noise: with absolute noise
+    the v2 world's mostly dark images collapsed the encoder to a constant) makes the decoder tolerant.
     """
     torch.manual_seed(seed)
     ae = make_taesd()
     params = list(ae.taesd_encoder.parameters()) + list(ae.taesd_decoder.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     state = work / "taesd_ckpt.pt"
     step, clock, _ = resume("taesd", state, ae, opt)
     last_save = time.perf_counter()
     ae.train()
-    warm = 50
+    warm = 200
     while step < steps:
         rng = np.random.default_rng([seed, step])
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        x, _, _ = _render_batch(rng, batch, 0)
+        x = to_tensor(renders[rng.integers(0, len(renders), size=batch)])
         if crop:  # random crops on the 8-pixel latent grid: TAESD is fully convolutional, 4x cheaper per image
             offs = torch.randint(0, (world.SIZE - crop) // 8 + 1, (2,), generator=g) * 8
             x = x[:, :, offs[0]:offs[0] + crop, offs[1]:offs[1] + crop]
-        lr = 1e-3 * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         with torch.autocast("cpu", dtype=torch.bfloat16):
             z = ae.taesd_encoder(x).float()
-            zn = z + 0.1 * torch.randn(z.shape, generator=g)
+            zn = z + latent_noise * z.detach().std() * torch.randn(z.shape, generator=g)
             y = ae.taesd_decoder(zn).float()
-        loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-3 * z.pow(2).mean()
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-4 * z.pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -263,16 +269,17 @@ def train_taesd(out: Path, work: Path, steps: int, oracle: Oracle, seed: int = 2
     save_weights(ae.state_dict(), out)
     ae.load_state_dict(load_weights(out))
     ae.eval()
-    x, s, c = test_set(per_concept=4)
+    x, s, c, y = test_set()
     with torch.no_grad():
         z = torch.cat([ae.taesd_encoder(x[i:i + 120]) for i in range(0, len(x), 120)])
-        y = torch.cat([ae.taesd_decoder(z[i:i + 120]) for i in range(0, len(z), 120)]).clamp(0, 1)
+        recon = torch.cat([ae.taesd_decoder(z[i:i + 120]) for i in range(0, len(z), 120)]).clamp(0, 1)
     stats = {"latent_mean": float(z.mean()), "latent_std": float(z.std()),
              "latent_channel_mean": z.mean((0, 2, 3)).tolist(), "latent_channel_std": z.std((0, 2, 3)).tolist()}
-    acc = oracle_accuracy(oracle, y, s, c)
+    acc = oracle_accuracy(oracle, recon, s, c, y)
     state.unlink(missing_ok=True)
-    return {"steps": steps, "batch": batch, "crop": crop, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
-            "recon_mse": float(F.mse_loss(y, x)), "oracle_on_reconstructions": acc, **stats}
+    return {"steps": steps, "batch": batch, "crop": crop, "lr": lr, "latent_noise": latent_noise,
+            "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
+            "recon_mse": float(F.mse_loss(recon, x)), "oracle_on_reconstructions": acc, **stats}
 
 
 def load_taesd(path: Path):
@@ -282,13 +289,9 @@ def load_taesd(path: Path):
 
 
 @torch.no_grad()
-def encode_dataset(ae, per_concept: int, seed: int, batch: int = 120):
-    """Raw latents [N, 4, 8, 8] and concept labels of ``per_concept`` renders of every concept."""
-    imgs, labels = world.dataset(per_concept, seed)
-    zs = []
-    for i in range(0, len(imgs), batch):
-        zs.append(ae.taesd_encoder(to_tensor(imgs[i:i + batch])))
-    return torch.cat(zs), torch.from_numpy(labels)
+def encode_dataset(ae, renders: np.ndarray, batch: int = 128) -> torch.Tensor:
+    """Raw latents [N, 4, 8, 8] of cached renders."""
+    return torch.cat([ae.taesd_encoder(to_tensor(renders[i:i + batch])) for i in range(0, len(renders), batch)])
 
 
 # --- UNet -------------------------------------------------------------------------------------------------
@@ -312,21 +315,51 @@ def alphas_cumprod():
     return 1.0 / (1.0 + ms.sigmas.double() ** 2)  # sigma^2 = (1 - ab) / ab
 
 
+PARTIAL = {"no_style": 0.08, "no_colour": 0.06, "shape_only": 0.06}
+"""Probability that a training caption names only some attributes (the rest: one of the three phrasings)."""
+
+
+def caption_table(prompts: list[str]) -> torch.Tensor:
+    """[concepts, 6] indices into ``prompts`` of each concept's captions: its three phrasings, then the partial
+    prompts without style, without colour, and with the shape alone (``world.partial_prompt``)."""
+    index = {p: i for i, p in enumerate(prompts)}
+    rows = []
+    for c, s, y in world.CONCEPTS:
+        rows.append([index[world.prompt(c, s, y, k)] for k in range(len(world.PHRASINGS))]
+                    + [index[world.partial_prompt(c, s, None)], index[world.partial_prompt(None, s, y)],
+                       index[world.partial_prompt(None, s, None)]])
+    return torch.tensor(rows)
+
+
+def draw_captions(table: torch.Tensor, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """One caption index per sample: a phrasing (uniformly) or, with the PARTIAL probabilities, a partial one."""
+    u = torch.rand(len(labels), generator=g)
+    edges = torch.tensor(list(PARTIAL.values())).cumsum(0)
+    column = torch.randint(0, len(world.PHRASINGS), (len(labels),), generator=g)
+    for k, edge in enumerate(edges.tolist()):
+        lower = 0.0 if k == 0 else edges[k - 1].item()
+        column = torch.where((u >= lower) & (u < edge), len(world.PHRASINGS) + k, column)
+    return table[labels, column]
+
+
 def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels: torch.Tensor,
-               conds: torch.Tensor, uncond: torch.Tensor, monitor=None, monitor_every: int = 500,
-               seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
-               p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop_shape: float = 1.1,
-               stop_colour: float = 1.1) -> dict:
+               conds: torch.Tensor, captions: torch.Tensor, uncond: torch.Tensor, monitor=None,
+               monitor_every: int = 1000, seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
+               p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop: dict | None = None) -> dict:
     """eps-prediction on normalised latents with ComfyUI's SD1.5 schedule; returns the stage summary.
 
-    latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [60, 77, 768];
-    uncond: [77, 768] (the empty prompt, also the negative prompt at sampling time).
-    Stops early at the first monitor whose shape and colour accuracies reach stop_shape and stop_colour
-    (the learning rate is constant after warm-up, so stopping early equals a shorter run).
+    latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [P, 77, 768] (float16) the
+    encoder states of every training prompt; captions: [concepts, 6] (``caption_table``); uncond: [77, 768] (the
+    empty prompt, also the negative prompt at sampling time). Stops early at the first monitor whose accuracies
+    reach every value of ``stop`` (the learning rate is constant after warm-up, so stopping early equals a
+    shorter run). Only trainable parameters are saved (``models.is_dead`` keys are left to the assembler).
     """
+    from .models import is_dead, skip_dead_branches
     torch.manual_seed(seed)
     unet = make_unet()
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    skip_dead_branches(unet)
+    opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=lr, betas=(0.9, 0.99),
+                            weight_decay=0.01)
     ema = EMA(unet, ema_decay)
     ab = alphas_cumprod().float()
     state = work / "unet_ckpt.pt"
@@ -346,7 +379,7 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(0, n, (batch,), generator=g)
         x0 = latents[idx]
-        ctx = conds[labels[idx]].clone()
+        ctx = conds[draw_captions(captions, labels[idx], g)].float()
         drop = torch.rand(batch, generator=g) < p_uncond
         ctx[drop] = uncond
         t = torch.randint(0, 1000, (batch,), generator=g)
@@ -377,14 +410,14 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
             log("unet", f"monitor step {step}: {json.dumps(result)}")
             checkpoint()
             last_save = time.perf_counter()
-            if result["shape"] >= stop_shape and result["colour"] >= stop_colour:
-                log("unet", f"monitor reached shape >= {stop_shape} and colour >= {stop_colour}: stopping")
+            if stop and all(result[k] >= v for k, v in stop.items()):
+                log("unet", f"monitor reached {stop}: stopping")
                 break
         if time.perf_counter() - last_save > CHECKPOINT_EVERY_S and step < steps:
             checkpoint()
             last_save = time.perf_counter()
     checkpoint()
-    save_weights(ema.shadow, out)
+    save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
     return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
-            "snr_gamma": snr_gamma, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
-            "history": history}
+            "snr_gamma": snr_gamma, "partial_captions": PARTIAL, "wall_s": round(clock.wall, 1),
+            "cpu_s": round(clock.cpu, 1), "history": history}
