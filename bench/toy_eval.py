@@ -1,30 +1,51 @@
-"""Toy-world benchmark: does an edit forget the target, and only the target, as k grows? (issue 5)
+"""Ground-truth benchmark on the toy world v2: does an edit forget the target, and only the target? (issue 8)
 
-    .cache/host/venv/bin/python -m bench.toy_eval                  # full run (writes docs/toy_eval.md and .png)
-    .cache/host/venv/bin/python -m bench.toy_eval --quick          # a few minutes, prints only
+    .cache/host/venv/bin/python -m bench.toy_eval                 # everything; writes docs/toy_eval.md and .png
+    .cache/host/venv/bin/python -m bench.toy_eval --only calibration
+    .cache/host/venv/bin/python -m bench.toy_eval --smoke         # the test suite's fast check (JSON)
 
-Ground truth: the toy SD1.5 checkpoint (toy/, committed weights) and its oracle classifier. Edits are computed by
-scapre_core.unlearn on the UNet's cross-attention to_k / to_v weights with the toy encoder (ComfyUI's CLIP), and
-sampled with toy.sampler (ComfyUI's euler / normal schedule / CFG, under bfloat16 autocast), 64 x 64.
+Ground truth: the toy SD1.5 checkpoint (toy/: 12 shapes in look-alike triples x 6 colours x 4 styles, the
+rule-built CLIP of toy/clip.py, six cross-attentions at widths 320 and 640) and its oracle (shape, colour,
+style). Edits are computed by scapre_core.unlearn on the UNet's 12 cross-attention to_k / to_v weights with
+ComfyUI's CLIP, sampled with toy.sampler (ComfyUI's euler / normal / CFG 5, 10 steps, 64 x 64, bfloat16
+autocast) and scored by the oracle.
 
-Protocol (fixed before looking at any result):
-* A concept is a prompt "a <colour> <shape>"; an edit erases k of the 60 (k = 1, 5, 10, 20, 40, 60), each
-  written as its prompt with the default blank anchor and no preserve lines, as a user would list them.
-  Draws: ``draws`` seeded random k-subsets per k (one for k = 60).
-* Images: every (prompt, sample) pair has a fixed noise seed shared by all methods (common random numbers);
-  the unedited model ("none") is sampled on all 60 prompts x 8 seeds.
-* An image "shows" a concept when the oracle's shape AND colour match it (joint accuracy).
-  - residual: joint accuracy on erased prompts (lower is better);
-  - kept: joint accuracy on non-erased prompts, with the unedited model's accuracy on the same (prompt, seed)
-    pairs beside it;
-  - look-alikes (non-erased prompts): same shape / other colour, same colour / other shape, and the designed
-    partner (circle <-> ring, square <-> diamond) in the same colour;
-  - quality proxies on non-erased prompts: the oracle's mean top shape probability ("confidence"), the rate of
-    "no shape" verdicts, and the drift of oracle features from the unedited image of the same (prompt, seed),
-    relative to the typical distance between images of different concepts.
-* Acceptable at k: residual <= 10 % and kept accuracy within 5 points of the unedited model on the same pairs.
-  "max k" is the largest k whose every smaller k is acceptable too; k = 60 leaves nothing to keep, so it is
-  reported but not eligible. The ScaPre/UCE ratio is max k (ScaPre) / max k (UCE).
+PROTOCOL (fixed before the first run on v2; the numbers below are parameters, not results)
+* A concept is a (colour, shape, style) triple; its prompt is the canonical phrasing "a striped red circle".
+  An image *shows* a concept when the oracle finds its shape, colour and style (joint accuracy).
+* Images: sample s of a prompt uses noise seed toy.generate.seeds_for(concept, SAMPLES)[s] for every method
+  and for the unedited model (common random numbers); every "drop" compares a method with the unedited model
+  on the same (prompt, seed) pairs.
+* Methods: every recipe in the pack (scapre_core.CONFIG_PRESETS), each as released (concepts only, blank
+  anchor) and "+lines": the same recipe with the erased concepts' neighbours listed as preserve lines, i.e.
+  for each erased (c, s, y) the non-erased prompts (c', s, y) of the other colours, (c, s', y) of its two
+  look-alike shapes and (c, s, y') of the other styles (what a careful user would list).
+* Calibration (UCE exactly as released: recipe "uce", blank anchor, no + lines), against UCE's published
+  behaviour on real SD1.4 (one Imagenette object: erased accuracy 7.8 %, the others drop 6.7 points; collapse
+  on ImageNet-Diversi50; Confuse5 preserve 5.6 %):
+    (a) erasing 1 concept: residual <= 15 % AND the other concepts within 10 points of the unedited model
+        (CALIBRATION_DRAWS[1] draws; "others" = random non-erased concepts);
+    (b) 10 at once: residual <= 15 %; the drop is reported;
+    (c) 50 at once: reported;
+    (d) look-alikes (same colour and style, another shape of the erased shape's triple) must lose much more
+        than unrelated concepts: at k = 1 than concepts with no attribute in common with the erased one, at
+        k = 10 than random non-erased concepts; passing when the look-alike drop is at least twice the other
+        drop and at least 10 points, at both k.
+  No ScaPre result is reported as a finding unless (a) passes.
+* k-curves: k = 1, 5, 10, 25, 50, 100 random concepts (DRAWS seeded draws each), per edit PER_EDIT images of
+  erased prompts, of random non-erased prompts ("kept") and of non-erased look-alikes. Acceptable at k:
+  residual <= 15 % and kept within 10 points of the unedited model (the calibration's thresholds). Max k:
+  the largest k that is acceptable together with every smaller k. Ratio to UCE: max k / max k of "uce" (same
+  variant), beside the paper's x5.
+* Confuse5-style: erase two shapes of every look-alike triple (circle, ring; square, diamond; triangle,
+  pentagon; star, cross) as the object prompts "a circle", ... and keep the third (oval, rectangle, hexagon,
+  asterisk; "+lines" lists them). Unlearn: shape accuracy on prompts of erased shapes (any colour and style);
+  preserve: shape accuracy on prompts of kept shapes; overall: harmonic mean of (100 - unlearn) and preserve.
+* Style erasure: erase the style "striped" (the concept line "striped") for every shape and colour, keep the
+  other styles ("+lines" lists "filled", "outlined", "dotted"). Style residual: style accuracy on striped
+  prompts; content kept: shape-and-colour accuracy on them; others kept: joint accuracy on other styles.
+* Phrasings not listed: for the k = 10 edits (draw 0), the residual of the erased concepts in the two other
+  phrasings ("a red circle, striped", "a circle in red, striped"), beside the listed phrasing's.
 """
 
 from __future__ import annotations
@@ -43,141 +64,122 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
+from scapre_core import CONFIG_PRESETS, ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 from toy import env, generate, world  # noqa: E402
 
-KS = (1, 5, 10, 20, 40, 60)
-BASE_SAMPLES = 8
-PER_CATEGORY = {"erased": 16, "kept": 16, "same_shape": 8, "same_colour": 8, "partner": 8}
-RESIDUAL_MAX = 0.10
-KEPT_DROP_MAX = 0.05
+SAMPLES = 4                      # seeds per prompt (sample s of concept j: seeds_for(j, SAMPLES)[s])
+KS = (1, 5, 10, 25, 50, 100)
+DRAWS = 3
+PER_EDIT = {"erased": 8, "kept": 12, "lookalike": 6}
+CALIBRATION_KS = (1, 10, 50)
+CALIBRATION_DRAWS = {1: 8, 10: 3, 50: 2}
+CALIBRATION_PER_EDIT = {"erased": 8, "kept": 24, "lookalike": 8, "unrelated": 16}
+RESIDUAL_MAX = 0.15
+KEPT_DROP_MAX = 0.10
+LINES = "+lines"
+CONFUSE_ERASE = tuple(g[:2] for g in world.SHAPE_GROUPS)
+CONFUSE_KEEP = tuple(g[2] for g in world.SHAPE_GROUPS)
+CONFUSE_IMAGES = 24
+STYLE = "striped"
+STYLE_IMAGES = 24
+PHRASING_IMAGES = 8
+SECTIONS = ("calibration", "kcurves", "confuse", "style")
+
+Pair = tuple[int, int, int]  # (concept, phrasing, sample)
 
 
-def method_configs() -> dict[str, ScaPreConfig]:
-    """Methods compared: the released recipes and the one tuned here (scapre_core presets).
-
-    A name ending in "+keep" uses the same config but also lists every non-erased prompt as a preserve line
-    ("+ a blue star"): what a user who knows all the concepts to keep could write (not a default usage).
-    """
-    methods = {
-        "uce": ScaPreConfig.preset("uce"),
-        "scapre_base": ScaPreConfig.preset("objects_base"),
-        "scapre": ScaPreConfig.preset("large_scale"),
-        "toy_tuned_uce": ScaPreConfig.preset("toy_tuned_uce"),
-    }
-    methods.update(EXTRA_METHODS)
-    return methods
-
-
-EXTRA_METHODS: dict[str, ScaPreConfig] = {}
-KEEP_SUFFIX = "+keep"
-DEFAULT_METHODS = ["uce", "scapre_base", "scapre", "uce+keep", "scapre_base+keep", "scapre+keep"]
-
-
-def config_of(name: str, configs: dict[str, ScaPreConfig]) -> tuple[ScaPreConfig, bool]:
-    keep = name.endswith(KEEP_SUFFIX)
-    return configs[name[:-len(KEEP_SUFFIX)] if keep else name], keep
-
-
-# --- images and scores of (concept, sample) pairs ------------------------------------------------------------
+# --- images and verdicts ------------------------------------------------------------------------------------
 
 @dataclass
-class Pool:
-    """Oracle verdicts of images identified by (concept, sample); sample s uses seed seeds_for(concept, 8)[s]."""
+class Verdicts:
+    """The oracle's hits per image: pair -> {"shape", "colour", "style", "joint"} booleans."""
 
-    shape: dict = field(default_factory=dict)
-    colour: dict = field(default_factory=dict)
-    conf: dict = field(default_factory=dict)
-    feat: dict = field(default_factory=dict)
+    hits: dict = field(default_factory=dict)
 
-    def add(self, pairs, scores):
-        for n, p in enumerate(pairs):
-            self.shape[p] = int(scores.shape[n])
-            self.colour[p] = int(scores.colour[n])
-            self.conf[p] = float(scores.shape_conf[n])
-            self.feat[p] = scores.features[n]
+    def rate(self, pairs, what: str = "joint") -> float | None:
+        return sum(self.hits[p][what] for p in pairs) / len(pairs) if pairs else None
 
 
-def render_pairs(toy, pairs, deltas=None, prompts=None) -> Pool:
-    """Sample and score the given (concept, sample) pairs, optionally under an edit."""
-    pool = Pool()
+def render(toy, pairs: list[Pair], deltas=None) -> Verdicts:
+    """Sample and score (concept, phrasing, sample) pairs, under an edit when ``deltas`` is given."""
+    out = Verdicts()
     if not pairs:
-        return pool
-    prompts = prompts or world.PROMPTS
-    seeds = [generate.seeds_for(j, BASE_SAMPLES)[s] for j, s in pairs]
+        return out
+    prompts = [world.prompt(*world.CONCEPTS[j], phrasing=k) for j, k, _ in pairs]
+    seeds = [generate.seeds_for(j, SAMPLES)[s] for j, _, s in pairs]
     with toy.edited(deltas):
-        imgs = toy.images([prompts[j] for j, _ in pairs], seeds)
-    pool.add(pairs, toy.score(imgs))
-    return pool
+        scores = toy.score(toy.images(prompts, seeds))
+    hits = generate.hits(scores, [j for j, _, _ in pairs])
+    for n, p in enumerate(pairs):
+        out.hits[p] = {k: bool(v[n]) for k, v in hits.items()}
+    return out
 
 
-def joint(pool: Pool, pairs) -> list[int]:
-    return [int(pool.shape[p] == world.SHAPES.index(world.CONCEPTS[p[0]][1])
-                and pool.colour[p] == world.COLOURS.index(world.CONCEPTS[p[0]][0])) for p in pairs]
+class Base:
+    """The unedited model's verdicts, rendered once per pair and reused by every method."""
+
+    def __init__(self, toy):
+        self.toy, self.verdicts = toy, Verdicts()
+
+    def of(self, pairs) -> Verdicts:
+        missing = [p for p in dict.fromkeys(pairs) if p not in self.verdicts.hits]
+        self.verdicts.hits.update(render(self.toy, missing).hits)
+        return self.verdicts
 
 
-def pick(candidates: list[int], n: int, rng: random.Random) -> list[tuple[int, int]]:
-    """n (concept, sample) pairs spread evenly over the candidate concepts."""
-    if not candidates:
+def pick(concepts, n: int, rng: random.Random, phrasing: int = 0) -> list[Pair]:
+    """n pairs spread evenly over the given concepts (shuffled), samples cycling 0 .. SAMPLES - 1."""
+    concepts = list(concepts)
+    if not concepts:
         return []
-    cands = list(candidates)
-    rng.shuffle(cands)
-    return [(cands[t % len(cands)], (t // len(cands)) % BASE_SAMPLES) for t in range(n)]
+    rng.shuffle(concepts)
+    return [(concepts[t % len(concepts)], phrasing, (t // len(concepts)) % SAMPLES) for t in range(n)]
 
 
-def categories(erased: list[int], rng: random.Random, per=PER_CATEGORY) -> dict[str, list[tuple[int, int]]]:
-    erased_set = set(erased)
-    kept = [j for j in range(len(world.CONCEPTS)) if j not in erased_set]
-    shapes = {world.CONCEPTS[j][1] for j in erased}
-    colours = {world.CONCEPTS[j][0] for j in erased}
-    partners = {world.concept_index(world.CONCEPTS[j][0], world.partner(world.CONCEPTS[j][1]))
-                for j in erased if world.partner(world.CONCEPTS[j][1])}
-    return {
-        "erased": pick(erased, per["erased"], rng),
-        "kept": pick(kept, per["kept"], rng),
-        "same_shape": pick([j for j in kept if world.CONCEPTS[j][1] in shapes], per["same_shape"], rng),
-        "same_colour": pick([j for j in kept if world.CONCEPTS[j][0] in colours], per["same_colour"], rng),
-        "partner": pick([j for j in kept if j in partners], per["partner"], rng),
-    }
+def lookalikes(erased) -> list[int]:
+    """Non-erased concepts with the colour and style of an erased one and another shape of its triple."""
+    out = []
+    for j in erased:
+        c, s, y = world.CONCEPTS[j]
+        out += [world.concept_index(c, t, y) for t in world.group_of(s) if t != s]
+    return [j for j in dict.fromkeys(out) if j not in set(erased)]
+
+
+def neighbours(erased) -> list[int]:
+    """The "+lines" preserve list: other colours, look-alike shapes and other styles of each erased concept."""
+    out = []
+    for j in erased:
+        c, s, y = world.CONCEPTS[j]
+        out += [world.concept_index(o, s, y) for o in world.COLOURS if o != c]
+        out += [world.concept_index(c, t, y) for t in world.group_of(s) if t != s]
+        out += [world.concept_index(c, s, o) for o in world.STYLES if o != y]
+    return [j for j in dict.fromkeys(out) if j not in set(erased)]
+
+
+def unrelated(erased) -> list[int]:
+    """Concepts that share no attribute with any erased concept."""
+    return [j for j in range(len(world.CONCEPTS))
+            if all(all(a != b for a, b in zip(world.CONCEPTS[j], world.CONCEPTS[e])) for e in erased)]
 
 
 def draw(k: int, d: int) -> list[int]:
     return sorted(random.Random(1000 * k + d).sample(range(len(world.CONCEPTS)), k))
 
 
-# --- one method over all k ---------------------------------------------------------------------------------
+# --- methods and edits --------------------------------------------------------------------------------------
 
-@dataclass
-class Tally:
-    """Counts pooled over the draws of one (method, k)."""
-
-    hits: dict = field(default_factory=lambda: {c: 0 for c in PER_CATEGORY})
-    base_hits: dict = field(default_factory=lambda: {c: 0 for c in PER_CATEGORY})
-    n: dict = field(default_factory=lambda: {c: 0 for c in PER_CATEGORY})
-    conf: list = field(default_factory=list)
-    none: list = field(default_factory=list)
-    drift: list = field(default_factory=list)
-    seconds_edit: list = field(default_factory=list)
-    seconds_sample: list = field(default_factory=list)
-
-    def row(self) -> dict:
-        def rate(c, base=False):
-            h = self.base_hits if base else self.hits
-            return h[c] / self.n[c] if self.n[c] else None
-
-        r = {c: rate(c) for c in PER_CATEGORY}
-        r.update({f"base_{c}": rate(c, True) for c in PER_CATEGORY})
-        r["n"] = dict(self.n)
-        r["confidence"] = sum(self.conf) / len(self.conf) if self.conf else None
-        r["none_rate"] = sum(self.none) / len(self.none) if self.none else None
-        r["drift"] = sum(self.drift) / len(self.drift) if self.drift else None
-        r["edit_s"] = sum(self.seconds_edit) / len(self.seconds_edit) if self.seconds_edit else 0.0
-        r["sample_s"] = sum(self.seconds_sample)
-        return r
+def methods(recipes=None) -> list[str]:
+    recipes = list(recipes or CONFIG_PRESETS)
+    return [n for r in recipes for n in (r, r + LINES)]
 
 
-def concept_text(erased: list[int], preserve: list[int] = ()) -> str:
-    return "\n".join([world.PROMPTS[j] for j in erased] + [f"+ {world.PROMPTS[j]}" for j in preserve]) + "\n"
+def config_of(name: str) -> tuple[ScaPreConfig, bool]:
+    lines = name.endswith(LINES)
+    return ScaPreConfig.preset(name[:-len(LINES)] if lines else name), lines
+
+
+def concept_text(erased_prompts: list[str], keep_prompts: list[str] = ()) -> str:
+    return "".join(f"{p}\n" for p in erased_prompts) + "".join(f"+ {p}\n" for p in keep_prompts)
 
 
 def edit(toy, config: ScaPreConfig, text: str):
@@ -186,295 +188,314 @@ def edit(toy, config: ScaPreConfig, text: str):
     return result.deltas, time.perf_counter() - t0
 
 
-def evaluate_method(toy, name, config, base: Pool, feature_scale: float, ks, draws, per, log,
-                    keep_rest: bool = False) -> dict:
-    rows = {}
+def concept_edit(toy, name: str, erased: list[int]):
+    """Erase canonical concept prompts with method ``name`` (+lines: their neighbours preserved)."""
+    config, lines = config_of(name)
+    keep = [world.PROMPTS[j] for j in neighbours(erased)] if lines else []
+    return edit(toy, config, concept_text([world.PROMPTS[j] for j in erased], keep))
+
+
+# --- protocols ----------------------------------------------------------------------------------------------
+
+def measure(toy, base: Base, deltas, cats: dict[str, list[Pair]], what: dict | None = None) -> dict:
+    """Rates after the edit and on the unedited model for each category of pairs."""
+    pairs = list(dict.fromkeys(p for ps in cats.values() for p in ps))
+    after, before = render(toy, pairs, deltas), base.of(pairs)
+    what = what or {}
+    row = {}
+    for c, ps in cats.items():
+        row[c] = after.rate(ps, what.get(c, "joint"))
+        row[f"base_{c}"] = before.rate(ps, what.get(c, "joint"))
+        row[f"n_{c}"] = len(ps)
+    return row
+
+
+def pooled(rows: list[dict]) -> dict:
+    """Image-weighted mean of per-draw rows."""
+    out = {}
+    for key in rows[0]:
+        if key.startswith("n_") or key.endswith("_s"):
+            continue
+        n_key = "n_" + key.removeprefix("base_")
+        num = sum(r[key] * r[n_key] for r in rows if r[key] is not None)
+        den = sum(r[n_key] for r in rows if r[key] is not None)
+        out[key] = num / den if den else None
+    for key in rows[0]:
+        if key.startswith("n_"):
+            out[key] = sum(r[key] for r in rows)
+    out["edit_s"] = sum(r.get("edit_s", 0.0) for r in rows) / len(rows)
+    return out
+
+
+def k_rows(toy, base: Base, name: str, ks, draws: dict[int, int], per: dict, log, seed: int = 0) -> dict:
+    """{k: pooled row} for one method over seeded draws of k erased concepts."""
+    out = {}
     for k in ks:
-        tally = Tally()
-        for d in range(1 if k == len(world.CONCEPTS) else draws):
-            erased = draw(k, d)
-            cats = categories(erased, random.Random(7919 * k + d), per)
-            pairs = list(dict.fromkeys(p for ps in cats.values() for p in ps))
-            rest = [j for j in range(len(world.CONCEPTS)) if j not in set(erased)] if keep_rest else []
-            deltas, sec = (None, 0.0) if config is None else edit(toy, config, concept_text(erased, rest))
-            t0 = time.perf_counter()
-            pool = base if config is None else render_pairs(toy, pairs, deltas)
-            tally.seconds_edit.append(sec)
-            tally.seconds_sample.append(time.perf_counter() - t0)
-            for c, ps in cats.items():
-                tally.hits[c] += sum(joint(pool, ps))
-                tally.base_hits[c] += sum(joint(base, ps))
-                tally.n[c] += len(ps)
-            for p in cats["kept"]:
-                tally.conf.append(pool.conf[p])
-                tally.none.append(float(pool.shape[p] == world.NONE))
-                tally.drift.append(float((pool.feat[p] - base.feat[p]).norm()) / feature_scale)
-        rows[k] = tally.row()
-        r = rows[k]
-        log(f"{name:>12} k={k:>2}: residual {fmt(r['erased'])} kept {fmt(r['kept'])} (base {fmt(r['base_kept'])}) "
-            f"same-shape {fmt(r['same_shape'])} same-colour {fmt(r['same_colour'])} partner {fmt(r['partner'])} "
-            f"conf {fmt(r['confidence'])} drift {fmt(r['drift'], 2)} | edit {r['edit_s']:.1f}s sample {r['sample_s']:.0f}s")
-    return rows
+        rows = []
+        for d in range(draws[k]):
+            erased = draw(k, d + seed)
+            rng = random.Random(7919 * k + d + seed)
+            kept = [j for j in range(len(world.CONCEPTS)) if j not in set(erased)]
+            cats = {"erased": pick(erased, per["erased"], rng), "kept": pick(kept, per["kept"], rng),
+                    "lookalike": pick(lookalikes(erased), per["lookalike"], rng)}
+            if "unrelated" in per:
+                cats["unrelated"] = pick(unrelated(erased), per["unrelated"], rng)
+            deltas, sec = concept_edit(toy, name, erased)
+            row = measure(toy, base, deltas, cats)
+            row["edit_s"] = sec
+            rows.append(row)
+        out[k] = pooled(rows)
+        log(f"{name:>22} k={k:>3}: residual {fmt(out[k]['erased'])} kept {fmt(out[k]['kept'])} "
+            f"(unedited {fmt(out[k]['base_kept'])}) look-alike {fmt(out[k]['lookalike'])} "
+            f"(unedited {fmt(out[k]['base_lookalike'])}) edit {out[k]['edit_s']:.1f}s")
+    return out
 
 
 def acceptable(row: dict) -> bool:
-    if row["erased"] is None or row["kept"] is None:
-        return False
-    return row["erased"] <= RESIDUAL_MAX and row["kept"] >= row["base_kept"] - KEPT_DROP_MAX
+    return (row["erased"] is not None and row["kept"] is not None and row["erased"] <= RESIDUAL_MAX
+            and row["kept"] >= row["base_kept"] - KEPT_DROP_MAX)
 
 
 def max_k(rows: dict) -> int:
     best = 0
     for k in sorted(rows):
-        if k == len(world.CONCEPTS):
-            break
         if not acceptable(rows[k]):
             break
         best = k
     return best
 
 
-def fmt(v, digits=0) -> str:
-    if v is None:
-        return "  - "
-    return f"{100 * v:4.{digits}f}%" if digits == 0 else f"{v:.{digits}f}"
+def drop(row: dict, cat: str) -> float | None:
+    if row.get(cat) is None or row.get(f"base_{cat}") is None:
+        return None
+    return row[f"base_{cat}"] - row[cat]
 
 
-# --- word-level erasure ------------------------------------------------------------------------------------
-
-def word_variants() -> list[tuple[str, str, str, str]]:
-    """(target, variant name, concept text, what it shows)."""
-    circles = [world.concept_index(c, "circle") for c in world.COLOURS]
-    reds = [world.concept_index("red", s) for s in world.SHAPES]
-    not_circle = [j for j in range(60) if j not in circles]
-    not_red = [j for j in range(60) if j not in reds]
-    return [
-        ("circle", "word", "circle\n", "the bare word"),
-        ("circle", "word + preserve", "circle\n" + "".join(f"+ {world.PROMPTS[j]}\n" for j in not_circle),
-         "the word, preserving the 54 other prompts"),
-        ("circle", "prompts", concept_text(circles), "the 6 prompts that contain it"),
-        ("circle", "prompts -> colour", "".join(f"a {c} circle -> a {c} ring\n" for c in world.COLOURS),
-         "each prompt anchored to the same colour's ring (replace, keep the colour)"),
-        ("red", "word", "red\n", "the bare word"),
-        ("red", "word + preserve", "red\n" + "".join(f"+ {world.PROMPTS[j]}\n" for j in not_red),
-         "the word, preserving the 50 other prompts"),
-        ("red", "prompts", concept_text(reds), "the 10 prompts that contain it"),
-        ("red", "prompts -> shape", "".join(f"a red {s} -> a {s}\n" for s in world.SHAPES),
-         "each prompt anchored to the bare shape (drop the colour, keep the shape)"),
-    ]
+def calibration(toy, base: Base, log) -> dict:
+    rows = k_rows(toy, base, "uce", CALIBRATION_KS, CALIBRATION_DRAWS, CALIBRATION_PER_EDIT, log, seed=500)
+    a, b = rows[1], rows[10]
+    checks = {
+        "a": a["erased"] <= RESIDUAL_MAX and drop(a, "kept") <= KEPT_DROP_MAX,
+        "b": b["erased"] <= RESIDUAL_MAX,
+        "d": all(drop(r, "lookalike") >= max(2 * drop(r, other), 0.10) for r, other in ((a, "unrelated"),
+                                                                                            (b, "kept"))),
+    }
+    log(f"calibration: (a) {'pass' if checks['a'] else 'FAIL'}, (b) {'pass' if checks['b'] else 'FAIL'}, "
+        f"(d) {'pass' if checks['d'] else 'FAIL'}")
+    return {"rows": rows, "checks": checks}
 
 
-def evaluate_words(toy, configs: dict[str, ScaPreConfig], base: Pool, per_target: int, per_other: int, log):
-    out = []
-    rng = random.Random(4242)
-    for target, variant, text, what in word_variants():
-        if target == "circle":
-            tgt = [world.concept_index(c, "circle") for c in world.COLOURS]
-            look = [world.concept_index(c, "ring") for c in world.COLOURS]
-        else:
-            tgt = [world.concept_index("red", s) for s in world.SHAPES]
-            look = [world.concept_index("purple", s) for s in world.SHAPES]  # the colour nearest to red
-        others = [j for j in range(60) if j not in tgt]
-        t_pairs = pick(tgt, per_target, random.Random(1))
-        o_pairs = pick(others, per_other, random.Random(2))
-        l_pairs = pick(look, len(look), random.Random(3))
-        pairs = list(dict.fromkeys(t_pairs + o_pairs + l_pairs))
-        for mname, config in configs.items():
-            deltas, sec = edit(toy, config, text)
-            pool = render_pairs(toy, pairs, deltas)
-            if target == "circle":
-                gone = [pool.shape[p] != world.SHAPES.index("circle") for p in t_pairs]
-                kept_attr = [pool.colour[p] == world.COLOURS.index(world.CONCEPTS[p[0]][0]) for p in t_pairs]
-                base_attr = [base.colour[p] == world.COLOURS.index(world.CONCEPTS[p[0]][0]) for p in t_pairs]
-            else:
-                gone = [pool.colour[p] != world.COLOURS.index("red") for p in t_pairs]
-                kept_attr = [pool.shape[p] == world.SHAPES.index(world.CONCEPTS[p[0]][1]) for p in t_pairs]
-                base_attr = [base.shape[p] == world.SHAPES.index(world.CONCEPTS[p[0]][1]) for p in t_pairs]
-            row = {"target": target, "variant": variant, "what": what, "method": mname,
-                   "residual": 1 - sum(gone) / len(gone), "other_attribute": sum(kept_attr) / len(kept_attr),
-                   "base_other_attribute": sum(base_attr) / len(base_attr),
-                   "kept": sum(joint(pool, o_pairs)) / len(o_pairs), "base_kept": sum(joint(base, o_pairs)) / len(o_pairs),
-                   "lookalike": sum(joint(pool, l_pairs)) / len(l_pairs),
-                   "base_lookalike": sum(joint(base, l_pairs)) / len(l_pairs), "edit_s": sec}
-            out.append(row)
-            log(f"word {target:>6} {variant:>18} {mname:>12}: residual {fmt(row['residual'])} "
-                f"other-attr {fmt(row['other_attribute'])} (base {fmt(row['base_other_attribute'])}) "
-                f"kept {fmt(row['kept'])} (base {fmt(row['base_kept'])}) look-alike {fmt(row['lookalike'])} "
-                f"(base {fmt(row['base_lookalike'])})")
+def confuse(toy, base: Base, name: str) -> dict:
+    config, lines = config_of(name)
+    erased_shapes = [s for pair in CONFUSE_ERASE for s in pair]
+    text = concept_text([world.partial_prompt(None, s, None) for s in erased_shapes],
+                        [world.partial_prompt(None, s, None) for s in CONFUSE_KEEP] if lines else [])
+    deltas, sec = edit(toy, config, text)
+    rng = random.Random(31)
+    of_shapes = lambda shapes: [j for j, (c, s, y) in enumerate(world.CONCEPTS) if s in shapes]  # noqa: E731
+    cats = {"unlearn": pick(of_shapes(erased_shapes), CONFUSE_IMAGES, rng),
+            "preserve": pick(of_shapes(CONFUSE_KEEP), CONFUSE_IMAGES, rng)}
+    row = measure(toy, base, deltas, cats, {"unlearn": "shape", "preserve": "shape"})
+    for prefix in ("", "base_"):
+        u, p = row[prefix + "unlearn"], row[prefix + "preserve"]
+        row[prefix + "overall"] = 2 * (1 - u) * p / ((1 - u) + p) if (1 - u) + p > 0 else 0.0
+    row["edit_s"] = sec
+    return row
+
+
+def style(toy, base: Base, name: str) -> dict:
+    config, lines = config_of(name)
+    others = [y for y in world.STYLES if y != STYLE]
+    deltas, sec = edit(toy, config, concept_text([STYLE], others if lines else []))
+    rng = random.Random(37)
+    styled = [j for j, (c, s, y) in enumerate(world.CONCEPTS) if y == STYLE]
+    rest = [j for j, (c, s, y) in enumerate(world.CONCEPTS) if y != STYLE]
+    erased = pick(styled, STYLE_IMAGES, rng)
+    cats = {"style_residual": erased, "content_kept": erased, "others_kept": pick(rest, STYLE_IMAGES, rng)}
+    after_pairs = list(dict.fromkeys(erased + cats["others_kept"]))
+    after, before = render(toy, after_pairs, deltas), base.of(after_pairs)
+
+    def content(v, ps):
+        return sum(v.hits[p]["shape"] and v.hits[p]["colour"] for p in ps) / len(ps)
+
+    return {"style_residual": after.rate(erased, "style"), "base_style_residual": before.rate(erased, "style"),
+            "content_kept": content(after, erased), "base_content_kept": content(before, erased),
+            "others_kept": after.rate(cats["others_kept"]), "base_others_kept": before.rate(cats["others_kept"]),
+            "edit_s": sec}
+
+
+def phrasings(toy, name: str) -> dict:
+    """Residual of the k = 10 (draw 0) erased concepts in each phrasing (only the first one is listed)."""
+    erased = draw(10, 0)
+    deltas, _ = concept_edit(toy, name, erased)
+    rng = random.Random(41)
+    out = {}
+    for k in range(len(world.PHRASINGS)):
+        pairs = pick(erased, PHRASING_IMAGES, rng, phrasing=k)
+        out[world.PHRASINGS[k]] = render(toy, pairs, deltas).rate(pairs)
     return out
 
 
-# --- report ------------------------------------------------------------------------------------------------
+# --- report -------------------------------------------------------------------------------------------------
 
-def plot(results: dict, path: Path, ks):
-    from toy import plot as P
-    names = list(results)
-    img, d = P.figure(1500, 980)
-    xs = list(ks)
-
-    def series(key):
-        return {n: [results[n][k][key] for k in ks] for n in names}
-
-    P.panel(d, (0, 40, 500, 500), "residual on erased prompts (lower is better)", xs, series("erased"),
-            hline=RESIDUAL_MAX, hline_label="acceptable <= 10%", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, 40, 1000, 500), "accuracy on non-erased prompts", xs, series("kept"))
-    P.panel(d, (1000, 40, 1500, 500), "look-alike: same colour, other shape", xs, series("same_colour"))
-    P.panel(d, (0, 520, 500, 980), "look-alike: same shape, other colour", xs, series("same_shape"))
-    P.panel(d, (500, 520, 1000, 980), "look-alike: circle<->ring, square<->diamond", xs, series("partner"))
-    P.panel(d, (1000, 520, 1500, 980), "quality: oracle confidence, non-erased", xs, series("confidence"),
-            ylim=(0.5, 1.0))
-    P.legend(d, (60, 8), names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+def fmt(v, digits=0) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.{digits}f}%"
 
 
-def markdown(results, words, meta, ks) -> str:
-    L = []
-    L.append("# Toy-world evaluation: forget many, forget right\n")
-    L.append(f"Command: `{meta['command']}` ({meta['minutes']:.1f} min on {meta['machine']}).\n")
-    L.append("Ground truth: the toy SD1.5 checkpoint `toy_shapes.safetensors` (10 shapes x 6 colours, seeded CLIP-L, "
-             "see `toy/`), scored by its oracle classifier. Sampler: " + meta["sampler"] + ".\n")
-    L.append("An image counts for a prompt when the oracle finds both its shape and its colour. *residual*: on erased "
-             "prompts (lower is better); *kept*: on non-erased prompts, unedited model in brackets (same prompts and "
-             "seeds); *same shape* / *same colour* / *partner*: non-erased look-alikes of the erased prompts; "
-             "*conf*: oracle confidence on non-erased prompts; *drift*: oracle-feature distance of non-erased "
-             "images from the unedited ones (1 = the typical distance between two different concepts). "
-             f"Acceptable (fixed in advance): residual <= {RESIDUAL_MAX:.0%} and kept within "
-             f"{KEPT_DROP_MAX * 100:.0f} points of the unedited model. Methods named '+keep' also list every "
-             "non-erased prompt as a preserve line ('+ a blue star'). Images per (method, k): "
-             f"{meta['images_per_cell']}.\n")
-    L.append("| method | k | residual | kept (unedited) | same shape | same colour | partner | conf | none | drift | ok |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|")
-    for name, rows in results.items():
-        for k in ks:
-            r = rows[k]
-            ok = "" if name == "none" or k == 60 else ("yes" if acceptable(r) else "no")
-            L.append(f"| {name} | {k} | {fmt(r['erased'])} | {fmt(r['kept'])} ({fmt(r['base_kept'])}) | "
-                     f"{fmt(r['same_shape'])} | {fmt(r['same_colour'])} | {fmt(r['partner'])} | "
-                     f"{fmt(r['confidence'])} | {fmt(r['none_rate'])} | {fmt(r['drift'], 2)} | {ok} |")
-    L.append("")
-    L.append("**Largest k at acceptable quality** (every smaller k acceptable too; k = 60 not eligible):\n")
-    L.append("| method | max k |")
-    L.append("|---|---:|")
-    mk = {n: max_k(rows) for n, rows in results.items() if n != "none"}
-    for n, v in mk.items():
-        L.append(f"| {n} | {v} |")
-    L.append("")
-    for n, v in mk.items():
-        if n.startswith("scapre"):
-            ref = "uce" + (KEEP_SUFFIX if n.endswith(KEEP_SUFFIX) else "")
-            uce = mk.get(ref, 0)
-            ratio = f"undefined ({ref} max k = 0)" if uce == 0 else f"x{v / uce:.1f}"
-            L.append(f"- {n} / {ref}: {ratio}")
-    L.append("")
-    if words:
-        L.append("## Word-level erasure\n")
-        L.append("*residual*: images of the target prompts that still show the word (circle shape / red colour); "
-                 "*other attribute*: the target prompts' other attribute still right (their colour / their shape), "
-                 "unedited in brackets; *kept*: joint accuracy on the other prompts; *look-alike*: rings (for "
-                 "circle) or purple shapes (for red).\n")
-        L.append("| target | phrasing | method | residual | other attribute | kept | look-alike |")
-        L.append("|---|---|---|---:|---:|---:|---:|")
-        for w in words:
-            L.append(f"| {w['target']} | {w['variant']}: {w['what']} | {w['method']} | {fmt(w['residual'])} | "
-                     f"{fmt(w['other_attribute'])} ({fmt(w['base_other_attribute'])}) | {fmt(w['kept'])} "
-                     f"({fmt(w['base_kept'])}) | {fmt(w['lookalike'])} ({fmt(w['base_lookalike'])}) |")
+def fmt_drop(row, cat) -> str:
+    d = drop(row, cat)
+    return "-" if d is None else f"{100 * d:+.0f}"
+
+
+def markdown(res: dict, meta: dict) -> str:
+    L = ["# Toy world v2: forget many, forget right\n",
+         f"Command: `{meta['command']}` ({meta['minutes']:.1f} min, {meta['machine']}, {meta['date']}). Protocol: "
+         "the docstring of `bench/toy_eval.py`, fixed before the first run. Sampler: " + meta["sampler"] + ".\n",
+         f"Unedited model on all 288 canonical prompts x {SAMPLES} seeds: " + ", ".join(
+             f"{k} {fmt(v, 1)}" for k, v in meta["base"].items()) + ".\n"]
+    if "calibration" in res:
+        cal = res["calibration"]
+        L += ["## Calibration (recipe uce as released: blank anchor, no + lines)\n",
+              "| check | k | draws | residual | others (unedited) | drop | look-alikes (unedited) | drop | unrelated "
+              "(unedited) | drop | verdict |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        verdict = {1: "(a) " + ("pass" if cal["checks"]["a"] else "FAIL"),
+                   10: "(b) " + ("pass" if cal["checks"]["b"] else "FAIL"), 50: "(c) reported"}
+        for k, r in cal["rows"].items():
+            k = int(k)
+            L.append(f"| {'abc'[CALIBRATION_KS.index(k)]} | {k} | {CALIBRATION_DRAWS[k]} | {fmt(r['erased'])} | "
+                     f"{fmt(r['kept'])} ({fmt(r['base_kept'])}) | {fmt_drop(r, 'kept')} | {fmt(r['lookalike'])} "
+                     f"({fmt(r['base_lookalike'])}) | {fmt_drop(r, 'lookalike')} | {fmt(r['unrelated'])} "
+                     f"({fmt(r['base_unrelated'])}) | {fmt_drop(r, 'unrelated')} | {verdict[k]} |")
+        L.append(f"\n(d) look-alikes lose much more than unrelated concepts (k = 1 and 10): "
+                 f"{'pass' if cal['checks']['d'] else 'FAIL'}.\n")
+    if "kcurves" in res:
+        L += ["## Erasing k concepts at once\n",
+              f"{DRAWS} draws per k; per edit {', '.join(f'{v} {c}' for c, v in PER_EDIT.items())} images. Acceptable: "
+              f"residual <= {RESIDUAL_MAX:.0%} and kept within {KEPT_DROP_MAX * 100:.0f} points of the unedited model.\n",
+              "| method | k | residual | kept (unedited) | look-alikes (unedited) | edit s | ok |",
+              "|---|---:|---:|---:|---:|---:|:-:|"]
+        for name, rows in res["kcurves"].items():
+            for k, r in rows.items():
+                L.append(f"| {name} | {k} | {fmt(r['erased'])} | {fmt(r['kept'])} ({fmt(r['base_kept'])}) | "
+                         f"{fmt(r['lookalike'])} ({fmt(r['base_lookalike'])}) | {r['edit_s']:.1f} | "
+                         f"{'yes' if acceptable(r) else 'no'} |")
+        L += ["", "**Largest acceptable k** and the ratio to UCE (the paper claims x5 for ScaPre):\n",
+              "| method | max k | / uce |", "|---|---:|---:|"]
+        for name, rows in res["kcurves"].items():
+            ref = "uce" + (LINES if name.endswith(LINES) else "")
+            mk, uk = max_k(rows), max_k(res["kcurves"].get(ref, {}))
+            L.append(f"| {name} | {mk} | {'-' if not uk else f'x{mk / uk:.1f}'} |")
+        L.append("")
+    if "phrasings" in res:
+        L += ["## Phrasings not listed (k = 10, draw 0; only the first phrasing is listed)\n",
+              "| method | " + " | ".join(f"`{p}`" for p in world.PHRASINGS) + " |",
+              "|---|" + "---:|" * len(world.PHRASINGS)]
+        for name, row in res["phrasings"].items():
+            L.append(f"| {name} | " + " | ".join(fmt(row[p]) for p in world.PHRASINGS) + " |")
+        L.append("")
+    if "confuse" in res:
+        L += ["## Look-alikes (Confuse5-style: erase two shapes of each triple, keep the third)\n",
+              "| method | unlearn (unedited) | preserve (unedited) | overall (unedited) |", "|---|---:|---:|---:|"]
+        for name, r in res["confuse"].items():
+            L.append(f"| {name} | {fmt(r['unlearn'])} ({fmt(r['base_unlearn'])}) | {fmt(r['preserve'])} "
+                     f"({fmt(r['base_preserve'])}) | {fmt(r['overall'])} ({fmt(r['base_overall'])}) |")
+        L.append("")
+    if "style" in res:
+        L += [f"## Style erasure (erase \"{STYLE}\" for every shape and colour)\n",
+              "| method | style residual (unedited) | content kept (unedited) | other styles kept (unedited) |",
+              "|---|---:|---:|---:|"]
+        for name, r in res["style"].items():
+            L.append(f"| {name} | {fmt(r['style_residual'])} ({fmt(r['base_style_residual'])}) | "
+                     f"{fmt(r['content_kept'])} ({fmt(r['base_content_kept'])}) | {fmt(r['others_kept'])} "
+                     f"({fmt(r['base_others_kept'])}) |")
         L.append("")
     return "\n".join(L) + "\n"
 
 
-def feature_scale(base: Pool) -> float:
-    """Mean oracle-feature distance between unedited images of different concepts (sample 0)."""
-    f = torch.stack([base.feat[(j, 0)] for j in range(len(world.CONCEPTS))])
-    dist = torch.cdist(f, f)
-    n = len(f)
-    return float(dist.sum() / (n * (n - 1)))
+def plot(kcurves: dict, path: Path):
+    from toy import plot as P
+    img, d = P.figure(1500, 520)
+    xs = list(KS)
+
+    def series(key):
+        return {n: [rows[k][key] for k in KS] for n, rows in kcurves.items()}
+
+    P.panel(d, (0, 40, 500, 520), "residual on erased prompts (lower is better)", xs, series("erased"),
+            hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
+    P.panel(d, (500, 40, 1000, 520), "accuracy on non-erased prompts", xs, series("kept"))
+    P.panel(d, (1000, 40, 1500, 520), "look-alikes of the erased prompts", xs, series("lookalike"))
+    P.legend(d, (60, 8), list(kcurves))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
 
 
-def smoke(config_name: str = "large_scale") -> dict:
-    """The test suite's fast check (k = 1, few samples): base sanity, one erasure, one kept concept.
-
-    The erased prompt comes with every other prompt as a preserve line, the phrasing the full benchmark finds
-    necessary on this model ("+keep")."""
+def smoke() -> dict:
+    """The test suite's fast check: one UCE erasure of one concept, on few seeds."""
     from toy.runtime import load
     t0 = time.perf_counter()
     toy = load()
-    probe = [world.concept_index(c, s) for c, s in (("green", "triangle"), ("blue", "star"), ("green", "square"),
-                                                    ("yellow", "heart"), ("purple", "arrow"), ("white", "cross"))]
-    target, kept = world.concept_index("green", "triangle"), world.concept_index("blue", "star")
-    base_pairs = [(j, s) for j in probe for s in range(4)]
-    base = render_pairs(toy, base_pairs)
-    rest = [j for j in range(len(world.CONCEPTS)) if j != target]
-    deltas, sec = edit(toy, ScaPreConfig.preset(config_name), concept_text([target], rest))
-    pairs = [(target, s) for s in range(4)] + [(kept, s) for s in range(4)]
-    after = render_pairs(toy, pairs, deltas)
-    rate = lambda pool, ps: sum(joint(pool, ps)) / len(ps)  # noqa: E731
-    return {"preset": config_name, "base_joint": rate(base, base_pairs),
-            "target_before": rate(base, pairs[:4]), "target_after": rate(after, pairs[:4]),
-            "kept_before": rate(base, pairs[4:]), "kept_after": rate(after, pairs[4:]),
-            "edit_s": round(sec, 2), "seconds": round(time.perf_counter() - t0, 1)}
+    base = Base(toy)
+    target = world.concept_index("red", "circle", "filled")
+    kept = [world.concept_index(c, s, y) for c, s, y in (("blue", "star", "dotted"), ("yellow", "hexagon", "outlined"))]
+    deltas, sec = concept_edit(toy, "uce", [target])
+    cats = {"erased": [(target, 0, s) for s in range(SAMPLES)], "kept": [(j, 0, s) for j in kept for s in range(2)]}
+    row = measure(toy, base, deltas, cats)
+    return {**row, "edit_s": round(sec, 2), "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="the test suite's fast check; prints JSON")
-    ap.add_argument("--quick", action="store_true", help="k = 1, 10 and one draw, no word-level part, no files")
-    ap.add_argument("--methods", nargs="*", help="methods to run (default: uce scapre_base scapre + the proposed "
-                    "preset); add '+keep' to a name to also preserve every non-erased prompt")
-    ap.add_argument("--ks", nargs="*", type=int)
-    ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--no-words", action="store_true")
-    ap.add_argument("--word-methods", nargs="*", default=["uce", "scapre"])
+    ap.add_argument("--only", nargs="*", choices=SECTIONS, help="sections to run (default: all)")
+    ap.add_argument("--recipes", nargs="*", help="recipes (default: every recipe of the pack)")
     ap.add_argument("--out", default=str(REPO / "docs" / "toy_eval.md"))
     ap.add_argument("--json", default=str(env.CACHE / "toy_eval.json"))
     a = ap.parse_args(argv)
     if a.smoke:
         print(json.dumps(smoke()))
         return
-    t_start = time.perf_counter()
     from toy.runtime import load
-    toy = load()
-    torch.manual_seed(0)
-    ks = tuple(a.ks or ((1, 10) if a.quick else KS))
-    draws = 1 if a.quick else a.draws
-    configs = method_configs()
-    names = a.methods or DEFAULT_METHODS + list(EXTRA_METHODS)
+    t_start = time.perf_counter()
     log = lambda m: print(f"[toy_eval {time.perf_counter() - t_start:6.0f}s] {m}", flush=True)  # noqa: E731
-
-    base_pairs = [(j, s) for j in range(len(world.CONCEPTS)) for s in range(BASE_SAMPLES)]
-    base = render_pairs(toy, base_pairs)
-    b = sum(joint(base, base_pairs)) / len(base_pairs)
-    bs = sum(base.shape[p] == world.SHAPES.index(world.CONCEPTS[p[0]][1]) for p in base_pairs) / len(base_pairs)
-    bc = sum(base.colour[p] == world.COLOURS.index(world.CONCEPTS[p[0]][0]) for p in base_pairs) / len(base_pairs)
-    log(f"unedited model on its 60 prompts x {BASE_SAMPLES}: shape {bs:.1%} colour {bc:.1%} joint {b:.1%}")
-    scale = feature_scale(base)
-
-    results = {"none": evaluate_method(toy, "none", None, base, scale, ks, draws, PER_CATEGORY, log)}
-    for n in names:
-        config, keep = config_of(n, configs)
-        results[n] = evaluate_method(toy, n, config, base, scale, ks, draws, PER_CATEGORY, log, keep)
-    words = []
-    if not (a.quick or a.no_words):
-        words = evaluate_words(toy, {n: config_of(n, configs)[0] for n in a.word_methods}, base, 24, 24, log)
-    for n, rows in results.items():
-        if n != "none":
-            log(f"max k {n}: {max_k(rows)}")
+    toy = load()
+    base = Base(toy)
+    all_pairs = [(j, 0, s) for j in range(len(world.CONCEPTS)) for s in range(SAMPLES)]
+    verdicts = base.of(all_pairs)
+    base_rates = {k: verdicts.rate(all_pairs, k) for k in ("shape", "colour", "style", "joint")}
+    log("unedited model: " + ", ".join(f"{k} {fmt(v, 1)}" for k, v in base_rates.items()))
+    sections = a.only or SECTIONS
+    names = methods(a.recipes)
+    res = {}
+    if "calibration" in sections:
+        res["calibration"] = calibration(toy, base, log)
+    if "kcurves" in sections:
+        res["kcurves"] = {n: k_rows(toy, base, n, KS, {k: DRAWS for k in KS}, PER_EDIT, log) for n in names}
+        res["phrasings"] = {n: phrasings(toy, n) for n in names}
+        for n in names:
+            log(f"max k {n}: {max_k(res['kcurves'][n])}; phrasings {res['phrasings'][n]}")
+    if "confuse" in sections:
+        res["confuse"] = {n: confuse(toy, base, n) for n in names}
+        for n, r in res["confuse"].items():
+            log(f"confuse {n}: unlearn {fmt(r['unlearn'])} preserve {fmt(r['preserve'])} overall {fmt(r['overall'])}")
+    if "style" in sections:
+        res["style"] = {n: style(toy, base, n) for n in names}
+        for n, r in res["style"].items():
+            log(f"style {n}: residual {fmt(r['style_residual'])} content {fmt(r['content_kept'])} "
+                f"others {fmt(r['others_kept'])}")
     minutes = (time.perf_counter() - t_start) / 60
     meta = {"command": "python -m bench.toy_eval" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "minutes": minutes, "machine": f"{torch.get_num_threads()} CPU threads",
+            "date": time.strftime("%Y-%m-%d"), "base": base_rates,
             "sampler": ", ".join(f"{k} {v}" for k, v in generate.SAMPLER.items()) + ", negative prompt '', 64x64, "
-                       "bfloat16 autocast", "images_per_cell": f"{draws} draws x " + ", ".join(
-                           f"{v} {c}" for c, v in PER_CATEGORY.items()),
-            "base": {"shape": bs, "colour": bc, "joint": b}}
+                       "bfloat16 autocast"}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps({"meta": meta, "results": {n: {str(k): r for k, r in rows.items()}
-                                                                   for n, rows in results.items()},
-                                        "words": words}, indent=1))
-    if not a.quick:
-        Path(a.out).write_text(markdown(results, words, meta, ks))
-        plot(results, Path(a.out).with_suffix(".png"), ks)
-        log(f"wrote {a.out} and {Path(a.out).with_suffix('.png')}")
-    log(f"done in {minutes:.1f} min")
+    Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
+    Path(a.out).write_text(markdown(res, meta))
+    if "kcurves" in res:
+        plot(res["kcurves"], Path(a.out).with_suffix(".png"))
+    log(f"wrote {a.out}; done in {minutes:.1f} min")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The toy world (toy/, issue 5): the seeded CLIP regenerates to its checksum, toy_shapes.safetensors loads as SD1.5
-in real ComfyUI and samples what its prompt says, and a fast smoke version of bench/toy_eval.py (k = 1) shows an
-erased concept going away while another stays. Everything that imports ComfyUI runs in a child process in the
-host venv (like test_host_smoke.py), so this test process never imports it."""
+"""The toy world v2 (toy/, issue 8): the rule-built CLIP rebuilds to its checksum, toy_shapes.safetensors loads as
+SD1.5 in real ComfyUI and samples what its prompt says (the oracle's verdicts on ComfyUI's images equal those on
+our sampler's), and a fast smoke version of bench/toy_eval.py (k = 1) shows an erased concept going away while
+others stay. Everything that imports ComfyUI runs in a child process in the host venv (like test_host_smoke.py),
+so this test process never imports it."""
 import json
 import subprocess
 
@@ -26,11 +27,11 @@ def toy_checkpoint(host):
     return path
 
 
-def test_seeded_clip_regenerates_to_its_checksum(host):
-    """harness/tiny_models.py's seed-0 CLIP-L, regenerated in a fresh process, has the sha256 the toy was trained on."""
+def test_rule_built_clip_rebuilds_to_its_checksum(host):
+    """toy/clip.py's encoder, rebuilt from its rule and seed in a fresh process, has the sha256 the toy was trained on."""
     report = _run(host, "-m", "toy.clip")
     assert report["expected"] == clip.CLIP_SHA256
-    assert report["ok"], f"seeded CLIP changed: {report['sha256']} != {clip.CLIP_SHA256}"
+    assert report["ok"], f"the toy CLIP changed: {report['sha256']} != {clip.CLIP_SHA256}"
 
 
 def test_toy_checkpoint_is_reassembled_only_when_needed(host, toy_checkpoint):
@@ -38,27 +39,27 @@ def test_toy_checkpoint_is_reassembled_only_when_needed(host, toy_checkpoint):
 
 
 def test_toy_checkpoint_in_real_comfyui(host, toy_checkpoint, tmp_path):
-    """CheckpointLoaderSimple loads it as SD15; KSampler + VAEDecode draw a green triangle for "a green
-    triangle" (oracle); after ScaPre Unlearn erases that prompt (preserving the other 59) the same seeds draw
-    something else; toy.sampler matches ComfyUI."""
+    """CheckpointLoaderSimple loads it as SD15; KSampler + VAEDecode draw a filled green triangle for "a filled
+    green triangle" (oracle); after ScaPre Unlearn erases that prompt (recipe uce as released) the same seeds draw
+    something else; toy.sampler matches ComfyUI and the oracle's verdicts on both agree."""
     report = _run(host, "-m", "toy.comfy_check", "--out-dir", str(tmp_path), "--seeds", "0", "1", "2", "3",
-                  "--prompt", "a green triangle")
+                  "--prompt", "a filled green triangle")
     assert report["family"] == "SD15"
     runs = {r["tag"]: r for r in report["runs"]}
     assert all("error" not in r for r in runs.values()), runs
     base = [runs[f"base_{s}"] for s in report["seeds"]]
     erased = [runs[f"erased_{s}"] for s in report["seeds"]]
-    assert sum(r["comfy_oracle"] == "green triangle" for r in base) >= 3, base
-    assert sum(r["comfy_oracle"] == "green triangle" for r in erased) <= 1, erased
+    assert sum(r["comfy_oracle"] == "filled green triangle" for r in base) >= 3, base
+    assert sum(r["comfy_oracle"] == "filled green triangle" for r in erased) <= 1, erased
     for r in base + erased:  # our float32 sampler is ComfyUI's KSampler up to float rounding
         assert r["max_abs_diff_fp32_255"] <= 3, r
         assert r["toy_fp32_oracle"] == r["comfy_oracle"], r
 
 
 def test_toy_eval_smoke(host, toy_checkpoint):
-    """bench/toy_eval.py --smoke: the base model draws its prompts; erasing one prompt removes it and keeps another."""
+    """bench/toy_eval.py --smoke: erasing one concept with uce removes it and keeps two unrelated ones."""
     r = _run(host, "-m", "bench.toy_eval", "--smoke", timeout=300)
-    assert r["base_joint"] >= 0.8, r      # 6 prompts x 4 seeds, shape and colour both right
-    assert r["target_before"] >= 0.75, r  # "a green triangle", 4 seeds
-    assert r["target_after"] <= 0.25, r
-    assert r["kept_after"] >= 0.75, r     # "a blue star", untouched by the edit
+    assert r["base_erased"] >= 0.75, r    # "a filled red circle", 4 seeds: shape, colour and style right
+    assert r["erased"] <= 0.25, r
+    assert r["base_kept"] >= 0.75, r      # "a dotted blue star", "an outlined yellow hexagon", 2 seeds each
+    assert r["kept"] >= 0.75, r
