@@ -31,7 +31,7 @@ from .config import ScaPreConfig
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
-from .solve import RowSolver
+from .solve import CHUNK, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
 from .tokens import CONTEXT_LENGTH, TokenMatrices
 
@@ -70,41 +70,66 @@ class Problem:
         self.preserve_scale = preserve_weight(config, preserve.shape[0] // CONTEXT_LENGTH)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        quadratic = {"context": (s, tokens.X), "preserve": (self.preserve_scale, preserve)}
+        context = gram(tokens.X)
+        quadratic = [(s, context), (self.preserve_scale, gram(preserve))]
         if method != "uce":
-            quadratic["concepts"] = (1.0, tokens.E)
+            quadratic.append((1.0, gram(tokens.E)))
         regulariser = self.spectrum.regulariser_factor() if method == "scapre" and config.spectral else None
         projector = self.spectrum.projector_factor() if method == "scapre" else None
-        span = torch.cat([tokens.X, preserve, tokens.E])
-        self.solver = RowSolver(span, quadratic, config.lam, regulariser, projector, dtype)
+        basis = update_basis(torch.cat([tokens.X, preserve, tokens.E]), None, d)
+        self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
+        psi = self.solver.psi64
 
-        # rho_i's terms linear in w0, as one [d, r] matrix (w0 -> Psi^T rho_i is w0 @ fold):
-        # -Psi^T (s X^T X + E^T E) w0 and, for the SSA-SVD residual, -r Psi^T Z^T Z w0 (Z = P E).
-        self.fold = -s * self.solver.gram_fold("context")
+        # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
+        # -Psi^T (s X^T X + E^T E) w0, for the SSA-SVD residual -r Psi^T Z^T Z w0 (Z = P E), and, when
+        # the masks are off (q = 1), the erase targets + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part
+        # is formed in float64 and rounded once: the targets and -s X^T X w0 nearly cancel where the
+        # concept and anchor share their padding states, so rounding them apart would lose the residual.
+        self.fold = -s * (context @ psi)
         if method != "uce":
-            self.fold -= self.solver.gram_fold("concepts")
+            E = tokens.E.double()
+            self.fold -= E.T @ (E @ psi)
         if method == "scapre_base" and config.svd_residual:
             r_scale = s if config.res_scale is None else config.res_scale
-            self.fold -= r_scale * self.solver.token_fold(self.spectrum.residual(tokens.E))
+            Z = self.spectrum.residual(tokens.E)
+            self.fold -= r_scale * (Z.T @ (Z @ psi))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
         if regulariser is not None:
-            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ self.solver.psi64)
+            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
 
-        # Context tokens in solver coordinates, placed at their anchor position: [m, 77, r].
-        position = tokens.token_slot % CONTEXT_LENGTH
-        self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
-        self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
         first = torch.searchsorted(tokens.token_concept, torch.arange(m, device=tokens.E.device))
         self.concept_anchor = tokens.token_slot[first] // CONTEXT_LENGTH
         self.anchors = tokens.anchor_pool.reshape(-1, CONTEXT_LENGTH, d)
 
         self.mask_sets = 0 if method == "uce" or not config.informax else (2 if method == "scapre" else 1)
         self.noise = None
+        if not self.mask_sets:
+            self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
+        else:
+            # Context tokens in solver coordinates, placed at their anchor position, for the masks'
+            # per-row remainders: [m, 77, r].
+            position = tokens.token_slot % CONTEXT_LENGTH
+            self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
         if method != "uce":
             bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, self.mask_sets)
             self.noise = torch.cat([bank.entropy.reshape(-1, d), bank.masks.reshape(-1, d)]).to(
                 device=tokens.E.device, dtype=dtype)
+
+    def _target_fold(self, common: Tensor) -> Tensor:
+        """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
+
+        The context tokens, weighted, are summed into the anchor positions they are paired with
+        (``placed`` [anchors * 77, d]), so the targets cost two GEMMs with the anchors' outputs.
+        """
+        t = self.tokens
+        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
+        weights = common[t.token_concept]
+        for start in range(0, t.X.shape[0], CHUNK):
+            rows = slice(start, start + CHUNK)
+            placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
+        return t.anchor_pool.double().T @ (placed @ self.solver.psi64)
 
     # --- statistics of the original weight -------------------------------------------------
 
@@ -146,20 +171,15 @@ class Problem:
         contribute nothing: their residual at W0 is zero.
         Each concept's q_j is split into its most frequent value a_j (shared by almost every
         row: q depends only on the row's 2x2 MI table) and a sparse remainder. The a_j part
-        folds into the [d, r] matrix and costs one GEMM for all rows; only pairs with
+        folds into the [d, r] matrix (in float64) and costs one GEMM for all rows; only pairs with
         q_ji != a_j get a correction of their own (``_remainder``).
         """
-        s, m = self.config.erase_scale, self.tokens.m
+        s = self.config.erase_scale
         fold = self.fold if self.fold_per_mu is None else self.fold + mu * self.fold_per_mu
-        if targets is None:
-            common = torch.ones(m, dtype=self.dtype, device=weight.device)
-        else:
+        if targets is not None:
             targets = targets.to(self.dtype)
             common = targets.mode(dim=1).values
-        for a in range(self.anchors.shape[0]):
-            members = (self.concept_anchor == a).nonzero().flatten()
-            summed = (common[members] @ self.slot_coords[members].flatten(1)).view(CONTEXT_LENGTH, -1)
-            fold = fold + s * (self.anchors[a].double().T @ summed.double())
+            fold = fold + s * self._target_fold(common.double())
         rhs = weight @ fold.to(self.dtype)
         if targets is not None and s != 0:
             self._remainder(rhs, weight, s * (targets - common[:, None]))
