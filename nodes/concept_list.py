@@ -40,7 +40,7 @@ class ScaPreConceptList(io.ComfyNode):
                                         "are merged."),
                 io.Combo.Input("preset", options=[NO_PRESET, *CONCEPT_PRESETS], default=NO_PRESET,
                                tooltip="A benchmark list from the ScaPre paper, merged with the text above: "
-                                       "Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 erased + 5 kept "
+                                       "Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 erased + 15 kept "
                                        "look-alikes), Artists-50, Explicit (nudity synonyms), I2P categories."),
             ],
             outputs=[
