@@ -11,10 +11,11 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .concepts import ConceptSet
+from .concepts import PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
 from .methods import Problem
-from .tokens import Encode, encode_concepts
+from .prior import PreservePrior, general_prior
+from .tokens import Encode, TokenMatrices, encode_concepts
 
 Progress = Callable[[int, int], None]
 
@@ -35,7 +36,8 @@ class ConceptChange:
 class Report:
     """What an edit did: per-stage seconds, what moved, and the per-key statistics.
 
-    ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight.
+    ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight; ``prior`` says which
+    preserve prior the edit used and with what weight.
     """
 
     method: str
@@ -47,6 +49,7 @@ class Report:
     mu: tuple[float, float, float] | None
     weight_changes: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    prior: str = PRIOR_OFF
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -59,6 +62,7 @@ class Report:
             target = "" if c.anchor == " " else f" -> {c.anchor}"
             lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
         lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
+        lines.append(f"preserve prior: {self.prior}")
         if self.weight_changes:
             changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
             values = [v for _, v in changes]
@@ -109,10 +113,26 @@ def _check_weight(key: str, w: Tensor, d: int) -> None:
         raise ValueError(f"weight {key!r} has non-finite values")
 
 
+def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, concepts: ConceptSet,
+                   tokens: TokenMatrices) -> PreservePrior | None:
+    """The prior an edit uses for ``choice`` (concepts.PRIORS): None, the general one, or the + lines'.
+
+    The general prior is ``general`` when given, else computed here with ``encode``.
+    """
+    if choice == PRIOR_OFF:
+        return None
+    if choice == PRIOR_PLUS_LINES:
+        if not concepts.preserve:
+            raise ConceptError(f"the preserve prior {PRIOR_PLUS_LINES!r} needs '+' lines in the concept list")
+        count = len(concepts.preserve)
+        return PreservePrior.of_states(tokens.preserve, count, f"{PRIOR_PLUS_LINES} ({count} prompts)")
+    return general if general is not None else general_prior(encode)
+
+
 @torch.no_grad()
 def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
-            device: torch.device | str | None = None, progress: Progress | None = None,
-            dtype: torch.dtype = torch.float32) -> UnlearnResult:
+            prior: PreservePrior | None = None, device: torch.device | str | None = None,
+            progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
     """Erase ``concepts`` from cross-attention key/value weights in closed form.
 
     Args:
@@ -123,6 +143,9 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
+        prior: the general preserve prior of this ``encode`` (``prior.general_prior`` or a cache of
+            it), used when the concepts (or else the config) ask for the "general" prior; computed
+            here when they do and none is given (1,000 more prompts through ``encode``).
         device: where to compute (default: the CPU).
         progress: called as ``progress(done, total)`` after each weight; may raise to abort.
         dtype: dtype of the per-weight products (float32 or float64); the per-call
@@ -145,7 +168,10 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     start = time.perf_counter()
     tokens = encode_concepts(encode, concepts, device)
     start = stage("encode", start)
-    problem = Problem(config, tokens, dtype)
+    used = preserve_prior(concepts.prior or config.prior, prior, encode, concepts, tokens)
+    if used is not None and used is not prior:
+        start = stage("prior", start)
+    problem = Problem(config, tokens, dtype, used)
     start = stage("prepare", start)
 
     erased = _Movement(tokens.E, torch.arange(tokens.m))
@@ -178,5 +204,6 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
         weight_changes=weight_changes,
         warnings=concepts.warnings,
+        prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
     )
     return UnlearnResult(deltas, report)

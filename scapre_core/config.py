@@ -11,6 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .concepts import PRIORS
+
 METHODS = ("scapre", "scapre_base", "uce")
 
 
@@ -41,6 +43,12 @@ class ScaPreConfig:
         technique: how anchor targets are formed; only "replace" (v = W0 y) is implemented,
             the one every released command uses [--technique].
         seed: seeds every noise draw (the authors' noise is unseeded).
+
+    Beyond the released recipes (issue 9; each line can serve as a tooltip):
+        prior: preserve prior of the recipe: "off", "general" (the pack's 1,000 general prompts) or
+            "+ lines only" (the concept list's + lines); a Concept List's own choice overrides it.
+        prior_scale: weight of the preserve prior's term, per prompt of average content (1 = as much as
+            one preserve prompt); OCE's global preservation weight.
     """
 
     method: str = "scapre"
@@ -62,6 +70,8 @@ class ScaPreConfig:
     preserve_scale: float | None = None
     technique: str = "replace"
     seed: int = 0
+    prior: str = "off"
+    prior_scale: float = 1.0
 
     def __post_init__(self):
         checks = [
@@ -80,6 +90,8 @@ class ScaPreConfig:
             (self.preserve_scale is None or self.preserve_scale >= 0, "preserve_scale must be >= 0 or None"),
             (self.technique == "replace", f"technique {self.technique!r} is not implemented; use 'replace'"),
             (0 <= self.seed < 2**63, f"seed must be in [0, 2**63), got {self.seed}"),
+            (self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}"),
+            (self.prior_scale >= 0, f"prior_scale must be >= 0, got {self.prior_scale}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -13,6 +13,9 @@ Per weight W0 [n, d], row i of the edit minimises, with s = erase_scale, s_p = p
   ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``.
 * "uce": ``lam |w - w0|^2 + s sum (w . x_jt - v_jti)^2 + s_p sum_{p in [""] + preserve} (...)^2``.
 
+With a preserve prior (``prior.py``) every method's objective gains
+``prior_scale (w - w0)^T (C_g / N) (w - w0)``; without one they are exactly as above.
+
 The preserve term of "scapre" and "scapre_base" is our extension (the authors parse preserve
 prompts but never use them); with no preserve prompts it vanishes and the methods are exactly
 the released ones. Note that the released variants keep the weight-1 ``|E w|^2`` term even at
@@ -31,6 +34,7 @@ from .config import ScaPreConfig
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
+from .prior import PreservePrior
 from .solve import CHUNK, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
 from .tokens import CONTEXT_LENGTH, TokenMatrices
@@ -56,10 +60,16 @@ class KeyEdit:
 class Problem:
     """Everything about one ``unlearn`` call that does not depend on the layer.
 
-    Built once from the aligned tokens; ``edit(key, W0)`` then edits one weight.
+    Built once from the aligned tokens and, optionally, a preserve prior (its term
+    ``prior_scale (w - w0)^T (C_g / N) (w - w0)`` joins every row's objective; being full rank, the
+    rows are then solved in all of R^d); ``edit(key, W0)`` then edits one weight.
     """
 
-    def __init__(self, config: ScaPreConfig, tokens: TokenMatrices, dtype: torch.dtype):
+    def __init__(self, config: ScaPreConfig, tokens: TokenMatrices, dtype: torch.dtype,
+                 prior: PreservePrior | None = None):
+        if prior is not None and prior.d != tokens.d:
+            raise ValueError(f"the preserve prior is {prior.d}-wide but the text encoder's outputs are "
+                             f"{tokens.d}-wide: it belongs to another text encoder")
         self.config, self.tokens, self.dtype = config, tokens, dtype
         method, s = config.method, config.erase_scale
         m, d = tokens.m, tokens.d
@@ -74,9 +84,12 @@ class Problem:
         quadratic = [(s, context), (self.preserve_scale, gram(preserve))]
         if method != "uce":
             quadratic.append((1.0, gram(tokens.E)))
+        if prior is not None:
+            quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
         regulariser = self.spectrum.regulariser_factor() if method == "scapre" and config.spectral else None
         projector = self.spectrum.projector_factor() if method == "scapre" else None
-        basis = update_basis(torch.cat([tokens.X, preserve, tokens.E]), None, d)
+        span = None if prior is not None else torch.cat([tokens.X, preserve, tokens.E])
+        basis = update_basis(span, None, d)
         self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
         psi = self.solver.psi64
 

@@ -87,9 +87,26 @@ def _bures_row(w0, a, mu, lam_p, iters):
     return r * u
 
 
-def reference_unlearn(weights, encode, concepts, config):
-    """W_new (float64) for every key, by the per-row transcription of ``config.method``."""
+def _prior_mean(encode, concepts, config, general_prompts):
+    """C_g / N of the prior the edit uses (None when off): sum over prompts and all 77 positions of x x^T."""
+    choice = concepts.prior or config.prior
+    if choice == "off":
+        return None
+    prompts = list(concepts.preserve) if choice == "+ lines only" else list(general_prompts)
+    total = 0
+    for prompt in prompts:
+        H = encode([prompt])[0][0].double()
+        total = total + H.T @ H
+    return total / len(prompts)
+
+
+def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
+    """W_new (float64) for every key, by the per-row transcription of ``config.method``.
+
+    ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it.
+    """
     enc = _encode(encode, concepts)
+    prior = _prior_mean(encode, concepts, config, general_prompts)
     pairs = _aligned_pairs(enc, concepts)
     concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
     empty_vec = enc[""][0][1]
@@ -139,6 +156,9 @@ def reference_unlearn(weights, encode, concepts, config):
         for P in preserve:
             mat1 += s_p * (W0 @ P.T @ P)
             mat2 += s_p * (P.T @ P)
+        if prior is not None:
+            mat1 += config.prior_scale * (W0 @ prior)
+            mat2 += config.prior_scale * prior
 
         if config.method == "uce":
             out[key] = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])

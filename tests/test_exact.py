@@ -2,6 +2,7 @@
 
 Random problems of several shapes, m = 1, 5, 50 (including m > d), with and without each
 optional term. Max relative error of W_new over rows: <= 1e-5 in float64, <= 1e-3 in float32.
+The "general" preserve prior of these problems is the first 40 prompts of the shipped list.
 """
 
 import pytest
@@ -10,6 +11,9 @@ from reference import reference_unlearn
 from synthetic import concept_text, random_encode
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn
+from scapre_core.prior import general_prompts, second_moment
+
+PRIOR_PROMPTS = general_prompts()[:40]
 
 CONFIGS = {
     "large_scale": ScaPreConfig.preset("large_scale"),
@@ -22,6 +26,9 @@ CONFIGS = {
     "confusable_res_scale": ScaPreConfig.preset("confusable", res_scale=0.3, T_sigma=0.5, p_sigma=2.0),
     "uce": ScaPreConfig.preset("uce"),
     "uce_scaled": ScaPreConfig.preset("uce", erase_scale=3.0, preserve_scale=0.7, lam=0.2),
+    "uce_prior": ScaPreConfig.preset("uce", prior="general", prior_scale=0.7),
+    "large_scale_prior": ScaPreConfig.preset("large_scale", prior="general"),
+    "objects_base_prior": ScaPreConfig.preset("objects_base", prior="general", prior_scale=2.0),
 }
 
 # (d, n, m, encoder rank, anchors, preserve prompts): m = 50 > d, a low-rank encoder, and a
@@ -48,9 +55,10 @@ def test_fast_path_matches_reference(shape, name):
     g = torch.Generator().manual_seed(m)
     weights = {f"key{i}": torch.randn(n, d, generator=g) / d**0.5 for i in range(2)}
     config = CONFIGS[name]
-    expected = reference_unlearn(weights, encode, concepts, config)
+    expected = reference_unlearn(weights, encode, concepts, config, PRIOR_PROMPTS)
+    prior = second_moment(encode, PRIOR_PROMPTS, "first 40 general prompts", batch_size=16)
     for dtype, tolerance in ((torch.float64, 1e-5), (torch.float32, 1e-3)):
-        result = unlearn(weights, encode, concepts, config, dtype=dtype)
+        result = unlearn(weights, encode, concepts, config, prior=prior, dtype=dtype)
         for key, w in weights.items():
             new = w.double() + result.deltas[key].double()
             assert _max_relative_error(new, expected[key]) <= tolerance, (key, dtype)
