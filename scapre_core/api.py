@@ -37,7 +37,7 @@ class Report:
     """What an edit did: per-stage seconds, what moved, and the per-key statistics.
 
     ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight; ``prior`` says which
-    preserve prior the edit used and with what weight.
+    preserve prior the edit used and with what weight, ``nullspace`` what null-space precision protected.
     """
 
     method: str
@@ -50,6 +50,7 @@ class Report:
     weight_changes: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     prior: str = PRIOR_OFF
+    nullspace: str = "off"
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -63,6 +64,7 @@ class Report:
             lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
         lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
         lines.append(f"preserve prior: {self.prior}")
+        lines.append(f"null space: {self.nullspace}")
         if self.weight_changes:
             changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
             values = [v for _, v in changes]
@@ -205,5 +207,6 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         weight_changes=weight_changes,
         warnings=concepts.warnings,
         prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
+        nullspace="off" if problem.protected is None else problem.protected.describe(),
     )
     return UnlearnResult(deltas, report)

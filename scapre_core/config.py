@@ -49,6 +49,10 @@ class ScaPreConfig:
             "+ lines only" (the concept list's + lines); a Concept List's own choice overrides it.
         prior_scale: weight of the preserve prior's term, per prompt of average content (1 = as much as
             one preserve prompt); OCE's global preservation weight.
+        nullspace: null-space precision: confine every row's update to the complement of the top
+            principal directions of the preserved features (+ lines, and the prior when on).
+        nullspace_energy: fraction of the preserved features' energy whose principal directions are
+            protected by the null-space option (0 < energy < 1; more protects more, erases less).
     """
 
     method: str = "scapre"
@@ -72,6 +76,8 @@ class ScaPreConfig:
     seed: int = 0
     prior: str = "off"
     prior_scale: float = 1.0
+    nullspace: bool = False
+    nullspace_energy: float = 0.99
 
     def __post_init__(self):
         checks = [
@@ -92,6 +98,7 @@ class ScaPreConfig:
             (0 <= self.seed < 2**63, f"seed must be in [0, 2**63), got {self.seed}"),
             (self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}"),
             (self.prior_scale >= 0, f"prior_scale must be >= 0, got {self.prior_scale}"),
+            (0 < self.nullspace_energy < 1, f"nullspace_energy must be in (0, 1), got {self.nullspace_energy}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -135,5 +142,11 @@ PRESETS: dict[str, ScaPreConfig] = {
     # 88 % of them at k = 40 erased prompts where "uce" keeps 65 %.
     "toy_tuned_uce": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False,
                                   preserve_scale=0.5),
+    # Not a released command: UCE with null-space precision (after SPEED and Double Projections) and the
+    # general preserve prior, i.e. the update leaves the top principal directions of the + lines, the empty
+    # prompt and 1,000 general prompts alone (99 % of their energy).
+    "nullspace": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False, nullspace=True,
+                              prior="general"),
 }
-"""The released commands of the authors' ``script/erase.sh`` as configs, plus one preset tuned on the toy world."""
+"""The released commands of the authors' ``script/erase.sh`` as configs, plus recipes beyond them (toy_tuned_uce,
+nullspace)."""

@@ -14,7 +14,9 @@ Per weight W0 [n, d], row i of the edit minimises, with s = erase_scale, s_p = p
 * "uce": ``lam |w - w0|^2 + s sum (w . x_jt - v_jti)^2 + s_p sum_{p in [""] + preserve} (...)^2``.
 
 With a preserve prior (``prior.py``) every method's objective gains
-``prior_scale (w - w0)^T (C_g / N) (w - w0)``; without one they are exactly as above.
+``prior_scale (w - w0)^T (C_g / N) (w - w0)``; with null-space precision (``nullspace.py``) every
+row's update, the Bures step and the rollback included, is confined to ``delta_i U = 0``. Without
+either they are exactly as above.
 
 The preserve term of "scapre" and "scapre_base" is our extension (the authors parse preserve
 prompts but never use them); with no preserve prompts it vanishes and the methods are exactly
@@ -34,6 +36,7 @@ from .config import ScaPreConfig
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
+from .nullspace import ProtectedSubspace
 from .prior import PreservePrior
 from .solve import CHUNK, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
@@ -77,19 +80,27 @@ class Problem:
         preserve = tokens.preserve
         if method == "uce":
             preserve = torch.cat([tokens.empty, preserve])
-        self.preserve_scale = preserve_weight(config, preserve.shape[0] // CONTEXT_LENGTH)
+        n_preserve = preserve.shape[0] // CONTEXT_LENGTH
+        self.preserve_scale = preserve_weight(config, n_preserve)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        context = gram(tokens.X)
-        quadratic = [(s, context), (self.preserve_scale, gram(preserve))]
+        context, kept = gram(tokens.X), gram(preserve)
+        quadratic = [(s, context), (self.preserve_scale, kept)]
         if method != "uce":
             quadratic.append((1.0, gram(tokens.E)))
         if prior is not None:
             quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
         regulariser = self.spectrum.regulariser_factor() if method == "scapre" and config.spectral else None
         projector = self.spectrum.projector_factor() if method == "scapre" else None
+        self.protected = None
+        if config.nullspace:
+            features = ([kept / n_preserve] if n_preserve else []) + ([prior.mean().to(kept)] if prior else [])
+            if not features:
+                raise ValueError("null-space precision needs something to preserve: add '+' lines to the concept "
+                                 "list or use a preserve prior")
+            self.protected = ProtectedSubspace.of(sum(features), config.nullspace_energy)
         span = None if prior is not None else torch.cat([tokens.X, preserve, tokens.E])
-        basis = update_basis(span, None, d)
+        basis = update_basis(span, None if self.protected is None else self.protected.allowed, d)
         self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
         psi = self.solver.psi64
 
@@ -211,7 +222,7 @@ class Problem:
                 continue
             projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, 77]
             width = int(counts[concepts].max())
-            per_chunk = max(1, _BLOCK_BYTES // (width * self.solver.rank * rhs.element_size()))
+            per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):
                 # rows of each concept with a remainder, padded (with weight 0) to `width`
                 order = (remainder[chunk] != 0).to(torch.int8).sort(dim=1, descending=True, stable=True).indices
@@ -224,6 +235,12 @@ class Problem:
 
     def edit(self, key: str, weight: Tensor) -> KeyEdit:
         """Edit one weight W0 [n, d] (solver dtype and device); returns W - W0 and its statistics."""
+        edit = self._edit(key, weight)
+        if self.protected is not None:
+            edit.delta = self.protected.confine(edit.delta)
+        return edit
+
+    def _edit(self, key: str, weight: Tensor) -> KeyEdit:
         cfg = self.config
         if cfg.method == "uce":
             delta = self.solver.solve(weight, self.rhs(weight, 0.0, None), 0.0, None)

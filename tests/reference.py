@@ -100,6 +100,24 @@ def _prior_mean(encode, concepts, config, general_prompts):
     return total / len(prompts)
 
 
+def _allowed(preserve, prior, energy):
+    """Orthonormal basis of the complement of the protected directions (nullspace.py), via an SVD of S."""
+    S = sum(P.T @ P for P in preserve) / len(preserve) if preserve else 0
+    if prior is not None:
+        S = S + prior
+    U, sigma, _ = torch.linalg.svd(S)  # S is symmetric positive semi-definite
+    cumulative = torch.cumsum(sigma, 0)
+    k = next(i + 1 for i in range(len(sigma)) if cumulative[i] >= energy * cumulative[-1])
+    return U[:, k:]
+
+
+def _solve_row(M, b, w0, N):
+    """argmin of w^T M w - 2 b^T w, over all w or (null space) over w = w0 + N y."""
+    if N is None:
+        return torch.linalg.solve(M, b)
+    return w0 + N @ torch.linalg.solve(N.T @ M @ N, N.T @ (b - M @ w0))
+
+
 def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
     """W_new (float64) for every key, by the per-row transcription of ``config.method``.
 
@@ -121,6 +139,7 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
         s_p = config.preserve_scale
     else:
         s_p = max(0.1, 1 / len(preserve)) if preserve else 0.0
+    N = _allowed(preserve, prior, config.nullspace_energy) if config.nullspace else None
     s, lam, sigma = config.erase_scale, config.lam, config.noise_sigma
     mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
     bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
@@ -161,7 +180,7 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
             mat2 += config.prior_scale * prior
 
         if config.method == "uce":
-            out[key] = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            out[key] = torch.stack([_solve_row(mat2, mat1[i], W0[i], N) for i in range(n)])
             continue
 
         if config.method == "scapre_base":
@@ -171,7 +190,7 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
                 C_res = P @ C
                 r_scale = s if config.res_scale is None else config.res_scale
                 mat1 += -r_scale * ((W0 @ C_res) @ C_res.T)
-            W_new = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            W_new = torch.stack([_solve_row(mat2, mat1[i], W0[i], N) for i in range(n)])
             alpha = config.alpha_min + (1 - config.alpha_min) * (1 - H)
             out[key] = alpha[:, None] * W_new + (1 - alpha[:, None]) * W0
             continue
@@ -190,6 +209,10 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
         for i in range(n):
             M_i = G + s * float(row_w_max[i]) * PiC
             b_i = (lam + mu) * W0[i] + V[i]
-            W_e[i] = torch.cholesky_solve(b_i[:, None], torch.linalg.cholesky(M_i))[:, 0]
-        out[key] = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
+            if N is None:
+                W_e[i] = torch.cholesky_solve(b_i[:, None], torch.linalg.cholesky(M_i))[:, 0]
+            else:
+                W_e[i] = _solve_row(M_i, b_i, W0[i], N)
+        W_b = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
+        out[key] = W_b if N is None else W0 + (W_b - W0) @ N @ N.T  # the Bures step confined as well
     return out

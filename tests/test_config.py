@@ -26,7 +26,8 @@ def test_released_commands():
     assert (confusable.T_sigma, confusable.p_sigma, confusable.p) == (1.0, 1.0, 2.0)
     uce = ScaPreConfig.preset("uce")
     assert (uce.method, uce.erase_scale, uce.lam, uce.preserve_scale) == ("uce", 1.0, 0.5, None)
-    assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce"}
+    assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce",
+                                   "nullspace"}
 
 
 def test_the_toy_tuned_preset_is_uce_with_a_fixed_preserve_weight():

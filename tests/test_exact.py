@@ -29,6 +29,11 @@ CONFIGS = {
     "uce_prior": ScaPreConfig.preset("uce", prior="general", prior_scale=0.7),
     "large_scale_prior": ScaPreConfig.preset("large_scale", prior="general"),
     "objects_base_prior": ScaPreConfig.preset("objects_base", prior="general", prior_scale=2.0),
+    "uce_nullspace": ScaPreConfig.preset("uce", nullspace=True, nullspace_energy=0.9),
+    "nullspace": ScaPreConfig.preset("nullspace", nullspace_energy=0.8),
+    "large_scale_nullspace": ScaPreConfig.preset("large_scale", nullspace=True, prior="general", nullspace_energy=0.7),
+    "confusable_nullspace": ScaPreConfig.preset("confusable", nullspace=True, prior="general",
+                                                nullspace_energy=0.8),
 }
 
 # (d, n, m, encoder rank, anchors, preserve prompts): m = 50 > d, a low-rank encoder, and a
