@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from .concepts import PRIORS
 
 METHODS = ("scapre", "scapre_base", "uce")
+NEGATIVES = ("empty", "preserve")
+"""Where the Informax negatives come from: the empty prompt's end token, or the + lines (look-alikes)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class ScaPreConfig:
             principal directions of the preserved features (+ lines, and the prior when on).
         nullspace_energy: fraction of the preserved features' energy whose principal directions are
             protected by the null-space option (0 < energy < 1; more protects more, erases less).
+        informax_negatives: what the Informax masks contrast each concept with: "empty" (the empty
+            prompt's end token, as released) or "preserve" (its most similar + lines, the look-alikes).
     """
 
     method: str = "scapre"
@@ -78,6 +82,7 @@ class ScaPreConfig:
     prior_scale: float = 1.0
     nullspace: bool = False
     nullspace_energy: float = 0.99
+    informax_negatives: str = "empty"
 
     def __post_init__(self):
         checks = [
@@ -99,6 +104,8 @@ class ScaPreConfig:
             (self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}"),
             (self.prior_scale >= 0, f"prior_scale must be >= 0, got {self.prior_scale}"),
             (0 < self.nullspace_energy < 1, f"nullspace_energy must be in (0, 1), got {self.nullspace_energy}"),
+            (self.informax_negatives in NEGATIVES,
+             f"informax_negatives must be one of {NEGATIVES}, got {self.informax_negatives!r}"),
         ]
         for ok, message in checks:
             if not ok:

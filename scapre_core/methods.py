@@ -13,6 +13,8 @@ Per weight W0 [n, d], row i of the edit minimises, with s = erase_scale, s_p = p
   ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``.
 * "uce": ``lam |w - w0|^2 + s sum (w . x_jt - v_jti)^2 + s_p sum_{p in [""] + preserve} (...)^2``.
 
+With ``informax_negatives = "preserve"`` the masks contrast each concept with its most similar
+``+`` lines instead of the empty prompt's end token (``lookalikes``).
 With a preserve prior (``prior.py``) every method's objective gains
 ``prior_scale (w - w0)^T (C_g / N) (w - w0)``; with null-space precision (``nullspace.py``) every
 row's update, the Bures step and the rollback included, is confined to ``delta_i U = 0``. Without
@@ -50,6 +52,24 @@ def preserve_weight(config: ScaPreConfig, n_prompts: int) -> float:
     if config.preserve_scale is not None:
         return config.preserve_scale
     return max(0.1, 1.0 / n_prompts) if n_prompts else 0.0
+
+
+def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
+    """Each concept's MI_SAMPLES Informax negatives drawn from the + lines: [m, MI_SAMPLES, d].
+
+    Concept j's negatives are the last word tokens of the + lines most similar to e_j (cosine, ties
+    in list order), repeated in that order when there are fewer than MI_SAMPLES + lines. An
+    independent audit of the release found the masks more precise with look-alikes as negatives
+    than with the empty prompt's end token.
+    """
+    if candidates.shape[0] == 0:
+        raise ValueError("informax_negatives 'preserve' draws the Informax negatives from the '+' lines: add "
+                         "the look-alikes to keep as '+' lines, or use 'empty'")
+    unit = torch.nn.functional.normalize
+    similarity = unit(E.double(), dim=1) @ unit(candidates.double(), dim=1).T
+    order = similarity.argsort(dim=1, descending=True, stable=True)
+    picks = order[:, torch.arange(MI_SAMPLES, device=E.device) % candidates.shape[0]]
+    return candidates[picks]
 
 
 @dataclass
@@ -136,6 +156,9 @@ class Problem:
             position = tokens.token_slot % CONTEXT_LENGTH
             self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
             self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
+        self.negatives = None
+        if self.mask_sets and config.informax_negatives == "preserve":
+            self.negatives = lookalikes(tokens.E, tokens.preserve_last).to(dtype)
         if method != "uce":
             bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, self.mask_sets)
             self.noise = torch.cat([bank.entropy.reshape(-1, d), bank.masks.reshape(-1, d)]).to(
@@ -161,7 +184,8 @@ class Problem:
         """Normalised activation entropy per row [n] and Informax masks [sets, m, n] of W0 (float64).
 
         The samples are ``W0 (e_j + sigma xi)`` (entropy, positives) and ``W0 (nu + sigma xi)``
-        (negatives) with this key's noise xi; rows are processed in blocks to bound memory.
+        (negatives; nu = the empty prompt's end token, or with look-alike negatives concept j's
+        ``lookalikes``) with this key's noise xi; rows are processed in blocks to bound memory.
         """
         cfg, t = self.config, self.tokens
         m, sets, S, K2 = t.m, self.mask_sets, cfg.entropy_samples, 2 * MI_SAMPLES
@@ -180,7 +204,11 @@ class Problem:
             entropy[rows] = normalized_entropy((on_concepts + jitter[:, :m * S].view(b, m, S)).view(b, -1),
                                                cfg.entropy_bins)
             if sets:
-                clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                if self.negatives is None:
+                    clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                else:
+                    negative = (weight[rows] @ self.negatives.flatten(0, 1).T).view(b, m, MI_SAMPLES)
+                    clean = torch.cat([on_concepts.expand(b, m, MI_SAMPLES), negative], dim=2)
                 acts = clean[:, None] + jitter[:, m * S:].view(b, sets, m, K2)
                 mi[:, :, rows] = mutual_information(acts).permute(1, 2, 0)
         return entropy, soft_mask(mi, cfg.p, cfg.T) if sets else mi

@@ -46,9 +46,10 @@ def _entropy_rows(acts, bins):
     return out
 
 
-def _mi_mask(W0, c_vec, empty_vec, pos_noise, neg_noise, sigma, p, T):
+def _mi_mask(W0, c_vec, negatives, pos_noise, neg_noise, sigma, p, T):
+    """negatives: [K, d], the clean negative of each negative sample."""
     K = pos_noise.shape[0]
-    samples = torch.cat([c_vec + sigma * pos_noise, empty_vec + sigma * neg_noise])
+    samples = torch.cat([c_vec + sigma * pos_noise, negatives + sigma * neg_noise])
     labels = torch.cat([torch.ones(K), torch.zeros(K)])
     acts = W0 @ samples.T
     tau = acts.median(dim=1, keepdim=True).values
@@ -144,6 +145,16 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
     mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
     bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
     I = torch.eye(d, dtype=torch.float64)
+    K = bank.masks.shape[2] // 2
+    if config.informax_negatives == "preserve":  # each concept's most similar + lines (cosine), cycled
+        lasts = [enc[q][0][enc[q][1]] for q in concepts.preserve]
+        negatives = []
+        for c in concept_vecs:
+            cosines = [float(c @ v / (c.norm() * v.norm())) for v in lasts]
+            order = sorted(range(len(lasts)), key=lambda i: -cosines[i])
+            negatives.append(torch.stack([lasts[order[k % len(lasts)]] for k in range(K)]))
+    else:
+        negatives = [empty_vec.expand(K, d) for _ in concept_vecs]
 
     out = {}
     for key, w in weights.items():
@@ -152,13 +163,12 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
         transform = KeyTransform.for_key(config.seed, key, d)
         xi_entropy = transform.noise(bank.entropy).double()
         xi_masks = transform.noise(bank.masks).double()
-        K = xi_masks.shape[2] // 2
         xi_pos, xi_neg = xi_masks[:, :, :K], xi_masks[:, :, K:]
 
         def mask(set_index, j):
             if not mask_sets:
                 return torch.ones(n, dtype=torch.float64)
-            return _mi_mask(W0, concept_vecs[j], empty_vec, xi_pos[set_index, j], xi_neg[set_index, j],
+            return _mi_mask(W0, concept_vecs[j], negatives[j], xi_pos[set_index, j], xi_neg[set_index, j],
                             sigma, config.p, config.T)
 
         if config.method != "uce":

@@ -30,6 +30,11 @@ def test_released_commands():
                                    "nullspace"}
 
 
+def test_the_options_beyond_the_release_are_off_by_default():
+    c = ScaPreConfig()
+    assert (c.prior, c.nullspace, c.informax_negatives) == ("off", False, "empty")
+
+
 def test_the_toy_tuned_preset_is_uce_with_a_fixed_preserve_weight():
     tuned, uce = ScaPreConfig.preset("toy_tuned_uce"), ScaPreConfig.preset("uce")
     assert tuned.preserve_scale == 0.5 and uce.preserve_scale is None
@@ -47,6 +52,7 @@ def test_overrides_and_json_round_trip():
     ("method", "esd", "method must be one of"), ("lam", 0, "lam"), ("erase_scale", -1, "erase_scale"),
     ("bures_iters", 0, "bures_iters"), ("entropy_bins", 1, "entropy_bins"), ("alpha_min", 1.5, "alpha_min"),
     ("technique", "tensor", "not implemented"), ("seed", -1, "seed"), ("p", 0, "p must"),
+    ("informax_negatives", "noise", "informax_negatives must be one of"),
 ])
 def test_validation(field, value, fragment):
     with pytest.raises(ValueError, match=fragment):

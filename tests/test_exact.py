@@ -78,3 +78,29 @@ def test_subspace_path_is_taken_for_few_tokens():
     assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank < 168
     tokens = encode_concepts(random_encode(24), parse_concepts(concept_text(1, False, 0)))
     assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank == 24
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0], ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
+@pytest.mark.parametrize("preset", ["large_scale", "objects_base"])
+def test_lookalike_negatives_match_reference(shape, preset):
+    """Informax negatives drawn from the + lines (each concept's most similar ones) instead of the empty prompt."""
+    d, n, m, rank, anchors, keep = shape
+    encode = random_encode(d, rank, seed=d + m)
+    concepts = parse_concepts(concept_text(m, anchors, keep + 2))
+    weights = {f"key{i}": torch.randn(n, d, generator=torch.Generator().manual_seed(i)) / d**0.5 for i in range(2)}
+    config = ScaPreConfig.preset(preset, informax_negatives="preserve")
+    expected = reference_unlearn(weights, encode, concepts, config)
+    empty = unlearn(weights, encode, concepts, ScaPreConfig.preset(preset), dtype=torch.float64)
+    for dtype, tolerance in ((torch.float64, 1e-5), (torch.float32, 1e-3)):
+        result = unlearn(weights, encode, concepts, config, dtype=dtype)
+        for key, w in weights.items():
+            new = w.double() + result.deltas[key].double()
+            assert _max_relative_error(new, expected[key]) <= tolerance, (key, dtype)
+    assert any(not torch.equal(empty.deltas[k], unlearn(weights, encode, concepts, config, dtype=torch.float64)
+                               .deltas[k]) for k in weights), "the negatives must change the masks"
+
+
+def test_lookalike_negatives_need_plus_lines():
+    weights = {"k": torch.randn(6, 16)}
+    with pytest.raises(ValueError, match="informax_negatives 'preserve' draws the Informax negatives from the"):
+        unlearn(weights, random_encode(16), parse_concepts("x"), ScaPreConfig(informax_negatives="preserve"))
