@@ -14,10 +14,16 @@ from torch import Tensor
 from .concepts import PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
 from .methods import Problem
+from .oce import OrthogonalProblem
 from .prior import PreservePrior, general_prior
 from .tokens import Encode, TokenMatrices, encode_concepts
 
 Progress = Callable[[int, int], None]
+
+VALUE_SUFFIX = "to_v.weight"
+"""How a value projection's key ends (ComfyUI's and diffusers' names); see ScaPreConfig.values_only."""
+FULL_RANK_NOTE = ("the oce edit is a rotation of full rank: save it exactly ('edit (LoRA, exact)' or a checkpoint); "
+                  "a low-rank LoRA does not represent it")
 
 
 @dataclass
@@ -78,7 +84,7 @@ class Report:
 
 @dataclass
 class UnlearnResult:
-    """``deltas[key] = W_new - W0`` (float32, CPU) for every key, and the report."""
+    """``deltas[key] = W_new - W0`` (float32, CPU) for every edited key, and the report."""
 
     deltas: dict[str, Tensor]
     report: Report
@@ -138,10 +144,11 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     """Erase ``concepts`` from cross-attention key/value weights in closed form.
 
     Args:
-        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque; each
-            weight is edited independently from its own W0, so splitting the mapping across
-            calls gives the same deltas. Each value is read once, in order, so a lazy mapping
-            keeps one weight in memory at a time.
+        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque (except
+            that ``config.values_only`` edits only those ending in "to_v.weight"); each weight is
+            edited independently from its own W0, so splitting the mapping across calls gives the
+            same deltas. Each value is read once, in order, so a lazy mapping keeps one weight in
+            memory at a time.
         encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
@@ -173,8 +180,15 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     used = preserve_prior(concepts.prior or config.prior, prior, encode, concepts, tokens)
     if used is not None and used is not prior:
         start = stage("prior", start)
-    problem = Problem(config, tokens, dtype, used)
+    if config.method == "oce":
+        problem = OrthogonalProblem(config, tokens, used)
+    else:
+        problem = Problem(config, tokens, dtype, used)
     start = stage("prepare", start)
+    keys = [key for key in weights if not config.values_only or key.endswith(VALUE_SUFFIX)]
+    if not keys:
+        raise ValueError(f"values_only edits the value projections (keys ending in {VALUE_SUFFIX!r}); none of the "
+                         f"{len(weights)} weights is one")
 
     erased = _Movement(tokens.E, torch.arange(tokens.m))
     empty = _Movement(tokens.empty, torch.zeros(tokens.empty.shape[0], dtype=torch.long))
@@ -183,7 +197,8 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     deltas: dict[str, Tensor] = {}
     weight_changes: dict[str, float] = {}
     mus = []
-    for done, (key, w) in enumerate(weights.items(), start=1):
+    for done, key in enumerate(keys, start=1):
+        w = weights[key]
         _check_weight(key, w, tokens.d)
         weight = w.to(device=device, dtype=dtype)
         edit = problem.edit(key, weight)
@@ -194,18 +209,18 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
             movement.add(weight, edit.delta)
         start = stage("edit", start)
         if progress is not None:
-            progress(done, len(weights))
+            progress(done, len(keys))
 
     report = Report(
         method=config.method,
-        keys=len(weights),
+        keys=len(keys),
         seconds=seconds,
         concepts=[ConceptChange(c.text, c.anchor, v) for c, v in zip(concepts.erase, erased.relative())],
         empty_change=empty.relative()[0],
         preserve_changes=dict(zip(concepts.preserve, kept.relative())),
         mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
         weight_changes=weight_changes,
-        warnings=concepts.warnings,
+        warnings=concepts.warnings + ((FULL_RANK_NOTE,) if config.method == "oce" else ()),
         prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
         nullspace="off" if problem.protected is None else problem.protected.describe(),
     )

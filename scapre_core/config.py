@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .concepts import PRIORS
 
-METHODS = ("scapre", "scapre_base", "uce")
+METHODS = ("scapre", "scapre_base", "uce", "oce")
 NEGATIVES = ("empty", "preserve")
 """Where the Informax negatives come from: the empty prompt's end token, or the + lines (look-alikes)."""
 
@@ -25,7 +25,9 @@ class ScaPreConfig:
     Attributes (flag of the authors' scripts in brackets):
         method: "scapre" (erase_scale.py: MI masks, spectral R, Pi_E penalty, Bures prox),
             "scapre_base" (erase.py: MI-masked UCE, optional SSA-SVD residual, entropy rollback),
-            or "uce" (the closed-form UCE baseline with ScaPre's token alignment).
+            "uce" (the closed-form UCE baseline with ScaPre's token alignment), or "oce" (Orthogonal
+            Concept Erasure, W = R W0 with R a rotation; uses erase_scale, preserve_scale for the +
+            lines, prior_scale for the prior, lam, and none of the statistics).
         lam: ridge lambda pulling W towards W0 [hard-coded 0.5].
         erase_scale: weight s of the erase term [--erase_scale].
         informax: use the MI soft masks q [--use_mi_softmask; always on in erase.py].
@@ -57,6 +59,8 @@ class ScaPreConfig:
             protected by the null-space option (0 < energy < 1; more protects more, erases less).
         informax_negatives: what the Informax masks contrast each concept with: "empty" (the empty
             prompt's end token, as released) or "preserve" (its most similar + lines, the look-alikes).
+        values_only: edit only the value projections (keys ending in "to_v.weight"), as OCE's release
+            does; the key projections are left as they are.
     """
 
     method: str = "scapre"
@@ -83,6 +87,7 @@ class ScaPreConfig:
     nullspace: bool = False
     nullspace_energy: float = 0.99
     informax_negatives: str = "empty"
+    values_only: bool = False
 
     def __post_init__(self):
         checks = [
@@ -154,6 +159,11 @@ PRESETS: dict[str, ScaPreConfig] = {
     # prompt and 1,000 general prompts alone (99 % of their energy).
     "nullspace": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False, nullspace=True,
                               prior="general"),
+    # OCE (Sun et al., ICML 2026), the release's multi-concept command trainscripts/celeb_100.sh: oce.py
+    #   --erase_scale 800 --preserve_concept_scale 2 --preserve_global_scale 70 --lamb 10, to_v only, with C_g
+    #   from captions. Its C_g is a per-token mean, ours a per-prompt mean over 77 positions: 70 / 77 per prompt.
+    "oce": ScaPreConfig(method="oce", erase_scale=800.0, preserve_scale=2.0, prior="general", prior_scale=70 / 77,
+                        lam=10.0, informax=False, spectral=False, values_only=True),
 }
 """The released commands of the authors' ``script/erase.sh`` as configs, plus recipes beyond them (toy_tuned_uce,
-nullspace)."""
+nullspace, oce)."""

@@ -114,11 +114,7 @@ class Problem:
         projector = self.spectrum.projector_factor() if method == "scapre" else None
         self.protected = None
         if config.nullspace:
-            features = ([kept / n_preserve] if n_preserve else []) + ([prior.mean().to(kept)] if prior else [])
-            if not features:
-                raise ValueError("null-space precision needs something to preserve: add '+' lines to the concept "
-                                 "list or use a preserve prior")
-            self.protected = ProtectedSubspace.of(sum(features), config.nullspace_energy)
+            self.protected = ProtectedSubspace.of_preserved(kept, n_preserve, prior, config.nullspace_energy)
         span = None if prior is not None else torch.cat([tokens.X, preserve, tokens.E])
         basis = update_basis(span, None if self.protected is None else self.protected.allowed, d)
         self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)

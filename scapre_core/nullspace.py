@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .prior import PreservePrior
+
 
 @dataclass
 class ProtectedSubspace:
@@ -39,7 +41,7 @@ class ProtectedSubspace:
 
     @classmethod
     def of(cls, second_moment: Tensor, energy: float) -> ProtectedSubspace:
-        """The fewest principal directions of ``second_moment`` [d, d] holding ``energy`` (0 < energy < 1) of its trace."""
+        """The fewest principal directions of ``second_moment`` [d, d] holding ``energy`` (in (0, 1)) of its trace."""
         sigma, vectors = torch.linalg.eigh(second_moment.double())
         sigma, vectors = sigma.flip(0).clamp_min(0), vectors.flip(1)
         cumulative = sigma.cumsum(0)
@@ -48,6 +50,19 @@ class ProtectedSubspace:
             raise ValueError("null-space precision has nothing to protect: the preserved features are all zero")
         k = int((cumulative < energy * total).sum()) + 1
         return cls(vectors[:, :k], vectors[:, k:], float(cumulative[k - 1] / total))
+
+    @classmethod
+    def of_preserved(cls, kept: Tensor, prompts: int, prior: PreservePrior | None,
+                     energy: float) -> ProtectedSubspace:
+        """From the preserve prompts' Gram ``kept`` [d, d] (sum over their ``prompts`` prompts) and the prior.
+
+        Raises ValueError when there is nothing to preserve (no prompts and no prior).
+        """
+        features = ([kept / prompts] if prompts else []) + ([prior.mean().to(kept)] if prior is not None else [])
+        if not features:
+            raise ValueError("null-space precision needs something to preserve: add '+' lines to the concept list "
+                             "or use a preserve prior")
+        return cls.of(sum(features), energy)
 
     @property
     def k(self) -> int:

@@ -101,15 +101,15 @@ def _prior_mean(encode, concepts, config, general_prompts):
     return total / len(prompts)
 
 
-def _allowed(preserve, prior, energy):
-    """Orthonormal basis of the complement of the protected directions (nullspace.py), via an SVD of S."""
+def _protected(preserve, prior, energy):
+    """(U, N): the protected directions (nullspace.py) and an orthonormal basis of their complement, via an SVD of S."""
     S = sum(P.T @ P for P in preserve) / len(preserve) if preserve else 0
     if prior is not None:
         S = S + prior
     U, sigma, _ = torch.linalg.svd(S)  # S is symmetric positive semi-definite
     cumulative = torch.cumsum(sigma, 0)
     k = next(i + 1 for i in range(len(sigma)) if cumulative[i] >= energy * cumulative[-1])
-    return U[:, k:]
+    return U[:, :k], U[:, k:]
 
 
 def _solve_row(M, b, w0, N):
@@ -126,6 +126,8 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
     """
     enc = _encode(encode, concepts)
     prior = _prior_mean(encode, concepts, config, general_prompts)
+    if config.method == "oce":
+        return _reference_oce(weights, enc, concepts, config, prior)
     pairs = _aligned_pairs(enc, concepts)
     concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
     empty_vec = enc[""][0][1]
@@ -140,7 +142,7 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
         s_p = config.preserve_scale
     else:
         s_p = max(0.1, 1 / len(preserve)) if preserve else 0.0
-    N = _allowed(preserve, prior, config.nullspace_energy) if config.nullspace else None
+    N = _protected(preserve, prior, config.nullspace_energy)[1] if config.nullspace else None
     s, lam, sigma = config.erase_scale, config.lam, config.noise_sigma
     mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
     bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
@@ -225,4 +227,64 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
                 W_e[i] = _solve_row(M_i, b_i, W0[i], N)
         W_b = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
         out[key] = W_b if N is None else W0 + (W_b - W0) @ N @ N.T  # the Bures step confined as well
+    return out
+
+
+def _span_projector(columns):
+    """Orthogonal projector onto the span of the columns (singular values above rounding)."""
+    U, S, _ = torch.linalg.svd(columns, full_matrices=False)
+    U = U[:, S > S.max() * max(columns.shape) * torch.finfo(torch.float64).eps]
+    return U @ U.T
+
+
+def _kabsch(M):
+    """The rotation (det +1) R maximising tr(R^T M)."""
+    U, _, Vh = torch.linalg.svd(M)
+    if torch.linalg.det(U @ Vh) < 0:
+        U[:, -1] = -U[:, -1]
+    return U @ Vh
+
+
+def _reference_oce(weights, enc, concepts, config, prior):
+    """OCE, W = R W0, with R from the n x n Procrustes problem of oce.py's docstring, built term by term."""
+    def last(prompt):
+        hidden, count = enc[prompt]
+        return hidden[count]
+
+    erased = [last(c.text) for c in concepts.erase]
+    guides = [last(c.anchor) for c in concepts.erase]
+    kept = [last(p) for p in concepts.preserve]
+    if config.preserve_scale is not None:
+        s_c = config.preserve_scale
+    else:
+        s_c = max(0.1, 1 / len(kept)) if kept else 0.0
+    out = {}
+    for key, w in weights.items():
+        if config.values_only and not key.endswith("to_v.weight"):
+            continue
+        W0 = w.double()
+        n = W0.shape[0]
+        I = torch.eye(n, dtype=torch.float64)
+
+        def unit(v):
+            return v / (v.norm() + EPS)
+
+        P_E = _span_projector(torch.stack([unit(W0 @ e) for e in erased], 1))
+        P_G = _span_projector(torch.stack([unit(W0 @ g) for g in guides], 1))
+        M = -config.erase_scale * P_E @ (I - P_G)
+        for k in kept:
+            v = W0 @ k
+            M += s_c * torch.outer(v, v)
+        if prior is not None:
+            M += config.prior_scale * W0 @ prior @ W0.T
+        M += config.lam * W0 @ W0.T
+        if config.nullspace:  # R W0 U = W0 U: rotate the complement of span(W0 U) only
+            U = _protected([enc[p][0] for p in concepts.preserve], prior, config.nullspace_energy)[0]
+            Uv, Sv, _ = torch.linalg.svd(W0 @ U, full_matrices=True)
+            rank = int((Sv > Sv.max() * max(n, U.shape[1]) * torch.finfo(torch.float64).eps).sum())
+            fixed, free = Uv[:, :rank], Uv[:, rank:]
+            R = fixed @ fixed.T + free @ _kabsch(free.T @ M @ free) @ free.T
+        else:
+            R = _kabsch(M)
+        out[key] = R @ W0
     return out

@@ -27,7 +27,7 @@ def test_released_commands():
     uce = ScaPreConfig.preset("uce")
     assert (uce.method, uce.erase_scale, uce.lam, uce.preserve_scale) == ("uce", 1.0, 0.5, None)
     assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce",
-                                   "nullspace"}
+                                   "nullspace", "oce"}
 
 
 def test_the_options_beyond_the_release_are_off_by_default():

@@ -34,6 +34,12 @@ CONFIGS = {
     "large_scale_nullspace": ScaPreConfig.preset("large_scale", nullspace=True, prior="general", nullspace_energy=0.7),
     "confusable_nullspace": ScaPreConfig.preset("confusable", nullspace=True, prior="general",
                                                 nullspace_energy=0.8),
+    # OCE on every key (these keys are not named to_v), with and without its prior, with the null space (a low
+    # energy: with n = 10 outputs, the outputs of more than 10 protected directions would leave nothing to rotate)
+    "oce": ScaPreConfig.preset("oce", values_only=False),
+    "oce_no_prior_small_scales": ScaPreConfig.preset("oce", values_only=False, prior="off", erase_scale=3.0,
+                                                     preserve_scale=None, lam=0.5),
+    "oce_nullspace": ScaPreConfig.preset("oce", values_only=False, nullspace=True, nullspace_energy=0.05),
 }
 
 # (d, n, m, encoder rank, anchors, preserve prompts): m = 50 > d, a low-rank encoder, and a
@@ -80,7 +86,8 @@ def test_subspace_path_is_taken_for_few_tokens():
     assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank == 24
 
 
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0], ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0],
+                         ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
 @pytest.mark.parametrize("preset", ["large_scale", "objects_base"])
 def test_lookalike_negatives_match_reference(shape, preset):
     """Informax negatives drawn from the + lines (each concept's most similar ones) instead of the empty prompt."""

@@ -23,7 +23,7 @@ def test_float32_agrees_with_float64(name):
     encode = clip_like_encode(d)
     concepts = parse_concepts(concept_text(5, anchors=True, preserve=1))
     g = torch.Generator().manual_seed(0)
-    weights = {f"k{i}": torch.randn(n, d, generator=g) / d**0.5 for i, n in enumerate((48, 80))}
+    weights = {f"block{i}.attn2.to_v.weight": torch.randn(n, d, generator=g) / d**0.5 for i, n in enumerate((48, 80))}
     config = ScaPreConfig.preset(name)
     wide = unlearn(weights, encode, concepts, config, dtype=torch.float64).deltas
     narrow = unlearn(weights, encode, concepts, config, dtype=torch.float32).deltas

@@ -129,9 +129,11 @@ def test_key_order_and_splitting_change_nothing(problem):
         assert torch.equal(whole[k], {**first, **second}[k])
 
 
-@pytest.mark.parametrize("preset", list(CONFIG_PRESETS))
+@pytest.mark.parametrize("preset", [name for name, cfg in CONFIG_PRESETS.items() if cfg.method != "oce"])
 def test_directions_orthogonal_to_every_token_are_unchanged(preset):
-    """Every token lies in the first 6 of 32 coordinates: the solve never moves W along the rest."""
+    """Every token lies in the first 6 of 32 coordinates: the solve never moves W along the rest.
+
+    Not OCE: it rotates the outputs, R W0 x moves for every input x."""
     d, rank = 32, 6
     small = random_encode(rank, seed=11)
 
@@ -184,11 +186,12 @@ def test_rank_deficient_and_degenerate_inputs():
 
     text = "\n".join([f"c{j}" for j in range(30)] + ["c3!", "c4!!", "single"]) + "\n"
     g = torch.Generator().manual_seed(0)
-    weights = {"k": torch.randn(24, d, generator=g) / d**0.5}
+    key = "block.attn2.to_v.weight"
+    weights = {key: torch.randn(24, d, generator=g) / d**0.5}
     for preset in CONFIG_PRESETS:
         result = unlearn(weights, encode, parse_concepts(text), editing_preset(preset))
-        assert torch.isfinite(result.deltas["k"]).all()
-        assert result.deltas["k"].abs().max() > 0
+        assert torch.isfinite(result.deltas[key]).all()
+        assert result.deltas[key].abs().max() > 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
