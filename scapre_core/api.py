@@ -121,6 +121,11 @@ def _check_weight(key: str, w: Tensor, d: int) -> None:
         raise ValueError(f"weight {key!r} has non-finite values")
 
 
+def prior_choice(concepts: ConceptSet, config: ScaPreConfig) -> str:
+    """The preserve prior an edit uses (concepts.PRIORS): the concept list's choice, else the recipe's."""
+    return concepts.prior if concepts.prior is not None else config.prior
+
+
 def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, concepts: ConceptSet,
                    tokens: TokenMatrices) -> PreservePrior | None:
     """The prior an edit uses for ``choice`` (concepts.PRIORS): None, the general one, or the + lines'.
@@ -177,7 +182,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     start = time.perf_counter()
     tokens = encode_concepts(encode, concepts, device)
     start = stage("encode", start)
-    used = preserve_prior(concepts.prior or config.prior, prior, encode, concepts, tokens)
+    used = preserve_prior(prior_choice(concepts, config), prior, encode, concepts, tokens)
     if used is not None and used is not prior:
         start = stage("prior", start)
     if config.method == "oce":
