@@ -21,11 +21,12 @@ the erased outputs' part outside the guides is turned away from itself, everythi
 ``W^T W = W0^T W0``: the neurons' norms and angles are unchanged. The edit is full rank, so it
 is saved exactly (as a diff or a checkpoint); a low-rank LoRA does not represent it.
 
-Computed in float64, in the coordinates of W0's column space: with ``W0 = Q T`` (reduced QR,
-Q [n, r]), every term of M lies in span(Q), so ``M = Q m Q^T`` with ``m = Q^T M Q`` [r, r],
-``R = Q R_m Q^T + (I - Q Q^T)`` and ``W = Q R_m T``. When ``r < n`` (SD1.5's 1280-wide layers, d = 768)
-a reflection of span(Q)'s complement makes any R_m proper at no cost; when ``r = n`` the
-determinant is fixed as Kabsch does, by flipping the singular pair of the smallest singular value.
+Computed in float64, in the coordinates of W0's column space: for n > d, with ``W0 = Q T``
+(reduced QR, Q [n, d]), every term of M lies in span(Q), so ``M = Q m Q^T`` with ``m = Q^T M Q``
+[d, d], ``R = Q R_m Q^T + (I - Q Q^T)`` and ``W = Q R_m T`` (SD1.5's 1280-wide layers: an SVD of
+768 x 768 instead of 1280 x 1280), and a reflection of span(Q)'s complement makes any R_m proper at
+no cost; for n <= d, Q = I and T = W0, and the determinant is fixed as Kabsch does, by flipping the
+singular pair of the smallest singular value.
 
 Choices where the release is ambiguous: the projectors span the distinct output directions (the
 release's reduced QR of a guide repeated for every concept adds arbitrary directions to Pi_G); the
@@ -111,9 +112,9 @@ class OrthogonalProblem:
     def edit(self, key: str, weight: Tensor) -> KeyEdit:
         """``R W0 - W0`` [n, d] (in the weight's dtype) for one weight W0 [n, d]."""
         W0 = weight.double()
-        n = W0.shape[0]
-        Q, T = torch.linalg.qr(W0)  # W0 = Q T, Q [n, r]
-        r = Q.shape[1]
+        n, d = W0.shape
+        Q, T = torch.linalg.qr(W0) if n > d else (None, W0)  # W0 = Q T, Q [n, d]
+        r = T.shape[0]
         erased = span_basis(_unit_outputs(T, self.tokens.E))
         guided = span_basis(_unit_outputs(T, self.guides))
         m = T @ self.A @ T.T
@@ -125,5 +126,5 @@ class OrthogonalProblem:
             fixed = span_basis(T @ self.protected.directions)
             free = complement(fixed)
             R = fixed @ fixed.T + free @ rotation(free.T @ m @ free, proper) @ free.T
-        delta = Q @ ((R - torch.eye(r, dtype=R.dtype, device=R.device)) @ T)
-        return KeyEdit(delta.to(weight.dtype), 0.0)
+        delta = (R - torch.eye(r, dtype=R.dtype, device=R.device)) @ T
+        return KeyEdit((delta if Q is None else Q @ delta).to(weight.dtype), 0.0)

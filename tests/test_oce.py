@@ -5,6 +5,7 @@ The oracle agreement (the n x n Procrustes problem built term by term) is in tes
 
 import pytest
 import torch
+from reference import reference_unlearn
 from synthetic import clip_like_encode, concept_text
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn
@@ -36,6 +37,23 @@ def test_the_gram_of_the_weight_is_unchanged(dtype, nullspace):
         W = W0 + delta.double()
         assert float((W.T @ W - W0.T @ W0).norm() / (W0.T @ W0).norm()) <= 1e-5
         assert float(delta.norm() / W0.norm()) > 1e-2
+
+
+@pytest.mark.parametrize("nullspace", [False, True])
+def test_wide_and_square_weights_match_the_reference(nullspace):
+    """n > d (solved in W0's column space, no determinant fix) and n = d (Kabsch) against the n x n oracle."""
+    encode = clip_like_encode(D, seed=1)
+    concepts = parse_concepts(concept_text(4, anchors=True, preserve=2), prior="general")
+    prompts = general_prompts()[:30]
+    config = ScaPreConfig.preset("oce", nullspace=nullspace, nullspace_energy=0.5)
+    weights = _weights((48, 80, 130))
+    expected = reference_unlearn(weights, encode, concepts, config, prompts)
+    result = unlearn(weights, encode, concepts, config, prior=second_moment(encode, prompts, "30"),
+                     dtype=torch.float64)
+    assert set(expected) == set(result.deltas)
+    for key, delta in result.deltas.items():
+        new = weights[key].double() + delta.double()
+        assert float(((new - expected[key]).norm(dim=1) / expected[key].norm(dim=1)).max()) <= 1e-5
 
 
 def test_it_erases_and_keeps():
