@@ -234,3 +234,38 @@ def test_report_names_every_concept_and_progress_is_called(problem):
     assert set(report.preserve_changes) == set(concepts.preserve)
     assert set(report.seconds) == {"encode", "prepare", "edit"}
     assert report.mu is not None and 0 < report.mu[0] <= report.mu[1] <= report.mu[2] <= 1
+
+
+_CHILD_OPTIONS = """
+import json, sys, torch
+sys.path[:0] = {paths!r}
+from synthetic import clip_like_encode, concept_text
+from scapre_core import ScaPreConfig, parse_concepts, unlearn
+from scapre_core.prior import general_prompts, second_moment
+encode = clip_like_encode({d}, seed=3)
+g = torch.Generator().manual_seed(0)
+weights = {{f"b{{i}}.attn2.to_v.weight": torch.randn(12 + 4 * i, {d}, generator=g) / {d} ** 0.5 for i in range(3)}}
+prior = second_moment(encode, general_prompts()[:20], "20")
+out = {{}}
+for name, config in {configs!r}.items():
+    r = unlearn(weights, encode, parse_concepts(concept_text(5, True, 2), prior="general"),
+                ScaPreConfig.from_json(config), prior=prior)
+    out[name] = {{k: v.numpy().tobytes().hex() for k, v in r.deltas.items()}}
+print(json.dumps(out))
+"""
+
+
+def test_the_options_beyond_the_release_are_bit_identical_across_processes():
+    """Same inputs and seed, same bits, for the prior, the null space, look-alike negatives and OCE."""
+    configs = {
+        "nullspace": ScaPreConfig.preset("nullspace", nullspace_energy=0.5).to_json(),
+        "oce": ScaPreConfig.preset("oce", nullspace=True, nullspace_energy=0.5).to_json(),
+        "large_scale": ScaPreConfig.preset("large_scale", nullspace=True, nullspace_energy=0.5,
+                                           informax_negatives="preserve", seed=4).to_json(),
+    }
+    tests = Path(__file__).parent
+    code = _CHILD_OPTIONS.format(paths=[str(tests.parent), str(tests)], d=D, configs=configs)
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout) for _ in range(2)]
+    assert runs[0] == runs[1] and set(runs[0]) == set(configs)
+    assert all(len(v) == 3 for v in runs[0].values())
