@@ -1,7 +1,6 @@
 """The preserve prior (issue 9, item 1): the shipped list, its second moment, and its use by every recipe."""
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
