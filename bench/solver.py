@@ -9,7 +9,7 @@
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
 shapes (70 + 70, widths 640/1280, d = 2048), a random rank-64 ``encode`` (tests/synthetic.py),
 the default "scapre" recipe (or ``--recipes``: preset names; "<preset>+prior" adds the general
-preserve prior). A recipe that uses the general prior gets it already built ("cached"), from the
+preserve prior). Rows give wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the general prior gets it already built ("cached"), from the
 synthetic encoder over the shipped 1,000 prompts; that one-time build is timed separately. Each case
 runs in a fresh process so its peak RSS is its own.
 
@@ -79,12 +79,13 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = unlearn(weights, encode, concepts, config, prior=prior, device=device)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     edited_bytes = sum(weights[k].numel() * 4 for k in result.deltas)
     row = {"model": model, "m": m, "recipe": recipe, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
+           "cpu_seconds": round(cpu_seconds, 3),
            "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.deltas),
            "stages": {k: round(v, 3) for k, v in result.report.seconds.items()},
            "edited_weights_mb": round(edited_bytes / 2**20, 1), "all_weights_mb": round(weight_bytes / 2**20, 1),
@@ -161,9 +162,9 @@ def main() -> None:
     rows = []
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"encoder rank {args.rank or 'full'}")
-    print("| model | recipe | m | seconds | stages (s) | peak extra RSS MB (edited weights MB) | "
+    print("| model | recipe | m | seconds | process CPU s | stages (s) | peak extra RSS MB (edited weights MB) | "
           "prior build s (synthetic encoder) | reference est. s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         for recipe in args.recipes:
             for m in args.m:
@@ -174,7 +175,7 @@ def main() -> None:
                     command.append("--no-reference")
                 done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
                 if done.returncode != 0:
-                    print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} ||||||",
+                    print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||",
                           flush=True)
                     continue
                 row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -186,8 +187,8 @@ def main() -> None:
                 prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]
                 reference = row.get("reference_seconds_estimated", "-")
                 speedup = f"{row['speedup']}x" if "speedup" in row else "-"
-                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {stages} | {memory} | {prior} | "
-                      f"{reference} | {speedup} |", flush=True)
+                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {row['cpu_seconds']} | {stages} | {memory} | "
+                      f"{prior} | {reference} | {speedup} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
