@@ -7,8 +7,9 @@ solved by ``R = U V^T`` for ``M = U S V^T`` -- with
 
     M = -s Pi_E (I - Pi_G) + s_c sum_p v_p v_p^T + s_g W0 C W0^T + lam W0 W0^T        [n, n],
 
-* ``Pi_E``: the projector onto the outputs ``W0 e_j`` of the erased concepts' last word tokens,
-  ``Pi_G`` onto those of their anchors' (the guides; the blank anchor's is its start token);
+* ``Pi_E``: the projector onto the outputs ``W0 e_j`` of the erased concepts' last word tokens
+  (their span is ``W0 span{e_j}``: the input span is found once per call), ``Pi_G`` onto those of
+  their anchors' (the guides; the blank anchor's is its start token);
 * ``v_p = W0 k_p``, the outputs of the ``+`` lines' last word tokens (weight s_c = preserve_scale);
 * ``C = C_g / N``, the preserve prior's per-prompt second moment (weight s_g = prior_scale; OCE's
   global preservation term, absent when the prior is off);
@@ -48,8 +49,6 @@ from .prior import PreservePrior
 from .solve import gram
 from .tokens import CONTEXT_LENGTH, TokenMatrices
 
-EPS = 1e-8
-
 
 def span_basis(vectors: Tensor) -> Tensor:
     """Orthonormal basis [r, k] of the span of the columns of ``vectors`` [r, m] (singular values above rounding)."""
@@ -79,12 +78,6 @@ def rotation(M: Tensor, proper: bool) -> Tensor:
     return R
 
 
-def _unit_outputs(T: Tensor, tokens: Tensor) -> Tensor:
-    """``T x / (|T x| + 1e-8)`` for every row x of ``tokens``, as columns [r, m] (W0 x in Q's coordinates)."""
-    outputs = T @ tokens.double().T
-    return outputs / (outputs.norm(dim=0, keepdim=True) + EPS)
-
-
 class OrthogonalProblem:
     """OCE for one ``unlearn`` call: the layer-independent parts; ``edit(key, W0)`` rotates one weight."""
 
@@ -94,7 +87,10 @@ class OrthogonalProblem:
                              f"{tokens.d}-wide: it belongs to another text encoder")
         self.config, self.tokens = config, tokens
         first = torch.searchsorted(tokens.token_concept, torch.arange(tokens.m, device=tokens.E.device))
-        self.guides = tokens.anchor_pool[tokens.token_slot[first]]  # each anchor's last word token [m, d]
+        guides = tokens.anchor_pool[tokens.token_slot[first]]  # each anchor's last word token [m, d]
+        # span{W0 x_j} = W0 span{x_j}: bases of the erased and guide tokens' spans, once per call
+        self.erased_inputs = span_basis(tokens.E.double().T)
+        self.guide_inputs = span_basis(guides.double().T)
         self.preserve_scale = preserve_weight(config, tokens.preserve_last.shape[0])
         # A = s_c sum_p k_p k_p^T + s_g C + lam I, so that the preservation terms of M are W0 A W0^T.
         d = tokens.d
@@ -115,8 +111,8 @@ class OrthogonalProblem:
         n, d = W0.shape
         Q, T = torch.linalg.qr(W0) if n > d else (None, W0)  # W0 = Q T, Q [n, d]
         r = T.shape[0]
-        erased = span_basis(_unit_outputs(T, self.tokens.E))
-        guided = span_basis(_unit_outputs(T, self.guides))
+        erased = span_basis(T @ self.erased_inputs)  # Pi_E = erased erased^T, in Q's coordinates
+        guided = span_basis(T @ self.guide_inputs)
         m = T @ self.A @ T.T
         m -= self.config.erase_scale * (erased @ (erased.T - (erased.T @ guided) @ guided.T))
         proper = r == n
