@@ -3,10 +3,19 @@
     python -m bench.solver                        # SD1.5 and SDXL shapes, m = 1 ... 1000
     python -m bench.solver --models sd15 --m 50   # one case
     python -m bench.solver --rank 0               # a full-rank encoder instead of rank 64
+    python -m bench.solver --recipes uce uce+prior nullspace oce --no-reference   # issue 9's recipes
+    python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
 shapes (70 + 70, widths 640/1280, d = 2048), a random rank-64 ``encode`` (tests/synthetic.py),
-the default "scapre" recipe. Each case runs in a fresh process so its peak RSS is its own.
+the default "scapre" recipe (or ``--recipes``: preset names; "<preset>+prior" adds the general
+preserve prior). Rows give wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the general prior gets it already built ("cached"), from the
+synthetic encoder over the shipped 1,000 prompts; that one-time build is timed separately. Each case
+runs in a fresh process so its peak RSS is its own.
+
+``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
+seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
+reading it back from the disk cache: the one-time cost a user pays per text encoder.
 
 The reference transcription (tests/reference.py) is far too slow to run whole. It is timed on
 one key truncated to 4 and to 12 rows; its cost is fitted as ``a + b * rows`` per key and
@@ -33,6 +42,10 @@ from reference import reference_unlearn  # noqa: E402
 from synthetic import MODEL_SHAPES, random_encode, random_weights  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
+from scapre_core.api import prior_choice  # noqa: E402
+from scapre_core.prior import general_prior, general_prompts  # noqa: E402
+
+PRIOR_SUFFIX = "+prior"
 
 
 def _rss_bytes() -> int:
@@ -40,36 +53,54 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int]) -> dict:
+def recipe_config(recipe: str) -> ScaPreConfig:
+    """A preset by name; "<preset>+prior" with the general preserve prior on."""
+    if recipe.endswith(PRIOR_SUFFIX):
+        return ScaPreConfig.preset(recipe[: -len(PRIOR_SUFFIX)], prior="general")
+    return ScaPreConfig.preset(recipe)
+
+
+def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int] | None,
+             recipe: str = "large_scale") -> dict:
     widths, d = MODEL_SHAPES[model]
     weights = random_weights(widths, d, seed=0)
     encode = random_encode(d, rank or None, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
-    config = ScaPreConfig()
+    config = recipe_config(recipe)
     weight_bytes = sum(w.numel() * 4 for w in weights.values())
+    prior, prior_seconds = None, None
+    if prior_choice(concepts, config) == "general":
+        start = time.perf_counter()
+        prior = general_prior(encode)
+        prior_seconds = round(time.perf_counter() - start, 3)
 
     before = _rss_bytes()
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
-    start = time.perf_counter()
-    result = unlearn(weights, encode, concepts, config, device=device)
-    seconds = time.perf_counter() - start
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = unlearn(weights, encode, concepts, config, prior=prior, device=device)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    row = {"model": model, "m": m, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
+    edited_bytes = sum(weights[k].numel() * 4 for k in result.deltas)
+    row = {"model": model, "m": m, "recipe": recipe, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
+           "cpu_seconds": round(cpu_seconds, 3),
+           "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.deltas),
            "stages": {k: round(v, 3) for k, v in result.report.seconds.items()},
-           "edited_weights_mb": round(weight_bytes / 2**20, 1),
+           "edited_weights_mb": round(edited_bytes / 2**20, 1), "all_weights_mb": round(weight_bytes / 2**20, 1),
            "peak_extra_rss_mb": round((peak - before) / 2**20, 1)}
     if device == "cuda":
         row["peak_extra_cuda_mb"] = round((torch.cuda.max_memory_allocated() - base_cuda) / 2**20, 1)
     del result
+    if reference_rows is None:
+        return row
 
-    key = next(iter(weights))
+    key = next(k for k in weights if not config.values_only or k.endswith("to_v.weight"))
     timings = []
     for rows in reference_rows:
         start = time.perf_counter()
-        reference_unlearn({key: weights[key][:rows]}, encode, concepts, config)
+        reference_unlearn({key: weights[key][:rows]}, encode, concepts, config, general_prompts())
         timings.append(time.perf_counter() - start)
     (r1, r2), (t1, t2) = reference_rows, timings
     per_row = max((t2 - t1) / (r2 - r1), 0.0)
@@ -81,43 +112,83 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     return row
 
 
+def clip_prior() -> dict:
+    """The general prior's one-time build with the tiny SD1.5 checkpoint's CLIP-L in ComfyUI, and its cache read."""
+    from harness import inprocess, paths
+
+    inprocess.init()
+    import nodes
+    glue = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__].glue
+    from scapre_core.prior import prompts_digest
+
+    clip = nodes.CheckpointLoaderSimple().load_checkpoint(paths.TINY_SD15)[1]
+    glue.prior_cache_path(glue.encoder_fingerprint(clip), prompts_digest(general_prompts())).unlink(missing_ok=True)
+    before = _rss_bytes()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    built = glue.general_prior(clip)
+    build, build_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    read = glue.general_prior(clip)
+    return {"prompts": built.prompts, "d": built.d, "build_s": round(build, 1), "build_cpu_s": round(build_cpu, 1),
+            "cache_read_s": round(time.perf_counter() - start, 3), "source_built": built.source,
+            "source_read": read.source, "peak_extra_rss_mb": round((peak - before) / 2**20, 1),
+            "threads": torch.get_num_threads()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODEL_SHAPES))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50, 100, 500, 1000])
+    parser.add_argument("--recipes", nargs="+", default=["large_scale"],
+                        help="preset names; '<preset>+prior' adds the general preserve prior")
     parser.add_argument("--rank", type=int, default=64, help="rank of the random encoder (0 = full)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--reference-rows", nargs=2, type=int, default=[4, 12])
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference's estimate")
+    parser.add_argument("--clip-prior", action="store_true", help="time the prior's build with the real tiny CLIP")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    reference_rows = None if args.no_reference else tuple(args.reference_rows)
 
+    if args.clip_prior:
+        print(json.dumps(clip_prior()))
+        return
     if args.one:
-        print(json.dumps(run_case(args.models[0], args.m[0], args.rank, args.device, tuple(args.reference_rows))))
+        print(json.dumps(run_case(args.models[0], args.m[0], args.rank, args.device, reference_rows, args.recipes[0])))
         return
 
     rows = []
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"encoder rank {args.rank or 'full'}")
-    print("| model | m | seconds | stages (s) | peak extra RSS MB (weights MB) | reference est. s | speed-up |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | recipe | m | seconds | process CPU s | stages (s) | peak extra RSS MB (edited weights MB) | "
+          "prior build s (synthetic encoder) | reference est. s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
-        for m in args.m:
-            command = [sys.executable, "-m", "bench.solver", "--one", "--models", model, "--m", str(m),
-                       "--rank", str(args.rank), "--device", args.device,
-                       "--reference-rows", *map(str, args.reference_rows)]
-            done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"| {model} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||", flush=True)
-                continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
-            memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
-            if "peak_extra_cuda_mb" in row:
-                memory += f", CUDA {row['peak_extra_cuda_mb']}"
-            print(f"| {model} | {m} | {row['seconds']} | {stages} | {memory} | "
-                  f"{row['reference_seconds_estimated']} | {row['speedup']}x |", flush=True)
+        for recipe in args.recipes:
+            for m in args.m:
+                command = [sys.executable, "-m", "bench.solver", "--one", "--models", model, "--m", str(m),
+                           "--recipes", recipe, "--rank", str(args.rank), "--device", args.device,
+                           "--reference-rows", *map(str, args.reference_rows)]
+                if args.no_reference:
+                    command.append("--no-reference")
+                done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||",
+                          flush=True)
+                    continue
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
+                memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
+                if "peak_extra_cuda_mb" in row:
+                    memory += f", CUDA {row['peak_extra_cuda_mb']}"
+                prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]
+                reference = row.get("reference_seconds_estimated", "-")
+                speedup = f"{row['speedup']}x" if "speedup" in row else "-"
+                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {row['cpu_seconds']} | {stages} | {memory} | "
+                      f"{prior} | {reference} | {speedup} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -5,9 +5,11 @@ Everything else in ``nodes/`` works with plain tensors, strings and ``scapre_cor
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,11 @@ import comfy.utils
 import folder_paths
 import torch
 from comfy.cli_args import args
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from ..scapre_core import ConceptError
+from ..scapre_core.prior import PreservePrior, general_prompts, general_source, prompts_digest, second_moment
 
 CROSS_ATTENTION_SUFFIXES = (".attn2.to_k.weight", ".attn2.to_v.weight")
 PATCH_TAG = "scapre"
@@ -279,3 +284,95 @@ def write_model(path: Path, model, clip, vae, metadata: dict[str, str]) -> None:
         if getattr(sampling, "zsnr", False):
             extra_keys["ztsnr"] = torch.tensor([])
     comfy.sd.save_checkpoint(str(path), model, clip, vae, metadata=metadata, extra_keys=extra_keys)
+
+
+# --- the preserve prior's on-disk cache (issue 9) -----------------------------------------------
+
+PRIOR_FORMAT = "scapre.prior.v1"
+_PROBES = ("", "a photo of a cat", "an oil painting of a mountain lake at dawn")
+
+
+def encoder_fingerprint(clip) -> str:
+    """sha256 of what this CLIP makes of a few fixed prompts (fp16-rounded conditioning, all 77 positions).
+
+    It changes with the text encoder's weights, its patches (CLIP LoRAs) and its layer (clip skip);
+    a device whose rounding differs only costs a recomputation, never a wrong prior.
+    """
+    hidden, n_tokens = clip_encoder(clip)(list(_PROBES))
+    digest = hashlib.sha256(str(tuple(hidden.shape)).encode() + n_tokens.numpy().tobytes())
+    digest.update(hidden.to(torch.float16).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def prior_cache_folder() -> Path:
+    """``<ComfyUI user folder>/__scapre/prior``: outside the pack (updates replace it) and, with ComfyUI's
+    "__" system-user convention, not served by its user-data endpoints."""
+    folder = Path(folder_paths.get_user_directory()) / "__scapre" / "prior"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _read_prior(path: Path, fingerprint: str, digest: str, count: int):
+    """The PreservePrior stored at ``path`` if it is intact and was made from this encoder and list, else None."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            gram = f.get_tensor("gram")
+        expected = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest, "prompts": str(count)}
+        if any(meta.get(k) != v for k, v in expected.items()) or meta.get("sha256") != _tensor_digest(gram):
+            return None
+        return PreservePrior(gram, count, meta.get("source", ""))
+    except Exception:  # unreadable, truncated, not a safetensors file, or not a prior
+        return None
+
+
+def _tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 over a tensor's dtype, shape and bytes."""
+    header = f"{tensor.dtype} {tuple(tensor.shape)}".encode()
+    return hashlib.sha256(header + tensor.contiguous().numpy().tobytes()).hexdigest()
+
+
+def prior_cache_path(fingerprint: str, digest: str) -> Path:
+    """Where the prior of the list with sha256 ``digest`` under the encoder ``fingerprint`` is cached."""
+    return prior_cache_folder() / f"prior_{fingerprint[:16]}_{digest[:16]}.safetensors"
+
+
+def write_prior_cache(prior: PreservePrior, fingerprint: str, digest: str) -> Path:
+    """Store ``prior`` for this encoder and list (written to a temporary file, then renamed into place)."""
+    path = prior_cache_path(fingerprint, digest)
+    gram = prior.gram.cpu().contiguous()
+    metadata = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest,
+                "prompts": str(prior.prompts), "source": prior.source, "sha256": _tensor_digest(gram)}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        save_file({"gram": gram}, str(partial), metadata=metadata)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def cached_prior(clip, prompts: tuple[str, ...], source: str) -> PreservePrior:
+    """The preserve prior of ``prompts`` under this CLIP: read from the cache, or computed (with a progress bar)
+    and cached. A cache file that is damaged, or made from another encoder or list, is rebuilt, never trusted.
+
+    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s".
+    """
+    fingerprint, digest = encoder_fingerprint(clip), prompts_digest(prompts)
+    path = prior_cache_path(fingerprint, digest)
+    how = "computed"
+    if path.exists():
+        prior = _read_prior(path, fingerprint, digest, len(prompts))
+        if prior is not None:
+            return dataclasses.replace(prior, source=f"{prior.source}; cached")
+        how = "rebuilt"
+    start = time.perf_counter()
+    prior = second_moment(clip_encoder(clip), prompts, source, progress=progress_reporter(len(prompts)))
+    write_prior_cache(prior, fingerprint, digest)
+    return dataclasses.replace(prior, source=f"{source}; {how} in {time.perf_counter() - start:.1f} s")
+
+
+def general_prior(clip) -> PreservePrior:
+    """The pack's general preserve prior for this CLIP (cached; see ``cached_prior``)."""
+    prompts = general_prompts()
+    return cached_prior(clip, prompts, general_source(prompts))

@@ -8,6 +8,8 @@ from collections import OrderedDict
 import torch
 
 from ..scapre_core import CONFIG_PRESETS, ConceptSet, ScaPreConfig, UnlearnResult, unlearn
+from ..scapre_core.api import prior_choice
+from ..scapre_core.concepts import PRIOR_GENERAL
 from . import comfy_glue as glue
 from ._api import CATEGORY, Concepts, io, ui
 
@@ -20,7 +22,12 @@ RECIPE_HELP = (
     "their nudity recipe. objects_base: ScaPre-base (masked UCE + entropy rollback), their Imagenette recipe. "
     "confusable: ScaPre-base with the SSA-SVD residual, their look-alike recipe. uce: the UCE baseline. "
     "toy_tuned_uce (not the authors'): UCE with a fixed preserve weight 0.5, the most precise recipe on the "
-    "pack's toy world when every prompt to keep is listed as a + line."
+    "pack's toy world when every prompt to keep is listed as a + line. "
+    "Beyond the released recipes: nullspace: UCE whose update leaves the top principal directions of the "
+    "+ lines and of 1,000 general prompts alone (after SPEED and Double Projections; uses the general preserve "
+    "prior, computed once per text encoder). oce: Orthogonal Concept Erasure (Sun et al., ICML 2026), the "
+    "value weights rotated (W = R W0, norms and angles kept), their 100-celebrity command; a full-rank edit: "
+    "save it as an exact edit or a checkpoint, not as a low-rank LoRA."
 )
 
 _CACHE_SIZE = 2
@@ -73,7 +80,8 @@ def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dt
         raise ValueError(f"this CLIP produces {clip_width}-wide text conditioning but the {family} model's "
                          f"cross-attention takes {model_width}-wide input: connect the CLIP that belongs to this "
                          "model (e.g. an SDXL checkpoint's own CLIP for an SDXL model)")
-    result = unlearn(weights, glue.clip_encoder(clip), concepts, config, device=glue.compute_device(),
+    prior = glue.general_prior(clip) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    result = unlearn(weights, glue.clip_encoder(clip), concepts, config, prior=prior, device=glue.compute_device(),
                      progress=glue.progress_reporter(len(keys)), dtype=dtype)
     info = glue.EditInfo(config.method, config.to_json(), concepts.to_text(), family, weights.fingerprint(),
                          result.report.to_text())

@@ -11,12 +11,19 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .concepts import ConceptSet
+from .concepts import PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
 from .methods import Problem
-from .tokens import Encode, encode_concepts
+from .oce import OrthogonalProblem
+from .prior import PreservePrior, general_prior
+from .tokens import Encode, TokenMatrices, encode_concepts
 
 Progress = Callable[[int, int], None]
+
+VALUE_SUFFIX = "to_v.weight"
+"""How a value projection's key ends (ComfyUI's and diffusers' names); see ScaPreConfig.values_only."""
+FULL_RANK_NOTE = ("the oce edit is a rotation of full rank: save it exactly ('edit (LoRA, exact)' or a checkpoint); "
+                  "a low-rank LoRA does not represent it")
 
 
 @dataclass
@@ -35,7 +42,8 @@ class ConceptChange:
 class Report:
     """What an edit did: per-stage seconds, what moved, and the per-key statistics.
 
-    ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight.
+    ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight; ``prior`` says which
+    preserve prior the edit used and with what weight, ``nullspace`` what null-space precision protected.
     """
 
     method: str
@@ -47,6 +55,8 @@ class Report:
     mu: tuple[float, float, float] | None
     weight_changes: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    prior: str = PRIOR_OFF
+    nullspace: str = "off"
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -59,6 +69,8 @@ class Report:
             target = "" if c.anchor == " " else f" -> {c.anchor}"
             lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
         lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
+        lines.append(f"preserve prior: {self.prior}")
+        lines.append(f"null space: {self.nullspace}")
         if self.weight_changes:
             changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
             values = [v for _, v in changes]
@@ -72,7 +84,7 @@ class Report:
 
 @dataclass
 class UnlearnResult:
-    """``deltas[key] = W_new - W0`` (float32, CPU) for every key, and the report."""
+    """``deltas[key] = W_new - W0`` (float32, CPU) for every edited key, and the report."""
 
     deltas: dict[str, Tensor]
     report: Report
@@ -109,20 +121,45 @@ def _check_weight(key: str, w: Tensor, d: int) -> None:
         raise ValueError(f"weight {key!r} has non-finite values")
 
 
+def prior_choice(concepts: ConceptSet, config: ScaPreConfig) -> str:
+    """The preserve prior an edit uses (concepts.PRIORS): the concept list's choice, else the recipe's."""
+    return concepts.prior if concepts.prior is not None else config.prior
+
+
+def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, concepts: ConceptSet,
+                   tokens: TokenMatrices) -> PreservePrior | None:
+    """The prior an edit uses for ``choice`` (concepts.PRIORS): None, the general one, or the + lines'.
+
+    The general prior is ``general`` when given, else computed here with ``encode``.
+    """
+    if choice == PRIOR_OFF:
+        return None
+    if choice == PRIOR_PLUS_LINES:
+        if not concepts.preserve:
+            raise ConceptError(f"the preserve prior {PRIOR_PLUS_LINES!r} needs '+' lines in the concept list")
+        count = len(concepts.preserve)
+        return PreservePrior.of_states(tokens.preserve, count, f"{PRIOR_PLUS_LINES} ({count} prompts)")
+    return general if general is not None else general_prior(encode)
+
+
 @torch.no_grad()
 def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
-            device: torch.device | str | None = None, progress: Progress | None = None,
-            dtype: torch.dtype = torch.float32) -> UnlearnResult:
+            prior: PreservePrior | None = None, device: torch.device | str | None = None,
+            progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
     """Erase ``concepts`` from cross-attention key/value weights in closed form.
 
     Args:
-        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque; each
-            weight is edited independently from its own W0, so splitting the mapping across
-            calls gives the same deltas. Each value is read once, in order, so a lazy mapping
-            keeps one weight in memory at a time.
+        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque (except
+            that ``config.values_only`` edits only those ending in "to_v.weight"); each weight is
+            edited independently from its own W0, so splitting the mapping across calls gives the
+            same deltas. Each value is read once, in order, so a lazy mapping keeps one weight in
+            memory at a time.
         encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
+        prior: the general preserve prior of this ``encode`` (``prior.general_prior`` or a cache of
+            it), used when the concepts (or else the config) ask for the "general" prior; computed
+            here when they do and none is given (1,000 more prompts through ``encode``).
         device: where to compute (default: the CPU).
         progress: called as ``progress(done, total)`` after each weight; may raise to abort.
         dtype: dtype of the per-weight products (float32 or float64); the per-call
@@ -145,8 +182,18 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     start = time.perf_counter()
     tokens = encode_concepts(encode, concepts, device)
     start = stage("encode", start)
-    problem = Problem(config, tokens, dtype)
+    used = preserve_prior(prior_choice(concepts, config), prior, encode, concepts, tokens)
+    if used is not None and used is not prior:
+        start = stage("prior", start)
+    if config.method == "oce":
+        problem = OrthogonalProblem(config, tokens, used)
+    else:
+        problem = Problem(config, tokens, dtype, used)
     start = stage("prepare", start)
+    keys = [key for key in weights if not config.values_only or key.endswith(VALUE_SUFFIX)]
+    if not keys:
+        raise ValueError(f"values_only edits the value projections (keys ending in {VALUE_SUFFIX!r}); none of the "
+                         f"{len(weights)} weights is one")
 
     erased = _Movement(tokens.E, torch.arange(tokens.m))
     empty = _Movement(tokens.empty, torch.zeros(tokens.empty.shape[0], dtype=torch.long))
@@ -155,7 +202,8 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     deltas: dict[str, Tensor] = {}
     weight_changes: dict[str, float] = {}
     mus = []
-    for done, (key, w) in enumerate(weights.items(), start=1):
+    for done, key in enumerate(keys, start=1):
+        w = weights[key]
         _check_weight(key, w, tokens.d)
         weight = w.to(device=device, dtype=dtype)
         edit = problem.edit(key, weight)
@@ -166,17 +214,19 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
             movement.add(weight, edit.delta)
         start = stage("edit", start)
         if progress is not None:
-            progress(done, len(weights))
+            progress(done, len(keys))
 
     report = Report(
         method=config.method,
-        keys=len(weights),
+        keys=len(keys),
         seconds=seconds,
         concepts=[ConceptChange(c.text, c.anchor, v) for c, v in zip(concepts.erase, erased.relative())],
         empty_change=empty.relative()[0],
         preserve_changes=dict(zip(concepts.preserve, kept.relative())),
         mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
         weight_changes=weight_changes,
-        warnings=concepts.warnings,
+        warnings=concepts.warnings + ((FULL_RANK_NOTE,) if config.method == "oce" else ()),
+        prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
+        nullspace="off" if problem.protected is None else problem.protected.describe(),
     )
     return UnlearnResult(deltas, report)

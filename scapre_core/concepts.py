@@ -19,6 +19,11 @@ from pathlib import Path
 BLANK_ANCHOR = " "
 """The default anchor: the blank prompt, as in the authors' release (``' '``)."""
 
+PRIOR_OFF, PRIOR_GENERAL, PRIOR_PLUS_LINES = "off", "general", "+ lines only"
+PRIORS = (PRIOR_OFF, PRIOR_GENERAL, PRIOR_PLUS_LINES)
+"""Which preserve prior (``scapre_core.prior``) an edit uses: none, the shipped list of general prompts,
+or the statistic of the concept list's own ``+`` lines."""
+
 PRESETS: dict[str, str] = {
     "Imagenette-10": "imagenette10.txt",
     "ImageNet-Diversi50": "imagenet_diversi50.txt",
@@ -56,17 +61,21 @@ class Concept:
 class ConceptSet:
     """An immutable, hashable set of concepts to erase and prompts to preserve.
 
-    Equality and hashing ignore ``warnings`` so a ConceptSet can key a cache.
-    ``parse_concepts(cs.to_text()) == cs`` for every ConceptSet.
+    ``prior`` is the preserve prior the list asks for (one of PRIORS), or None for the recipe's
+    (``ScaPreConfig.prior``). Equality and hashing ignore ``warnings`` so a ConceptSet can key a cache.
+    ``parse_concepts(cs.to_text(), prior=cs.prior) == cs`` for every ConceptSet.
     """
 
     erase: tuple[Concept, ...]
     preserve: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False, hash=False)
+    prior: str | None = None
 
     def __post_init__(self):
         if not self.erase:
             raise ConceptError("the concept list has nothing to erase")
+        if self.prior is not None and self.prior not in PRIORS:
+            raise ConceptError(f"unknown preserve prior {self.prior!r}; known: {', '.join(PRIORS)}")
 
     @property
     def anchors(self) -> tuple[str, ...]:
@@ -82,11 +91,12 @@ def _strip_comment(line: str) -> str:
     return line.split("#", 1)[0].strip()
 
 
-def parse_concepts(text: str, base: ConceptSet | None = None) -> ConceptSet:
+def parse_concepts(text: str, base: ConceptSet | None = None, prior: str | None = None) -> ConceptSet:
     """Parse a concept list (syntax in the module docstring) into a ConceptSet.
 
     With ``base`` (e.g. a preset), the text's entries are added to the base's, checked against
-    them like against earlier lines.
+    them like against earlier lines. ``prior`` sets the set's preserve prior (None: the base's, or
+    the recipe's without a base).
 
     Raises ConceptError naming the line for an empty concept, an empty anchor after ``->``,
     a concept both erased and preserved, or the same concept erased towards two anchors;
@@ -142,7 +152,10 @@ def parse_concepts(text: str, base: ConceptSet | None = None) -> ConceptSet:
         erase[key] = (number, concept)
     if not erase:
         raise ConceptError("the concept list has nothing to erase (every line is blank, a comment or '+')")
-    return ConceptSet(tuple(c for _, c in erase.values()), tuple(p for _, p in preserve.values()), tuple(warnings))
+    if prior is None and base is not None:
+        prior = base.prior
+    return ConceptSet(tuple(c for _, c in erase.values()), tuple(p for _, p in preserve.values()), tuple(warnings),
+                      prior)
 
 
 def preset_text(name: str) -> str:

@@ -11,7 +11,11 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-METHODS = ("scapre", "scapre_base", "uce")
+from .concepts import PRIORS
+
+METHODS = ("scapre", "scapre_base", "uce", "oce")
+NEGATIVES = ("empty", "preserve")
+"""Where the Informax negatives come from: the empty prompt's end token, or the + lines (look-alikes)."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,9 @@ class ScaPreConfig:
     Attributes (flag of the authors' scripts in brackets):
         method: "scapre" (erase_scale.py: MI masks, spectral R, Pi_E penalty, Bures prox),
             "scapre_base" (erase.py: MI-masked UCE, optional SSA-SVD residual, entropy rollback),
-            or "uce" (the closed-form UCE baseline with ScaPre's token alignment).
+            "uce" (the closed-form UCE baseline with ScaPre's token alignment), or "oce" (Orthogonal
+            Concept Erasure, W = R W0 with R a rotation; uses erase_scale, preserve_scale for the +
+            lines, prior_scale for the prior, lam, and none of the statistics).
         lam: ridge lambda pulling W towards W0 [hard-coded 0.5].
         erase_scale: weight s of the erase term [--erase_scale].
         informax: use the MI soft masks q [--use_mi_softmask; always on in erase.py].
@@ -41,6 +47,20 @@ class ScaPreConfig:
         technique: how anchor targets are formed; only "replace" (v = W0 y) is implemented,
             the one every released command uses [--technique].
         seed: seeds every noise draw (the authors' noise is unseeded).
+
+    Beyond the released recipes (issue 9; each line can serve as a tooltip):
+        prior: preserve prior of the recipe: "off", "general" (the pack's 1,000 general prompts) or
+            "+ lines only" (the concept list's + lines); a Concept List's own choice overrides it.
+        prior_scale: weight of the preserve prior's term, per prompt of average content (1 = as much as
+            one preserve prompt); OCE's global preservation weight.
+        nullspace: null-space precision: confine every row's update to the complement of the top
+            principal directions of the preserved features (+ lines, and the prior when on).
+        nullspace_energy: fraction of the preserved features' energy whose principal directions are
+            protected by the null-space option (0 < energy < 1; more protects more, erases less).
+        informax_negatives: what the Informax masks contrast each concept with: "empty" (the empty
+            prompt's end token, as released) or "preserve" (its most similar + lines, the look-alikes).
+        values_only: edit only the value projections (keys ending in "to_v.weight"), as OCE's release
+            does; the key projections are left as they are.
     """
 
     method: str = "scapre"
@@ -62,6 +82,12 @@ class ScaPreConfig:
     preserve_scale: float | None = None
     technique: str = "replace"
     seed: int = 0
+    prior: str = "off"
+    prior_scale: float = 1.0
+    nullspace: bool = False
+    nullspace_energy: float = 0.99
+    informax_negatives: str = "empty"
+    values_only: bool = False
 
     def __post_init__(self):
         checks = [
@@ -80,6 +106,11 @@ class ScaPreConfig:
             (self.preserve_scale is None or self.preserve_scale >= 0, "preserve_scale must be >= 0 or None"),
             (self.technique == "replace", f"technique {self.technique!r} is not implemented; use 'replace'"),
             (0 <= self.seed < 2**63, f"seed must be in [0, 2**63), got {self.seed}"),
+            (self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}"),
+            (self.prior_scale >= 0, f"prior_scale must be >= 0, got {self.prior_scale}"),
+            (0 < self.nullspace_energy < 1, f"nullspace_energy must be in (0, 1), got {self.nullspace_energy}"),
+            (self.informax_negatives in NEGATIVES,
+             f"informax_negatives must be one of {NEGATIVES}, got {self.informax_negatives!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -123,5 +154,16 @@ PRESETS: dict[str, ScaPreConfig] = {
     # 88 % of them at k = 40 erased prompts where "uce" keeps 65 %.
     "toy_tuned_uce": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False,
                                   preserve_scale=0.5),
+    # Not a released command: UCE with null-space precision (after SPEED and Double Projections) and the
+    # general preserve prior, i.e. the update leaves the top principal directions of the + lines, the empty
+    # prompt and 1,000 general prompts alone (99 % of their energy).
+    "nullspace": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False, nullspace=True,
+                              prior="general"),
+    # OCE (Sun et al., ICML 2026), the release's multi-concept command trainscripts/celeb_100.sh: oce.py
+    #   --erase_scale 800 --preserve_concept_scale 2 --preserve_global_scale 70 --lamb 10, to_v only, with C_g
+    #   from captions. Its C_g is a per-token mean, ours a per-prompt mean over 77 positions: 70 / 77 per prompt.
+    "oce": ScaPreConfig(method="oce", erase_scale=800.0, preserve_scale=2.0, prior="general", prior_scale=70 / 77,
+                        lam=10.0, informax=False, spectral=False, values_only=True),
 }
-"""The released commands of the authors' ``script/erase.sh`` as configs, plus one preset tuned on the toy world."""
+"""The released commands of the authors' ``script/erase.sh`` as configs, plus recipes beyond them (toy_tuned_uce,
+nullspace, oce)."""

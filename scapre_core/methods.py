@@ -13,6 +13,13 @@ Per weight W0 [n, d], row i of the edit minimises, with s = erase_scale, s_p = p
   ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``.
 * "uce": ``lam |w - w0|^2 + s sum (w . x_jt - v_jti)^2 + s_p sum_{p in [""] + preserve} (...)^2``.
 
+With ``informax_negatives = "preserve"`` the masks contrast each concept with its most similar
+``+`` lines instead of the empty prompt's end token (``lookalikes``).
+With a preserve prior (``prior.py``) every method's objective gains
+``prior_scale (w - w0)^T (C_g / N) (w - w0)``; with null-space precision (``nullspace.py``) every
+row's update, the Bures step and the rollback included, is confined to ``delta_i U = 0``. Without
+either they are exactly as above.
+
 The preserve term of "scapre" and "scapre_base" is our extension (the authors parse preserve
 prompts but never use them); with no preserve prompts it vanishes and the methods are exactly
 the released ones. Note that the released variants keep the weight-1 ``|E w|^2`` term even at
@@ -31,7 +38,9 @@ from .config import ScaPreConfig
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
-from .solve import RowSolver
+from .nullspace import ProtectedSubspace
+from .prior import PreservePrior
+from .solve import CHUNK, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
 from .tokens import CONTEXT_LENGTH, TokenMatrices
 
@@ -45,6 +54,24 @@ def preserve_weight(config: ScaPreConfig, n_prompts: int) -> float:
     return max(0.1, 1.0 / n_prompts) if n_prompts else 0.0
 
 
+def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
+    """Each concept's MI_SAMPLES Informax negatives drawn from the + lines: [m, MI_SAMPLES, d].
+
+    Concept j's negatives are the last word tokens of the + lines most similar to e_j (cosine, ties
+    in list order), repeated in that order when there are fewer than MI_SAMPLES + lines. An
+    independent audit of the release found the masks more precise with look-alikes as negatives
+    than with the empty prompt's end token.
+    """
+    if candidates.shape[0] == 0:
+        raise ValueError("informax_negatives 'preserve' draws the Informax negatives from the '+' lines: add "
+                         "the look-alikes to keep as '+' lines, or use 'empty'")
+    unit = torch.nn.functional.normalize
+    similarity = unit(E.double(), dim=1) @ unit(candidates.double(), dim=1).T
+    order = similarity.argsort(dim=1, descending=True, stable=True)
+    picks = order[:, torch.arange(MI_SAMPLES, device=E.device) % candidates.shape[0]]
+    return candidates[picks]
+
+
 @dataclass
 class KeyEdit:
     """One key's edit: ``W - W0`` and the mu it used (0 for methods without mu)."""
@@ -56,10 +83,16 @@ class KeyEdit:
 class Problem:
     """Everything about one ``unlearn`` call that does not depend on the layer.
 
-    Built once from the aligned tokens; ``edit(key, W0)`` then edits one weight.
+    Built once from the aligned tokens and, optionally, a preserve prior (its term
+    ``prior_scale (w - w0)^T (C_g / N) (w - w0)`` joins every row's objective; being full rank, the
+    rows are then solved in all of R^d); ``edit(key, W0)`` then edits one weight.
     """
 
-    def __init__(self, config: ScaPreConfig, tokens: TokenMatrices, dtype: torch.dtype):
+    def __init__(self, config: ScaPreConfig, tokens: TokenMatrices, dtype: torch.dtype,
+                 prior: PreservePrior | None = None):
+        if prior is not None and prior.d != tokens.d:
+            raise ValueError(f"the preserve prior is {prior.d}-wide but the text encoder's outputs are "
+                             f"{tokens.d}-wide: it belongs to another text encoder")
         self.config, self.tokens, self.dtype = config, tokens, dtype
         method, s = config.method, config.erase_scale
         m, d = tokens.m, tokens.d
@@ -67,44 +100,79 @@ class Problem:
         preserve = tokens.preserve
         if method == "uce":
             preserve = torch.cat([tokens.empty, preserve])
-        self.preserve_scale = preserve_weight(config, preserve.shape[0] // CONTEXT_LENGTH)
+        n_preserve = preserve.shape[0] // CONTEXT_LENGTH
+        self.preserve_scale = preserve_weight(config, n_preserve)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        quadratic = {"context": (s, tokens.X), "preserve": (self.preserve_scale, preserve)}
+        context, kept = gram(tokens.X), gram(preserve)
+        quadratic = [(s, context), (self.preserve_scale, kept)]
         if method != "uce":
-            quadratic["concepts"] = (1.0, tokens.E)
+            quadratic.append((1.0, gram(tokens.E)))
+        if prior is not None:
+            quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
         regulariser = self.spectrum.regulariser_factor() if method == "scapre" and config.spectral else None
         projector = self.spectrum.projector_factor() if method == "scapre" else None
-        span = torch.cat([tokens.X, preserve, tokens.E])
-        self.solver = RowSolver(span, quadratic, config.lam, regulariser, projector, dtype)
+        self.protected = None
+        if config.nullspace:
+            self.protected = ProtectedSubspace.of_preserved(kept, n_preserve, prior, config.nullspace_energy)
+        span = None if prior is not None else torch.cat([tokens.X, preserve, tokens.E])
+        basis = update_basis(span, None if self.protected is None else self.protected.allowed, d)
+        self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
+        psi = self.solver.psi64
 
-        # rho_i's terms linear in w0, as one [d, r] matrix (w0 -> Psi^T rho_i is w0 @ fold):
-        # -Psi^T (s X^T X + E^T E) w0 and, for the SSA-SVD residual, -r Psi^T Z^T Z w0 (Z = P E).
-        self.fold = -s * self.solver.gram_fold("context")
+        # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
+        # -Psi^T (s X^T X + E^T E) w0, for the SSA-SVD residual -r Psi^T Z^T Z w0 (Z = P E), and, when
+        # the masks are off (q = 1), the erase targets + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part
+        # is formed in float64 and rounded once: the targets and -s X^T X w0 nearly cancel where the
+        # concept and anchor share their padding states, so rounding them apart would lose the residual.
+        self.fold = -s * (context @ psi)
         if method != "uce":
-            self.fold -= self.solver.gram_fold("concepts")
+            E = tokens.E.double()
+            self.fold -= E.T @ (E @ psi)
         if method == "scapre_base" and config.svd_residual:
             r_scale = s if config.res_scale is None else config.res_scale
-            self.fold -= r_scale * self.solver.token_fold(self.spectrum.residual(tokens.E))
+            Z = self.spectrum.residual(tokens.E)
+            self.fold -= r_scale * (Z.T @ (Z @ psi))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
         if regulariser is not None:
-            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ self.solver.psi64)
+            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
 
-        # Context tokens in solver coordinates, placed at their anchor position: [m, 77, r].
-        position = tokens.token_slot % CONTEXT_LENGTH
-        self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
-        self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
         first = torch.searchsorted(tokens.token_concept, torch.arange(m, device=tokens.E.device))
         self.concept_anchor = tokens.token_slot[first] // CONTEXT_LENGTH
         self.anchors = tokens.anchor_pool.reshape(-1, CONTEXT_LENGTH, d)
 
         self.mask_sets = 0 if method == "uce" or not config.informax else (2 if method == "scapre" else 1)
         self.noise = None
+        if not self.mask_sets:
+            self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
+        else:
+            # Context tokens in solver coordinates, placed at their anchor position, for the masks'
+            # per-row remainders: [m, 77, r].
+            position = tokens.token_slot % CONTEXT_LENGTH
+            self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
+        self.negatives = None
+        if self.mask_sets and config.informax_negatives == "preserve":
+            self.negatives = lookalikes(tokens.E, tokens.preserve_last).to(dtype)
         if method != "uce":
             bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, self.mask_sets)
             self.noise = torch.cat([bank.entropy.reshape(-1, d), bank.masks.reshape(-1, d)]).to(
                 device=tokens.E.device, dtype=dtype)
+
+    def _target_fold(self, common: Tensor) -> Tensor:
+        """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
+
+        The context tokens, weighted, are summed into the anchor positions they are paired with
+        (``placed`` [anchors * 77, d]), so the targets cost two GEMMs with the anchors' outputs.
+        """
+        t = self.tokens
+        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
+        weights = common[t.token_concept]
+        for start in range(0, t.X.shape[0], CHUNK):
+            rows = slice(start, start + CHUNK)
+            placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
+        return t.anchor_pool.double().T @ (placed @ self.solver.psi64)
 
     # --- statistics of the original weight -------------------------------------------------
 
@@ -112,7 +180,8 @@ class Problem:
         """Normalised activation entropy per row [n] and Informax masks [sets, m, n] of W0 (float64).
 
         The samples are ``W0 (e_j + sigma xi)`` (entropy, positives) and ``W0 (nu + sigma xi)``
-        (negatives) with this key's noise xi; rows are processed in blocks to bound memory.
+        (negatives; nu = the empty prompt's end token, or with look-alike negatives concept j's
+        ``lookalikes``) with this key's noise xi; rows are processed in blocks to bound memory.
         """
         cfg, t = self.config, self.tokens
         m, sets, S, K2 = t.m, self.mask_sets, cfg.entropy_samples, 2 * MI_SAMPLES
@@ -131,7 +200,11 @@ class Problem:
             entropy[rows] = normalized_entropy((on_concepts + jitter[:, :m * S].view(b, m, S)).view(b, -1),
                                                cfg.entropy_bins)
             if sets:
-                clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                if self.negatives is None:
+                    clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                else:
+                    negative = (weight[rows] @ self.negatives.flatten(0, 1).T).view(b, m, MI_SAMPLES)
+                    clean = torch.cat([on_concepts.expand(b, m, MI_SAMPLES), negative], dim=2)
                 acts = clean[:, None] + jitter[:, m * S:].view(b, sets, m, K2)
                 mi[:, :, rows] = mutual_information(acts).permute(1, 2, 0)
         return entropy, soft_mask(mi, cfg.p, cfg.T) if sets else mi
@@ -146,20 +219,15 @@ class Problem:
         contribute nothing: their residual at W0 is zero.
         Each concept's q_j is split into its most frequent value a_j (shared by almost every
         row: q depends only on the row's 2x2 MI table) and a sparse remainder. The a_j part
-        folds into the [d, r] matrix and costs one GEMM for all rows; only pairs with
+        folds into the [d, r] matrix (in float64) and costs one GEMM for all rows; only pairs with
         q_ji != a_j get a correction of their own (``_remainder``).
         """
-        s, m = self.config.erase_scale, self.tokens.m
+        s = self.config.erase_scale
         fold = self.fold if self.fold_per_mu is None else self.fold + mu * self.fold_per_mu
-        if targets is None:
-            common = torch.ones(m, dtype=self.dtype, device=weight.device)
-        else:
+        if targets is not None:
             targets = targets.to(self.dtype)
             common = targets.mode(dim=1).values
-        for a in range(self.anchors.shape[0]):
-            members = (self.concept_anchor == a).nonzero().flatten()
-            summed = (common[members] @ self.slot_coords[members].flatten(1)).view(CONTEXT_LENGTH, -1)
-            fold = fold + s * (self.anchors[a].double().T @ summed.double())
+            fold = fold + s * self._target_fold(common.double())
         rhs = weight @ fold.to(self.dtype)
         if targets is not None and s != 0:
             self._remainder(rhs, weight, s * (targets - common[:, None]))
@@ -178,7 +246,7 @@ class Problem:
                 continue
             projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, 77]
             width = int(counts[concepts].max())
-            per_chunk = max(1, _BLOCK_BYTES // (width * self.solver.rank * rhs.element_size()))
+            per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):
                 # rows of each concept with a remainder, padded (with weight 0) to `width`
                 order = (remainder[chunk] != 0).to(torch.int8).sort(dim=1, descending=True, stable=True).indices
@@ -191,6 +259,12 @@ class Problem:
 
     def edit(self, key: str, weight: Tensor) -> KeyEdit:
         """Edit one weight W0 [n, d] (solver dtype and device); returns W - W0 and its statistics."""
+        edit = self._edit(key, weight)
+        if self.protected is not None:
+            edit.delta = self.protected.confine(edit.delta)
+        return edit
+
+    def _edit(self, key: str, weight: Tensor) -> KeyEdit:
         cfg = self.config
         if cfg.method == "uce":
             delta = self.solver.solve(weight, self.rhs(weight, 0.0, None), 0.0, None)

@@ -38,6 +38,7 @@ class TokenMatrices:
         anchor_pool: [A * 77, d] every distinct anchor prompt's 77 outputs, anchor after anchor.
         token_slot: [T] long, the row of anchor_pool paired with each row of X (y_{j,t}).
         preserve: [P * 77, d] all 77 outputs of each preserve prompt.
+        preserve_last: [P, d] each preserve prompt's last word token.
         empty: [77, d] the empty prompt's 77 outputs.
         lengths: [m] long, L_j.
     """
@@ -49,6 +50,7 @@ class TokenMatrices:
     anchor_pool: Tensor
     token_slot: Tensor
     preserve: Tensor
+    preserve_last: Tensor
     empty: Tensor
     lengths: Tensor
 
@@ -123,6 +125,7 @@ def encode_concepts(encode: Encode, concepts: ConceptSet, device: torch.device |
         anchor_pool=hidden[[index[a] for a in anchors]].reshape(-1, d),
         token_slot=torch.cat(slots),
         preserve=hidden[[index[p] for p in concepts.preserve]].reshape(-1, d),
+        preserve_last=hidden[[index[p] for p in concepts.preserve], [counts[index[p]] for p in concepts.preserve]],
         empty=hidden[index[""]],
         lengths=torch.tensor(lengths, device=device),
     )

@@ -46,9 +46,10 @@ def _entropy_rows(acts, bins):
     return out
 
 
-def _mi_mask(W0, c_vec, empty_vec, pos_noise, neg_noise, sigma, p, T):
+def _mi_mask(W0, c_vec, negatives, pos_noise, neg_noise, sigma, p, T):
+    """negatives: [K, d], the clean negative of each negative sample."""
     K = pos_noise.shape[0]
-    samples = torch.cat([c_vec + sigma * pos_noise, empty_vec + sigma * neg_noise])
+    samples = torch.cat([c_vec + sigma * pos_noise, negatives + sigma * neg_noise])
     labels = torch.cat([torch.ones(K), torch.zeros(K)])
     acts = W0 @ samples.T
     tau = acts.median(dim=1, keepdim=True).values
@@ -87,9 +88,46 @@ def _bures_row(w0, a, mu, lam_p, iters):
     return r * u
 
 
-def reference_unlearn(weights, encode, concepts, config):
-    """W_new (float64) for every key, by the per-row transcription of ``config.method``."""
+def _prior_mean(encode, concepts, config, general_prompts):
+    """C_g / N of the prior the edit uses (None when off): sum over prompts and all 77 positions of x x^T."""
+    choice = concepts.prior or config.prior
+    if choice == "off":
+        return None
+    prompts = list(concepts.preserve) if choice == "+ lines only" else list(general_prompts)
+    total = 0
+    for prompt in prompts:
+        H = encode([prompt])[0][0].double()
+        total = total + H.T @ H
+    return total / len(prompts)
+
+
+def _protected(preserve, prior, energy):
+    """(U, N): the protected directions (nullspace.py) and an orthonormal basis of their complement, via an SVD of S."""
+    S = sum(P.T @ P for P in preserve) / len(preserve) if preserve else 0
+    if prior is not None:
+        S = S + prior
+    U, sigma, _ = torch.linalg.svd(S)  # S is symmetric positive semi-definite
+    cumulative = torch.cumsum(sigma, 0)
+    k = next(i + 1 for i in range(len(sigma)) if cumulative[i] >= energy * cumulative[-1])
+    return U[:, :k], U[:, k:]
+
+
+def _solve_row(M, b, w0, N):
+    """argmin of w^T M w - 2 b^T w, over all w or (null space) over w = w0 + N y."""
+    if N is None:
+        return torch.linalg.solve(M, b)
+    return w0 + N @ torch.linalg.solve(N.T @ M @ N, N.T @ (b - M @ w0))
+
+
+def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
+    """W_new (float64) for every key, by the per-row transcription of ``config.method``.
+
+    ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it.
+    """
     enc = _encode(encode, concepts)
+    prior = _prior_mean(encode, concepts, config, general_prompts)
+    if config.method == "oce":
+        return _reference_oce(weights, enc, concepts, config, prior)
     pairs = _aligned_pairs(enc, concepts)
     concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
     empty_vec = enc[""][0][1]
@@ -104,10 +142,21 @@ def reference_unlearn(weights, encode, concepts, config):
         s_p = config.preserve_scale
     else:
         s_p = max(0.1, 1 / len(preserve)) if preserve else 0.0
+    N = _protected(preserve, prior, config.nullspace_energy)[1] if config.nullspace else None
     s, lam, sigma = config.erase_scale, config.lam, config.noise_sigma
     mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
     bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
     I = torch.eye(d, dtype=torch.float64)
+    K = bank.masks.shape[2] // 2
+    if config.informax_negatives == "preserve":  # each concept's most similar + lines (cosine), cycled
+        lasts = [enc[q][0][enc[q][1]] for q in concepts.preserve]
+        negatives = []
+        for c in concept_vecs:
+            cosines = [float(c @ v / (c.norm() * v.norm())) for v in lasts]
+            order = sorted(range(len(lasts)), key=lambda i: -cosines[i])
+            negatives.append(torch.stack([lasts[order[k % len(lasts)]] for k in range(K)]))
+    else:
+        negatives = [empty_vec.expand(K, d) for _ in concept_vecs]
 
     out = {}
     for key, w in weights.items():
@@ -116,13 +165,12 @@ def reference_unlearn(weights, encode, concepts, config):
         transform = KeyTransform.for_key(config.seed, key, d)
         xi_entropy = transform.noise(bank.entropy).double()
         xi_masks = transform.noise(bank.masks).double()
-        K = xi_masks.shape[2] // 2
         xi_pos, xi_neg = xi_masks[:, :, :K], xi_masks[:, :, K:]
 
         def mask(set_index, j):
             if not mask_sets:
                 return torch.ones(n, dtype=torch.float64)
-            return _mi_mask(W0, concept_vecs[j], empty_vec, xi_pos[set_index, j], xi_neg[set_index, j],
+            return _mi_mask(W0, concept_vecs[j], negatives[j], xi_pos[set_index, j], xi_neg[set_index, j],
                             sigma, config.p, config.T)
 
         if config.method != "uce":
@@ -139,9 +187,12 @@ def reference_unlearn(weights, encode, concepts, config):
         for P in preserve:
             mat1 += s_p * (W0 @ P.T @ P)
             mat2 += s_p * (P.T @ P)
+        if prior is not None:
+            mat1 += config.prior_scale * (W0 @ prior)
+            mat2 += config.prior_scale * prior
 
         if config.method == "uce":
-            out[key] = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            out[key] = torch.stack([_solve_row(mat2, mat1[i], W0[i], N) for i in range(n)])
             continue
 
         if config.method == "scapre_base":
@@ -151,7 +202,7 @@ def reference_unlearn(weights, encode, concepts, config):
                 C_res = P @ C
                 r_scale = s if config.res_scale is None else config.res_scale
                 mat1 += -r_scale * ((W0 @ C_res) @ C_res.T)
-            W_new = torch.stack([torch.linalg.solve(mat2, mat1[i]) for i in range(n)])
+            W_new = torch.stack([_solve_row(mat2, mat1[i], W0[i], N) for i in range(n)])
             alpha = config.alpha_min + (1 - config.alpha_min) * (1 - H)
             out[key] = alpha[:, None] * W_new + (1 - alpha[:, None]) * W0
             continue
@@ -170,6 +221,70 @@ def reference_unlearn(weights, encode, concepts, config):
         for i in range(n):
             M_i = G + s * float(row_w_max[i]) * PiC
             b_i = (lam + mu) * W0[i] + V[i]
-            W_e[i] = torch.cholesky_solve(b_i[:, None], torch.linalg.cholesky(M_i))[:, 0]
-        out[key] = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
+            if N is None:
+                W_e[i] = torch.cholesky_solve(b_i[:, None], torch.linalg.cholesky(M_i))[:, 0]
+            else:
+                W_e[i] = _solve_row(M_i, b_i, W0[i], N)
+        W_b = torch.stack([_bures_row(W0[i], W_e[i], mu, lam + mu, config.bures_iters) for i in range(n)])
+        out[key] = W_b if N is None else W0 + (W_b - W0) @ N @ N.T  # the Bures step confined as well
+    return out
+
+
+def _span_projector(columns):
+    """Orthogonal projector onto the span of the columns (singular values above rounding)."""
+    U, S, _ = torch.linalg.svd(columns, full_matrices=False)
+    U = U[:, S > S.max() * max(columns.shape) * torch.finfo(torch.float64).eps]
+    return U @ U.T
+
+
+def _kabsch(M):
+    """The rotation (det +1) R maximising tr(R^T M)."""
+    U, _, Vh = torch.linalg.svd(M)
+    if torch.linalg.det(U @ Vh) < 0:
+        U[:, -1] = -U[:, -1]
+    return U @ Vh
+
+
+def _reference_oce(weights, enc, concepts, config, prior):
+    """OCE, W = R W0, with R from the n x n Procrustes problem of oce.py's docstring, built term by term."""
+    def last(prompt):
+        hidden, count = enc[prompt]
+        return hidden[count]
+
+    erased = [last(c.text) for c in concepts.erase]
+    guides = [last(c.anchor) for c in concepts.erase]
+    kept = [last(p) for p in concepts.preserve]
+    if config.preserve_scale is not None:
+        s_c = config.preserve_scale
+    else:
+        s_c = max(0.1, 1 / len(kept)) if kept else 0.0
+    out = {}
+    for key, w in weights.items():
+        if config.values_only and not key.endswith("to_v.weight"):
+            continue
+        W0 = w.double()
+        n = W0.shape[0]
+        I = torch.eye(n, dtype=torch.float64)
+
+        def unit(v):
+            return v / (v.norm() + EPS)
+
+        P_E = _span_projector(torch.stack([unit(W0 @ e) for e in erased], 1))
+        P_G = _span_projector(torch.stack([unit(W0 @ g) for g in guides], 1))
+        M = -config.erase_scale * P_E @ (I - P_G)
+        for k in kept:
+            v = W0 @ k
+            M += s_c * torch.outer(v, v)
+        if prior is not None:
+            M += config.prior_scale * W0 @ prior @ W0.T
+        M += config.lam * W0 @ W0.T
+        if config.nullspace:  # R W0 U = W0 U: rotate the complement of span(W0 U) only
+            U = _protected([enc[p][0] for p in concepts.preserve], prior, config.nullspace_energy)[0]
+            Uv, Sv, _ = torch.linalg.svd(W0 @ U, full_matrices=True)
+            rank = int((Sv > Sv.max() * max(n, U.shape[1]) * torch.finfo(torch.float64).eps).sum())
+            fixed, free = Uv[:, :rank], Uv[:, rank:]
+            R = fixed @ fixed.T + free @ _kabsch(free.T @ M @ free) @ free.T
+        else:
+            R = _kabsch(M)
+        out[key] = R @ W0
     return out

@@ -26,7 +26,13 @@ def test_released_commands():
     assert (confusable.T_sigma, confusable.p_sigma, confusable.p) == (1.0, 1.0, 2.0)
     uce = ScaPreConfig.preset("uce")
     assert (uce.method, uce.erase_scale, uce.lam, uce.preserve_scale) == ("uce", 1.0, 0.5, None)
-    assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce"}
+    assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce",
+                                   "nullspace", "oce"}
+
+
+def test_the_options_beyond_the_release_are_off_by_default():
+    c = ScaPreConfig()
+    assert (c.prior, c.nullspace, c.informax_negatives) == ("off", False, "empty")
 
 
 def test_the_toy_tuned_preset_is_uce_with_a_fixed_preserve_weight():
@@ -46,6 +52,7 @@ def test_overrides_and_json_round_trip():
     ("method", "esd", "method must be one of"), ("lam", 0, "lam"), ("erase_scale", -1, "erase_scale"),
     ("bures_iters", 0, "bures_iters"), ("entropy_bins", 1, "entropy_bins"), ("alpha_min", 1.5, "alpha_min"),
     ("technique", "tensor", "not implemented"), ("seed", -1, "seed"), ("p", 0, "p must"),
+    ("informax_negatives", "noise", "informax_negatives must be one of"),
 ])
 def test_validation(field, value, fragment):
     with pytest.raises(ValueError, match=fragment):

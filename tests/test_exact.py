@@ -2,6 +2,7 @@
 
 Random problems of several shapes, m = 1, 5, 50 (including m > d), with and without each
 optional term. Max relative error of W_new over rows: <= 1e-5 in float64, <= 1e-3 in float32.
+The "general" preserve prior of these problems is the first 40 prompts of the shipped list.
 """
 
 import pytest
@@ -10,6 +11,9 @@ from reference import reference_unlearn
 from synthetic import concept_text, random_encode
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn
+from scapre_core.prior import general_prompts, second_moment
+
+PRIOR_PROMPTS = general_prompts()[:40]
 
 CONFIGS = {
     "large_scale": ScaPreConfig.preset("large_scale"),
@@ -22,6 +26,20 @@ CONFIGS = {
     "confusable_res_scale": ScaPreConfig.preset("confusable", res_scale=0.3, T_sigma=0.5, p_sigma=2.0),
     "uce": ScaPreConfig.preset("uce"),
     "uce_scaled": ScaPreConfig.preset("uce", erase_scale=3.0, preserve_scale=0.7, lam=0.2),
+    "uce_prior": ScaPreConfig.preset("uce", prior="general", prior_scale=0.7),
+    "large_scale_prior": ScaPreConfig.preset("large_scale", prior="general"),
+    "objects_base_prior": ScaPreConfig.preset("objects_base", prior="general", prior_scale=2.0),
+    "uce_nullspace": ScaPreConfig.preset("uce", nullspace=True, nullspace_energy=0.9),
+    "nullspace": ScaPreConfig.preset("nullspace", nullspace_energy=0.8),
+    "large_scale_nullspace": ScaPreConfig.preset("large_scale", nullspace=True, prior="general", nullspace_energy=0.7),
+    "confusable_nullspace": ScaPreConfig.preset("confusable", nullspace=True, prior="general",
+                                                nullspace_energy=0.8),
+    # OCE on every key (these keys are not named to_v), with and without its prior, with the null space (a low
+    # energy: with n = 10 outputs, the outputs of more than 10 protected directions would leave nothing to rotate)
+    "oce": ScaPreConfig.preset("oce", values_only=False),
+    "oce_no_prior_small_scales": ScaPreConfig.preset("oce", values_only=False, prior="off", erase_scale=3.0,
+                                                     preserve_scale=None, lam=0.5),
+    "oce_nullspace": ScaPreConfig.preset("oce", values_only=False, nullspace=True, nullspace_energy=0.05),
 }
 
 # (d, n, m, encoder rank, anchors, preserve prompts): m = 50 > d, a low-rank encoder, and a
@@ -48,9 +66,10 @@ def test_fast_path_matches_reference(shape, name):
     g = torch.Generator().manual_seed(m)
     weights = {f"key{i}": torch.randn(n, d, generator=g) / d**0.5 for i in range(2)}
     config = CONFIGS[name]
-    expected = reference_unlearn(weights, encode, concepts, config)
+    expected = reference_unlearn(weights, encode, concepts, config, PRIOR_PROMPTS)
+    prior = second_moment(encode, PRIOR_PROMPTS, "first 40 general prompts", batch_size=16)
     for dtype, tolerance in ((torch.float64, 1e-5), (torch.float32, 1e-3)):
-        result = unlearn(weights, encode, concepts, config, dtype=dtype)
+        result = unlearn(weights, encode, concepts, config, prior=prior, dtype=dtype)
         for key, w in weights.items():
             new = w.double() + result.deltas[key].double()
             assert _max_relative_error(new, expected[key]) <= tolerance, (key, dtype)
@@ -65,3 +84,30 @@ def test_subspace_path_is_taken_for_few_tokens():
     assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank < 168
     tokens = encode_concepts(random_encode(24), parse_concepts(concept_text(1, False, 0)))
     assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank == 24
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0],
+                         ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
+@pytest.mark.parametrize("preset", ["large_scale", "objects_base"])
+def test_lookalike_negatives_match_reference(shape, preset):
+    """Informax negatives drawn from the + lines (each concept's most similar ones) instead of the empty prompt."""
+    d, n, m, rank, anchors, keep = shape
+    encode = random_encode(d, rank, seed=d + m)
+    concepts = parse_concepts(concept_text(m, anchors, keep + 2))
+    weights = {f"key{i}": torch.randn(n, d, generator=torch.Generator().manual_seed(i)) / d**0.5 for i in range(2)}
+    config = ScaPreConfig.preset(preset, informax_negatives="preserve")
+    expected = reference_unlearn(weights, encode, concepts, config)
+    empty = unlearn(weights, encode, concepts, ScaPreConfig.preset(preset), dtype=torch.float64)
+    for dtype, tolerance in ((torch.float64, 1e-5), (torch.float32, 1e-3)):
+        result = unlearn(weights, encode, concepts, config, dtype=dtype)
+        for key, w in weights.items():
+            new = w.double() + result.deltas[key].double()
+            assert _max_relative_error(new, expected[key]) <= tolerance, (key, dtype)
+    assert any(not torch.equal(empty.deltas[k], unlearn(weights, encode, concepts, config, dtype=torch.float64)
+                               .deltas[k]) for k in weights), "the negatives must change the masks"
+
+
+def test_lookalike_negatives_need_plus_lines():
+    weights = {"k": torch.randn(6, 16)}
+    with pytest.raises(ValueError, match="informax_negatives 'preserve' draws the Informax negatives from the"):
+        unlearn(weights, random_encode(16), parse_concepts("x"), ScaPreConfig(informax_negatives="preserve"))

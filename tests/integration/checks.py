@@ -165,8 +165,57 @@ def interrupted_save(ckpt: str) -> dict:
             "left_behind": sorted(p.name for p in folder.iterdir()) if folder.exists() else []}
 
 
+def prior_cache(ckpt: str, prompts: list[str]) -> dict:
+    """The preserve prior's disk cache: computed, read back, and rebuilt after each kind of damage."""
+    nodes, glue, _ = _setup()
+    import folder_paths
+    import torch
+
+    from scapre_core.prior import prompts_digest, second_moment
+    clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
+    prompts = tuple(prompts)
+    path = glue.prior_cache_path(glue.encoder_fingerprint(clip), prompts_digest(prompts))
+    path.unlink(missing_ok=True)
+    first = glue.cached_prior(clip, prompts, "test list")
+    second = glue.cached_prior(clip, prompts, "test list")
+    plain = second_moment(glue.clip_encoder(clip), prompts, "plain", batch_size=1)
+    out = {"path": str(path), "user_directory": folder_paths.get_user_directory(), "first": first.source,
+           "second": second.source, "same_gram": torch.equal(first.gram, second.gram),
+           "plain_relative_error": float((first.gram - plain.gram).norm() / plain.gram.norm()), "damage": {}}
+    data = path.read_bytes()
+    damages = {
+        "flipped_byte": data[:-9] + bytes([data[-9] ^ 0x40]) + data[-8:],
+        "truncated": data[: len(data) // 2],
+        "not_safetensors": b"not a cache file",
+        "other_encoder": data.replace(glue.encoder_fingerprint(clip).encode(), b"0" * 64),
+    }
+    for name, damaged in damages.items():
+        path.write_bytes(damaged)
+        again = glue.cached_prior(clip, prompts, "test list")
+        out["damage"][name] = {"source": again.source, "same_gram": torch.equal(again.gram, first.gram),
+                               "then": glue.cached_prior(clip, prompts, "test list").source}
+    path.unlink()
+    return out
+
+
+def plant_general_prior(ckpt: str) -> dict:
+    """A valid cache entry of the general prior for this checkpoint's CLIP, from a stand-in statistic (its first
+    16 prompts, scaled to the list's 1,000), so host tests can use the general prior without computing it."""
+    nodes, glue, _ = _setup()
+    import dataclasses
+
+    from scapre_core.prior import general_prompts, general_source, prompts_digest, second_moment
+    clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
+    prompts = general_prompts()
+    part = second_moment(glue.clip_encoder(clip), prompts[:16], "")
+    stand_in = dataclasses.replace(part, gram=part.gram * (len(prompts) / 16), prompts=len(prompts),
+                                   source=general_source(prompts) + " [test stand-in]")
+    path = glue.write_prior_cache(stand_in, glue.encoder_fingerprint(clip), prompts_digest(prompts))
+    return {"path": str(path)}
+
+
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
-          "interrupted_save": interrupted_save}
+          "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior}
 
 
 def main() -> None:
