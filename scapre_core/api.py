@@ -18,6 +18,13 @@ from .tokens import Encode, encode_concepts
 
 Progress = Callable[[int, int], None]
 
+ALIGNMENT_HELP = {
+    "released": "last word, end token and padding",
+    "span": "every word token and the end token",
+    "span+pads": "every word token, the end token and the padding",
+    "all": "every position",
+}
+
 
 @dataclass
 class ConceptChange:
@@ -47,11 +54,13 @@ class Report:
     mu: tuple[float, float, float] | None
     weight_changes: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    alignment: str = "released"
 
     def to_text(self) -> str:
         """A human-readable summary."""
         lines = [f"ScaPre ({self.method}): {len(self.concepts)} concept(s) erased in {self.keys} weight(s)"]
         lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
+        lines.append(f"aligned token positions: {ALIGNMENT_HELP[self.alignment]} ({self.alignment})")
         if self.mu is not None:
             lines.append("mu (entropy) min/mean/max: " + " / ".join(f"{v:.3f}" for v in self.mu))
         lines.append("relative change of each erased concept's last-token output:")
@@ -120,7 +129,8 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
             weight is edited independently from its own W0, so splitting the mapping across
             calls gives the same deltas. Each value is read once, in order, so a lazy mapping
             keeps one weight in memory at a time.
-        encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
+        encode: ``encode(prompts) -> (hidden [N, S, d], n_tokens [N] or a Layout)``, see
+            ``scapre_core.tokens``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
         device: where to compute (default: the CPU).
@@ -143,7 +153,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         return now
 
     start = time.perf_counter()
-    tokens = encode_concepts(encode, concepts, device)
+    tokens = encode_concepts(encode, concepts, device, config.alignment)
     start = stage("encode", start)
     problem = Problem(config, tokens, dtype)
     start = stage("prepare", start)
@@ -178,5 +188,6 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
         weight_changes=weight_changes,
         warnings=concepts.warnings,
+        alignment=tokens.alignment,
     )
     return UnlearnResult(deltas, report)

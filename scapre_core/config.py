@@ -11,6 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .tokens import ALIGNMENTS
+
 METHODS = ("scapre", "scapre_base", "uce")
 
 
@@ -41,6 +43,11 @@ class ScaPreConfig:
         technique: how anchor targets are formed; only "replace" (v = W0 y) is implemented,
             the one every released command uses [--technique].
         seed: seeds every noise draw (the authors' noise is unseeded).
+        alignment: which concept token positions are paired with which anchor positions
+            (scapre_core.tokens): "auto" (what the encoder's layout states: "released" for SD's CLIP,
+            "span" for T5 encoders), "released" (last word, end token, padding: UCE's alignment),
+            "span" (every word token and the end token), "span+pads" (and the padding), "all" (every
+            position with the same position of the anchor).
     """
 
     method: str = "scapre"
@@ -62,6 +69,7 @@ class ScaPreConfig:
     preserve_scale: float | None = None
     technique: str = "replace"
     seed: int = 0
+    alignment: str = "auto"
 
     def __post_init__(self):
         checks = [
@@ -80,6 +88,8 @@ class ScaPreConfig:
             (self.preserve_scale is None or self.preserve_scale >= 0, "preserve_scale must be >= 0 or None"),
             (self.technique == "replace", f"technique {self.technique!r} is not implemented; use 'replace'"),
             (0 <= self.seed < 2**63, f"seed must be in [0, 2**63), got {self.seed}"),
+            (self.alignment == "auto" or self.alignment in ALIGNMENTS,
+             f"alignment must be 'auto' or one of {ALIGNMENTS}, got {self.alignment!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -33,7 +33,7 @@ from .informax import mutual_information, soft_mask
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .solve import RowSolver
 from .spectral import ConceptSpectrum
-from .tokens import CONTEXT_LENGTH, TokenMatrices
+from .tokens import TokenMatrices
 
 _BLOCK_BYTES = 64 * 2**20
 
@@ -67,7 +67,7 @@ class Problem:
         preserve = tokens.preserve
         if method == "uce":
             preserve = torch.cat([tokens.empty, preserve])
-        self.preserve_scale = preserve_weight(config, preserve.shape[0] // CONTEXT_LENGTH)
+        self.preserve_scale = preserve_weight(config, preserve.shape[0] // tokens.sequence)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
         quadratic = {"context": (s, tokens.X), "preserve": (self.preserve_scale, preserve)}
@@ -91,13 +91,15 @@ class Problem:
         if regulariser is not None:
             self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ self.solver.psi64)
 
-        # Context tokens in solver coordinates, placed at their anchor position: [m, 77, r].
-        position = tokens.token_slot % CONTEXT_LENGTH
-        self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
-        self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
+        # Context tokens in solver coordinates, summed at their anchor position: [m, S, r] (a concept's tokens
+        # may share an anchor position, e.g. a multi-token concept aligned to a one-word anchor).
+        S = tokens.sequence
+        position = tokens.token_slot % S
+        self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=dtype, device=tokens.E.device)
+        self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X), accumulate=True)
         first = torch.searchsorted(tokens.token_concept, torch.arange(m, device=tokens.E.device))
-        self.concept_anchor = tokens.token_slot[first] // CONTEXT_LENGTH
-        self.anchors = tokens.anchor_pool.reshape(-1, CONTEXT_LENGTH, d)
+        self.concept_anchor = tokens.token_slot[first] // S
+        self.anchors = tokens.anchor_pool.reshape(-1, S, d)
 
         self.mask_sets = 0 if method == "uce" or not config.informax else (2 if method == "scapre" else 1)
         self.noise = None
@@ -158,7 +160,7 @@ class Problem:
             common = targets.mode(dim=1).values
         for a in range(self.anchors.shape[0]):
             members = (self.concept_anchor == a).nonzero().flatten()
-            summed = (common[members] @ self.slot_coords[members].flatten(1)).view(CONTEXT_LENGTH, -1)
+            summed = (common[members] @ self.slot_coords[members].flatten(1)).view(self.anchors.shape[1], -1)
             fold = fold + s * (self.anchors[a].double().T @ summed.double())
         rhs = weight @ fold.to(self.dtype)
         if targets is not None and s != 0:
@@ -176,7 +178,7 @@ class Problem:
             concepts = ((self.concept_anchor == a) & (counts > 0)).nonzero().flatten()
             if concepts.numel() == 0:
                 continue
-            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, 77]
+            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, S]
             width = int(counts[concepts].max())
             per_chunk = max(1, _BLOCK_BYTES // (width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):

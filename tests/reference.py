@@ -13,15 +13,19 @@ import math
 import torch
 
 from scapre_core.noise import KeyTransform, NoiseBank
+from scapre_core.tokens import Layout, clip_layout
 
 EPS = 1e-8
 
 
 def _encode(encode, concepts):
+    """prompt -> (hidden [S, d] float64, n_tokens) for the CLIP form, or (hidden, segments) for a Layout."""
     prompts = list(dict.fromkeys([c.text for c in concepts.erase] + [c.anchor for c in concepts.erase]
                                  + list(concepts.preserve) + [""]))
-    hidden, n_tokens = encode(prompts)
-    return {p: (hidden[i].double(), int(n_tokens[i])) for i, p in enumerate(prompts)}
+    hidden, layout = encode(prompts)
+    if isinstance(layout, Layout):
+        return {p: (hidden[i].double(), layout.prompts[i]) for i, p in enumerate(prompts)}
+    return {p: (hidden[i].double(), int(layout[i])) for i, p in enumerate(prompts)}
 
 
 def _aligned_pairs(enc, concepts):
@@ -31,6 +35,46 @@ def _aligned_pairs(enc, concepts):
         (h_o, f_o), (h_n, f_n) = enc[c.text], enc[c.anchor]
         far = max(f_o, f_n)
         pairs.append((h_o[f_o:77 - max(0, far - f_o)], h_n[f_n:77 - max(0, far - f_n)]))
+    return pairs
+
+
+def _segment_pairs(concept, anchor, alignment):
+    """Position pairs (concept, anchor) of one segment, written out case by case (scapre_core.tokens)."""
+    pairs = []
+    if alignment == "all":
+        for t in range(concept.stop - concept.start):
+            pairs.append((concept.start + t, anchor.start + t))
+        return pairs
+    if alignment == "released":
+        f_o = concept.words[-1] if concept.words else max(concept.start, concept.end - 1)
+        f_n = anchor.words[-1] if anchor.words else max(anchor.start, anchor.end - 1)
+        t = 0
+        while f_o + t < concept.stop and f_n + t < anchor.stop:
+            pairs.append((f_o + t, f_n + t))
+            t += 1
+        return pairs
+    def tail(segment):  # the end token, or the last word of a segment without one (a pooled vector)
+        return segment.end if segment.end is not None else segment.words[-1]
+
+    first = concept.words[0] if concept.words else concept.end
+    for position in range(first, tail(concept) + 1):
+        back = tail(concept) - position
+        pairs.append((position, max(anchor.start, tail(anchor) - back)))
+    if alignment == "span+pads":
+        t = 1
+        while tail(concept) + t < concept.stop and tail(anchor) + t < anchor.stop:
+            pairs.append((tail(concept) + t, tail(anchor) + t))
+            t += 1
+    return pairs
+
+
+def _layout_pairs(enc, concepts, alignment):
+    """(X_j, Y_j) per concept for prompts encoded with a Layout."""
+    pairs = []
+    for c in concepts.erase:
+        (h_o, segs_o), (h_n, segs_n) = enc[c.text], enc[c.anchor]
+        rows = [pair for so, sn in zip(segs_o, segs_n) for pair in _segment_pairs(so, sn, alignment)]
+        pairs.append((h_o[[o for o, _ in rows]], h_n[[n for _, n in rows]]))
     return pairs
 
 
@@ -87,12 +131,28 @@ def _bures_row(w0, a, mu, lam_p, iters):
     return r * u
 
 
-def reference_unlearn(weights, encode, concepts, config):
-    """W_new (float64) for every key, by the per-row transcription of ``config.method``."""
+def reference_unlearn(weights, encode, concepts, config, layout_alignment="span"):
+    """W_new (float64) for every key, by the per-row transcription of ``config.method``.
+
+    For an encoder returning a Layout, the alignment is ``config.alignment`` ("auto": ``layout_alignment``),
+    the concept vectors are each concept's last word token of its first segment and the negative the empty
+    prompt's first end token.
+    """
     enc = _encode(encode, concepts)
-    pairs = _aligned_pairs(enc, concepts)
-    concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
-    empty_vec = enc[""][0][1]
+    clip_form = isinstance(enc[""][1], int)
+    if clip_form and config.alignment in ("auto", "released"):
+        pairs = _aligned_pairs(enc, concepts)
+        concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
+        empty_vec = enc[""][0][1]
+    else:
+        if clip_form:
+            enc = {p: (h, clip_layout(n)) for p, (h, n) in enc.items()}
+            layout_alignment = "released"
+        alignment = layout_alignment if config.alignment == "auto" else config.alignment
+        pairs = _layout_pairs(enc, concepts, alignment)
+        concept_vecs = [enc[c.text][0][enc[c.text][1][0].words[-1]] for c in concepts.erase]
+        first_empty = enc[""][1][0]
+        empty_vec = enc[""][0][first_empty.end if first_empty.end is not None else first_empty.words[-1]]
     C = torch.stack(concept_vecs, 1)
     d, m = C.shape
     CCt = C @ C.T

@@ -41,6 +41,47 @@ def random_encode(d: int, rank: int | None = None, seed: int = 0, scale: float =
     return encode
 
 
+def _pieces(word: str, salt: int) -> int:
+    """1 or 2 sub-tokens per word, by the word's hash (a stand-in for BPE / SentencePiece splits)."""
+    return 1 + text_seed(word, salt) % 2
+
+
+def t5_layout(prompt: str, length: int, start: int = 0, salt: int = 0):
+    """A T5-style segment: no start token, the words' pieces from ``start``, the end token, padding."""
+    from scapre_core.tokens import Segment
+    n = sum(_pieces(w, salt) for w in prompt.split())
+    return Segment(start, tuple(range(start, start + n)), start + n, start + length)
+
+
+def random_layout_encode(d: int, family: str = "t5", length: int = 32, seed: int = 0, scale: float = 1.0,
+                         alignment: str = "span"):
+    """An ``encode(prompts) -> (hidden [N, S, d], Layout)`` callable for a layout family:
+
+    * "t5": one T5-style segment of ``length`` positions (FLUX's txt_in input);
+    * "sd3": a 77-position CLIP segment (start token at 0) followed by a T5 segment of ``length``;
+    * "pooled": one position per prompt (a pooled vector: one word, no end token).
+    """
+    from scapre_core.tokens import Layout, Segment, clip_layout
+
+    def layout(prompt):
+        if family == "t5":
+            return (t5_layout(prompt, length, salt=seed),)
+        if family == "sd3":
+            return clip_layout(min(len(prompt.split()), 75)) + (t5_layout(prompt, length, start=77, salt=seed),)
+        if family == "pooled":
+            return (Segment(0, (0,), None, 1),)
+        raise ValueError(family)
+
+    def encode(prompts):
+        layouts = tuple(layout(p) for p in prompts)
+        S = layouts[0][-1].stop
+        hidden = torch.stack([torch.randn(S, d, generator=torch.Generator().manual_seed(text_seed(p, seed))) * scale
+                              for p in prompts])
+        return hidden.float(), Layout(layouts, alignment)
+
+    return encode
+
+
 def random_weights(widths, d: int, seed: int = 0, kinds=("to_k", "to_v")) -> dict[str, torch.Tensor]:
     """Random float32 weights [width, d] keyed like ComfyUI's attn2 keys (opaque to the core)."""
     g = torch.Generator().manual_seed(seed)
