@@ -1,4 +1,8 @@
-"""``unlearn``: edit a set of to_k / to_v weights so a text-to-image model forgets concepts."""
+"""``unlearn``: edit a set of to_k / to_v weights so a text-to-image model forgets concepts.
+
+``unlearn_streams``: the same for a model with several text streams (e.g. FLUX.1's T5 states into txt_in and
+its pooled CLIP-L vector into vector_in), each edited by ``unlearn`` with its own weights and token states.
+"""
 
 from __future__ import annotations
 
@@ -80,11 +84,33 @@ class Report:
 
 
 @dataclass
+class StreamsReport:
+    """The reports of one edit over several text streams, by stream name (in edit order)."""
+
+    streams: dict[str, Report]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage, summed over the streams."""
+        total: dict[str, float] = {}
+        for report in self.streams.values():
+            for stage, value in report.seconds.items():
+                total[stage] = total.get(stage, 0.0) + value
+        return total
+
+    def to_text(self) -> str:
+        """One stream: its report as it is; several: each under a line naming the stream."""
+        if len(self.streams) == 1:
+            return next(iter(self.streams.values())).to_text()
+        return "\n".join(f"[text stream: {name}]\n{report.to_text()}" for name, report in self.streams.items())
+
+
+@dataclass
 class UnlearnResult:
     """``deltas[key] = W_new - W0`` (float32, CPU) for every key, and the report."""
 
     deltas: dict[str, Tensor]
-    report: Report
+    report: Report | StreamsReport
 
 
 @dataclass
@@ -191,3 +217,32 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         alignment=tokens.alignment,
     )
     return UnlearnResult(deltas, report)
+
+
+def _offset(progress: Progress, before: int, total: int) -> Progress:
+    """``progress`` for one stream whose weights come after ``before`` others, out of ``total``."""
+    return lambda done, _: progress(before + done, total)
+
+
+def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], concepts: ConceptSet,
+                    config: ScaPreConfig, *, device: torch.device | str | None = None,
+                    progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
+    """``unlearn`` on each text stream of one model: ``streams[name] = (weights, encode)``.
+
+    Each stream's weights read their own input (e.g. T5 token states, or one pooled vector per prompt), so each
+    is edited from its own ``encode``, exactly as ``unlearn(weights, encode, ...)`` alone would; the streams'
+    keys must be distinct. ``progress(done, total)`` counts the weights of all streams together. The result's
+    report is a ``StreamsReport`` (its text is the one stream's report when there is one).
+    """
+    total = sum(len(weights) for weights, _ in streams.values())
+    deltas: dict[str, Tensor] = {}
+    reports: dict[str, Report] = {}
+    for name, (weights, encode) in streams.items():
+        shared = set(weights) & set(deltas)
+        if shared:
+            raise ValueError(f"text stream {name!r} edits keys another stream edits too, e.g. {sorted(shared)[0]}")
+        result = unlearn(weights, encode, concepts, config, device=device, dtype=dtype,
+                         progress=None if progress is None else _offset(progress, len(deltas), total))
+        deltas |= result.deltas
+        reports[name] = result.report
+    return UnlearnResult(deltas, StreamsReport(reports))
