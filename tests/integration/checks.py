@@ -49,7 +49,7 @@ def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     """The patched model's effective to_k/to_v weights against W0 + strength * delta."""
     nodes, glue, mm = _setup()
     model, clip, _ = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[:3]
-    keys = glue.cross_attention_keys(model)
+    keys = glue.edited_keys(model)
     base_before = _unet_weights(model, keys)
     patches_before, uuid_before = dict(model.patches), model.patches_uuid
     concepts = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute("golf ball\nchurch -> a building\n+ dog", "none")
@@ -84,7 +84,7 @@ def save_round_trips(ckpt: str, concepts: str) -> dict:
     from safetensors import safe_open
     loader = nodes.CheckpointLoaderSimple()
     base, clip, vae = loader.load_checkpoint(ckpt)[:3]
-    keys = glue.cross_attention_keys(base)
+    keys = glue.edited_keys(base)
     concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
     patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(base, clip, concept_set, "large_scale", 1.0, 0).args[0]
     deltas, _ = glue.scapre_edits(patched)
