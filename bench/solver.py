@@ -3,10 +3,15 @@
     python -m bench.solver                        # SD1.5 and SDXL shapes, m = 1 ... 1000
     python -m bench.solver --models sd15 --m 50   # one case
     python -m bench.solver --rank 0               # a full-rank encoder instead of rank 64
+    python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
-shapes (70 + 70, widths 640/1280, d = 2048), a random rank-64 ``encode`` (tests/synthetic.py),
-the default "scapre" recipe. Each case runs in a fresh process so its peak RSS is its own.
+shapes (70 + 70, widths 640/1280, d = 2048), or the DiT families' (tests/synthetic.MODEL_SHAPES: FLUX.1's
+txt_in [3072, 4096], SD3.5 Large's context_embedder [2432, 4096], Wan 2.1 14B's 40 + 40 cross_attn k / v
+[5120, 5120]), a random rank-64 ``encode`` (tests/synthetic.py, the 77-token CLIP form for every model),
+the default "scapre" recipe. Each case runs in a fresh process so its peak RSS is its own. Weights over
+LAZY_BYTES are drawn one at a time as the edit reads them (synthetic.RandomWeights), inside the timed call;
+the row's "draw_s" is that drawing, measured on its own per weight, times the number of weights.
 
 The reference transcription (tests/reference.py) is far too slow to run whole. It is timed on
 one key truncated to 4 and to 12 rows; its cost is fitted as ``a + b * rows`` per key and
@@ -30,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reference import reference_unlearn  # noqa: E402
-from synthetic import MODEL_SHAPES, random_encode, random_weights  # noqa: E402
+from synthetic import MODEL_SHAPES, RandomWeights, random_encode, random_weights  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 
@@ -40,13 +45,17 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+LAZY_BYTES = 2**32
+"""Weights larger than this in all (4 GiB of float32) are drawn as they are read rather than held."""
+
+
 def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int]) -> dict:
-    widths, d = MODEL_SHAPES[model]
-    weights = random_weights(widths, d, seed=0)
+    widths, d, kinds = MODEL_SHAPES[model]
+    weight_bytes = 4 * d * sum(widths) * len(kinds)
+    weights = (RandomWeights if weight_bytes > LAZY_BYTES else random_weights)(widths, d, seed=0, kinds=kinds)
     encode = random_encode(d, rank or None, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
     config = ScaPreConfig()
-    weight_bytes = sum(w.numel() * 4 for w in weights.values())
 
     before = _rss_bytes()
     if device == "cuda":
@@ -64,6 +73,10 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     if device == "cuda":
         row["peak_extra_cuda_mb"] = round((torch.cuda.max_memory_allocated() - base_cuda) / 2**20, 1)
     del result
+    if isinstance(weights, RandomWeights):
+        start = time.perf_counter()
+        weights[next(iter(weights))]
+        row["draw_s"] = round((time.perf_counter() - start) * len(weights), 1)
 
     key = next(iter(weights))
     timings = []
@@ -113,6 +126,8 @@ def main() -> None:
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
+            if "draw_s" in row:
+                stages += f" (of which drawing the weights {row['draw_s']})"
             memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
             if "peak_extra_cuda_mb" in row:
                 memory += f", CUDA {row['peak_extra_cuda_mb']}"

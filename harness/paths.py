@@ -24,6 +24,7 @@ TINY_SD15 = "tiny_sd15.safetensors"
 TINY_SDXL = "tiny_sdxl.safetensors"
 TOY = "toy_shapes.safetensors"  # the toy world (toy/): trained, so erasures are visible; the demo's model
 TINY_SD3 = "tiny_sd3.safetensors"  # SD3, loaded with "Load Diffusion Model", its CLIP with CLIPLoader (type sd3)
+TINY_SD3_CHECKPOINT = "tiny_sd3_checkpoint.safetensors"  # the same SD3 with CLIP-L and TAESD3 in one checkpoint
 TINY_CLIP_L = "tiny_clip_l.safetensors"  # a random CLIP-L text encoder (models/text_encoders)
 TAESD3 = "taesd3"  # VAELoader's name for models/vae_approx/taesd3_{encoder,decoder}.safetensors (random)
 TINY_HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"  # a family ScaPre refuses, loaded with "Load Diffusion Model"

@@ -25,6 +25,8 @@ Files for the families the pack edits through their text-input layers (issue 10)
                    CLIPLoader(type sd3) it is SD3's text encoder (77 rows zero-padded to 4096, pooled 768 + 1280
                    zeros);
   taesd3        -> taesd3_encoder / taesd3_decoder (a 16-channel TAESD) for VAELoader's "taesd3";
+  sd3_checkpoint -> the same three in one SD3 checkpoint (CLIP-L alone as its text encoder), for Load Checkpoint
+                   and the SD3.5 example workflow (whose sd3.5_large_fp8_scaled.safetensors holds all three too);
   hunyuan_video -> HunyuanVideo (hidden 128, one head, 1 + 1 blocks), a family the pack refuses (its text goes
                    through a timestep-conditioned token refiner: no closed form).
 And, for the in-process tests, builders that return live ComfyUI objects (build_model, build_text_encoder): FLUX.1
@@ -75,6 +77,8 @@ HUNYUAN_VIDEO = dict(image_model="hunyuan_video", in_channels=16, out_channels=1
 TINY_HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
 TINY_CLIP_L = "tiny_clip_l.safetensors"
 TAESD3 = ("taesd3_encoder.safetensors", "taesd3_decoder.safetensors")
+TAESD3_SCALE_SHIFT = (1.5305, 0.0609)  # what VAELoader sets for "taesd3" (nodes.py load_taesd)
+TINY_SD3_CHECKPOINT = "tiny_sd3_checkpoint.safetensors"
 DIFFUSION_MODELS = {  # name -> (file, ComfyUI module path and class, config, expected model_config class)
     "sd3": (TINY_SD3, "comfy.ldm.modules.diffusionmodules.mmdit.MMDiT", SD3_MMDIT, "SD3"),
     "hunyuan_video": (TINY_HUNYUAN_VIDEO, "comfy.ldm.hunyuan_video.model.HunyuanVideo", HUNYUAN_VIDEO,
@@ -247,6 +251,40 @@ def generate_taesd3(out_dir, seed):
         _save({k: v.to(torch.float16) for k, v in _fill(part.state_dict(), seed).items()}, out)
         summary[file] = os.path.getsize(out)
     return {"files": summary, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def generate_sd3_checkpoint(out_dir, seed):
+    """Write out_dir/tiny_sd3_checkpoint.safetensors: the tiny SD3 MMDiT (fp16), a random CLIP-L (fp8) and a
+    random TAESD3 (fp16), keyed by SD3's own *_for_saving hooks as Save Checkpoint would."""
+    import comfy.clip_model
+    import comfy.ops
+    import comfy.supported_models
+    import comfy.taesd.taesd
+    import torch
+
+    t0 = time.perf_counter()
+    config = comfy.supported_models.SD3({"in_channels": 16})
+    with open(os.path.join(os.path.dirname(comfy.clip_model.__file__), "sd1_clip_config.json")) as f:
+        clip_config = json.load(f)
+    with torch.device("meta"):
+        clip = comfy.clip_model.CLIPTextModel(clip_config, torch.float32, "meta", comfy.ops.disable_weight_init)
+        taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
+    parts = {
+        "unet": config.process_unet_state_dict_for_saving(_meta_state_dict(DIFFUSION_MODELS["sd3"][1], SD3_MMDIT)),
+        "clip": config.process_clip_state_dict_for_saving({f"clip_l.transformer.{k}": v
+                                                           for k, v in clip.state_dict().items()}),
+        "vae": config.process_vae_state_dict_for_saving(taesd.state_dict()),
+    }
+    dtype = {"unet": torch.float16, "clip": torch.float8_e4m3fn, "vae": torch.float16}
+    sd = {}
+    for part, spec in parts.items():
+        sd |= {k: v.to(dtype[part]) for k, v in _fill(spec, seed).items()}
+    for key, value in zip(("vae_scale", "vae_shift"), TAESD3_SCALE_SHIFT):  # 0-D: _fill made them 0
+        sd[config.vae_key_prefix[0] + key] = torch.tensor(value)
+    out = os.path.join(out_dir, TINY_SD3_CHECKPOINT)
+    _save(sd, out)
+    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd),
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 # --- in-process builders for the tests of the DiT families ------------------------------------------------
@@ -449,7 +487,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--comfy-dir", required=True)
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--which", choices=["sd15", "sdxl", "all", *DIFFUSION_MODELS, "clip_l", "taesd3"],
+    ap.add_argument("--which", choices=["sd15", "sdxl", "all", *DIFFUSION_MODELS, "clip_l", "taesd3", "sd3_checkpoint"],
                     default="all", help="all = the checkpoints (sd15, sdxl); the others: see the module docstring")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--verify", action="store_true", help="check existing files instead of generating")
@@ -460,7 +498,8 @@ def main():
         if a.which in DIFFUSION_MODELS:
             summary = generate_diffusion_model(a.which, a.out_dir, a.seed)
         else:
-            summary = {"clip_l": generate_clip_l, "taesd3": generate_taesd3}[a.which](a.out_dir, a.seed)
+            summary = {"clip_l": generate_clip_l, "taesd3": generate_taesd3,
+                       "sd3_checkpoint": generate_sd3_checkpoint}[a.which](a.out_dir, a.seed)
         print(json.dumps({a.which: summary}, indent=1))
         return
     names = list(MODELS) if a.which == "all" else [a.which]
