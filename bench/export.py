@@ -66,8 +66,8 @@ def architecture_params(model: str) -> dict[str, int]:
 
 
 def edit_sizes(model: str, m: int, rank: int | None, recipe: str, folder: Path) -> dict:
-    widths, d = MODEL_SHAPES[model]
-    weights = random_weights(widths, d, seed=0)
+    widths, d, kinds = MODEL_SHAPES[model]
+    weights = random_weights(widths, d, seed=0, kinds=kinds)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
     deltas = unlearn(weights, random_encode(d, rank, seed=0), concepts, ScaPreConfig.preset(recipe)).deltas
     exact = {k[: -len(".weight")] + ".diff": v.half() for k, v in deltas.items()}
@@ -89,7 +89,7 @@ def edit_sizes(model: str, m: int, rank: int | None, recipe: str, folder: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODEL_SHAPES), choices=list(MODEL_SHAPES))
+    parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODEL_SHAPES))
     parser.add_argument("--m", nargs="+", type=int, default=[1, 10, 50])
     parser.add_argument("--recipes", nargs="+", default=["large_scale", "objects_base"])
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS),

@@ -5,13 +5,18 @@
     python -m bench.solver --rank 0               # a full-rank encoder instead of rank 64
     python -m bench.solver --recipes uce uce+prior nullspace oce --no-reference   # issue 9's recipes
     python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
+    python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
-shapes (70 + 70, widths 640/1280, d = 2048), a random rank-64 ``encode`` (tests/synthetic.py),
+shapes (70 + 70, widths 640/1280, d = 2048), or the DiT families' (tests/synthetic.MODEL_SHAPES: FLUX.1's
+txt_in [3072, 4096], SD3.5 Large's context_embedder [2432, 4096], Wan 2.1 14B's 40 + 40 cross_attn k / v
+[5120, 5120]), a random rank-64 ``encode`` (tests/synthetic.py, the 77-token CLIP form for every model),
 the default "scapre" recipe (or ``--recipes``: preset names; "<preset>+prior" adds the general
 preserve prior). Rows give wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the general prior gets it already built ("cached"), from the
 synthetic encoder over the shipped 1,000 prompts; that one-time build is timed separately. Each case
-runs in a fresh process so its peak RSS is its own.
+runs in a fresh process so its peak RSS is its own. Weights over LAZY_BYTES are drawn one at a time as
+the edit reads them (synthetic.RandomWeights), inside the timed call; the row's "draw_s" is that drawing,
+measured on its own per weight, times the number of weights.
 
 ``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
 seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
@@ -39,13 +44,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reference import reference_unlearn  # noqa: E402
-from synthetic import MODEL_SHAPES, random_encode, random_weights  # noqa: E402
+from synthetic import MODEL_SHAPES, RandomWeights, random_encode, random_weights  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 from scapre_core.api import prior_choice  # noqa: E402
 from scapre_core.prior import general_prior, general_prompts  # noqa: E402
 
 PRIOR_SUFFIX = "+prior"
+LAZY_BYTES = 2**32
+"""Weights larger than this in all (4 GiB of float32) are drawn as they are read rather than held."""
 
 
 def _rss_bytes() -> int:
@@ -62,12 +69,12 @@ def recipe_config(recipe: str) -> ScaPreConfig:
 
 def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int] | None,
              recipe: str = "large_scale") -> dict:
-    widths, d = MODEL_SHAPES[model]
-    weights = random_weights(widths, d, seed=0)
+    widths, d, kinds = MODEL_SHAPES[model]
+    weight_bytes = 4 * d * sum(widths) * len(kinds)
+    weights = (RandomWeights if weight_bytes > LAZY_BYTES else random_weights)(widths, d, seed=0, kinds=kinds)
     encode = random_encode(d, rank or None, seed=0)
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
     config = recipe_config(recipe)
-    weight_bytes = sum(w.numel() * 4 for w in weights.values())
     prior, prior_seconds = None, None
     if prior_choice(concepts, config) == "general":
         start = time.perf_counter()
@@ -83,7 +90,7 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     result = unlearn(weights, encode, concepts, config, prior=prior, device=device)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    edited_bytes = sum(weights[k].numel() * 4 for k in result.deltas)
+    edited_bytes = sum(delta.numel() * 4 for delta in result.deltas.values())
     row = {"model": model, "m": m, "recipe": recipe, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
            "cpu_seconds": round(cpu_seconds, 3),
            "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.deltas),
@@ -93,6 +100,10 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     if device == "cuda":
         row["peak_extra_cuda_mb"] = round((torch.cuda.max_memory_allocated() - base_cuda) / 2**20, 1)
     del result
+    if isinstance(weights, RandomWeights):
+        start = time.perf_counter()
+        weights[next(iter(weights))]
+        row["draw_s"] = round((time.perf_counter() - start) * len(weights), 1)
     if reference_rows is None:
         return row
 
@@ -122,14 +133,15 @@ def clip_prior() -> dict:
     from scapre_core.prior import prompts_digest
 
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(paths.TINY_SD15)[1]
-    glue.prior_cache_path(glue.encoder_fingerprint(clip), prompts_digest(general_prompts())).unlink(missing_ok=True)
+    encode = glue.clip_encoder(clip)
+    glue.prior_cache_path(glue.encoder_fingerprint(encode), prompts_digest(general_prompts())).unlink(missing_ok=True)
     before = _rss_bytes()
     start, cpu_start = time.perf_counter(), time.process_time()
-    built = glue.general_prior(clip)
+    built = glue.general_prior(encode)
     build, build_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    read = glue.general_prior(clip)
+    read = glue.general_prior(encode)
     return {"prompts": built.prompts, "d": built.d, "build_s": round(build, 1), "build_cpu_s": round(build_cpu, 1),
             "cache_read_s": round(time.perf_counter() - start, 3), "source_built": built.source,
             "source_read": read.source, "peak_extra_rss_mb": round((peak - before) / 2**20, 1),
@@ -181,6 +193,8 @@ def main() -> None:
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 rows.append(row)
                 stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
+                if "draw_s" in row:
+                    stages += f" (of which drawing the weights {row['draw_s']})"
                 memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
                 if "peak_extra_cuda_mb" in row:
                     memory += f", CUDA {row['peak_extra_cuda_mb']}"

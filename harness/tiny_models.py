@@ -1,9 +1,11 @@
-"""Seeded generator (and checker) of tiny random-weight checkpoints that ComfyUI detects as real model families.
+"""Seeded generator (and checker) of tiny random-weight models that ComfyUI detects as real model families.
 
 Runs inside the host venv (it imports ComfyUI and torch):
-    VENV_PY harness/tiny_models.py --comfy-dir DIR --out-dir DIR --which sd15|sdxl|all|sd3 [--seed 0] [--verify]
-Prints a JSON summary. With --verify it generates nothing: it loads the existing files through
-comfy.sd.load_checkpoint_guess_config and checks detection, key coverage, text encoding and VAE decoding.
+    VENV_PY harness/tiny_models.py --comfy-dir DIR --out-dir DIR --which WHICH [--seed 0] [--verify]
+with WHICH one of sd15, sdxl, all (the two checkpoints), sd3 or hunyuan_video (bare diffusion models, into
+DIR), clip_l (a text encoder) or taesd3 (a VAE's encoder and decoder). Prints a JSON summary. With --verify
+it generates nothing: it loads the existing checkpoints through comfy.sd.load_checkpoint_guess_config and checks
+detection, key coverage, text encoding and VAE decoding.
 
 Why tiny: tests need real detection, real key names and real sampling on a CPU in seconds.
   sd15 -> SD15 (BaseModel): the 13.6M-param UNet of shared/docs/host_notes.md, CLIP-L fp16, TAESD fp16
@@ -15,6 +17,26 @@ Why tiny: tests need real detection, real key names and real sampling on a CPU i
           smallest detected UNet has ONE level (channel_mult [1], num_res_blocks [3]), no middle block and no
           output transformers: 7 attn2 to_k/to_v pairs reading 2048-wide text. It gets SDXL's dual
           CLIP-L + CLIP-G encoder (stored fp8_e4m3fn: their size is fixed), UNet and TAESD in fp16.
+
+Files for the families the pack edits through their text-input layers (issue 10):
+  sd3           -> SD3: an MMDiT of depth 1 (hidden 64, 0.8M params), loaded by "Load Diffusion Model" (UNETLoader);
+  clip_l        -> a random CLIP-L text encoder (HF key names, all 12 layers: ComfyUI builds CLIP-L from its fixed
+                   config, so a shorter one would load half empty), fp8_e4m3fn like tiny_sdxl's: with
+                   CLIPLoader(type sd3) it is SD3's text encoder (77 rows zero-padded to 4096, pooled 768 + 1280
+                   zeros);
+  taesd3        -> taesd3_encoder / taesd3_decoder (a 16-channel TAESD) for VAELoader's "taesd3";
+  sd3_checkpoint -> the same three in one SD3 checkpoint (CLIP-L alone as its text encoder), for Load Checkpoint
+                   and the SD3.5 example workflow (whose sd3.5_large_fp8_scaled.safetensors holds all three too);
+  hunyuan_video -> HunyuanVideo (hidden 128, one head, 1 + 1 blocks), a family the pack refuses (its text goes
+                   through a timestep-conditioned token refiner: no closed form).
+And, for the in-process tests, builders that return live ComfyUI objects (build_model, build_text_encoder): FLUX.1
+(dev, schnell, Fill) and Chroma (and Chroma Radiance) on their model_config classes with small configs (ComfyUI detects FLUX only at
+hidden size 3072, so these are built directly, not detected), SD3 and Wan 2.1 / 2.2 from seeded state dicts
+through comfy.sd.load_diffusion_model_state_dict (detected, as UNETLoader would), and their text encoders:
+ComfyUI's own tokenizers and encoder classes (comfy.sd.CLIP) with small layer configs. T5-XXL and UMT5-XXL
+cannot be shrunk through the stock loaders (their configs are fixed JSON files), so only these builders make
+them small; Wan's UMT5 tokenizer ships inside real UMT5 files, so a 120-piece SentencePiece model (pad 0, end
+1, as UMT5's) is trained here from a fixed word list.
 
 How: ComfyUI's own classes are instantiated on the meta device to get exact key names and shapes, the model
 config's *_for_saving hooks turn them into checkpoint keys, and every tensor is filled from one seeded generator
@@ -46,6 +68,22 @@ SD3_MMDIT = dict(in_channels=16, out_channels=16, patch_size=2, depth=1, adm_in_
                  context_embedder_config={"target": "torch.nn.Linear",
                                           "params": {"in_features": 4096, "out_features": 64}})
 TINY_SD3 = "tiny_sd3.safetensors"
+# A family ScaPre refuses, for the tests of the refusal: HunyuanVideo (detected from hidden size, one head of 128
+# since its rope axes are fixed at 16 + 56 + 56), one double and one single block.
+HUNYUAN_VIDEO = dict(image_model="hunyuan_video", in_channels=16, out_channels=16, patch_size=[1, 2, 2],
+                     axes_dim=[16, 56, 56], vec_in_dim=768, context_in_dim=64, hidden_size=128, mlp_ratio=1.0,
+                     num_heads=1, depth=1, depth_single_blocks=1, theta=256, qkv_bias=True, guidance_embed=False,
+                     byt5=False, meanflow=False, use_cond_type_embedding=False, vision_in_dim=None)
+TINY_HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"
+TINY_CLIP_L = "tiny_clip_l.safetensors"
+TAESD3 = ("taesd3_encoder.safetensors", "taesd3_decoder.safetensors")
+TAESD3_SCALE_SHIFT = (1.5305, 0.0609)  # what VAELoader sets for "taesd3" (nodes.py load_taesd)
+TINY_SD3_CHECKPOINT = "tiny_sd3_checkpoint.safetensors"
+DIFFUSION_MODELS = {  # name -> (file, ComfyUI module path and class, config, expected model_config class)
+    "sd3": (TINY_SD3, "comfy.ldm.modules.diffusionmodules.mmdit.MMDiT", SD3_MMDIT, "SD3"),
+    "hunyuan_video": (TINY_HUNYUAN_VIDEO, "comfy.ldm.hunyuan_video.model.HunyuanVideo", HUNYUAN_VIDEO,
+                      "HunyuanVideo"),
+}
 MODELS = {  # name -> (file, unet config, expected supported_models class, CLIP storage dtype, encoder width)
     "sd15": ("tiny_sd15.safetensors", SD15_UNET, "SD15", "float16", 768),
     "sdxl": ("tiny_sdxl.safetensors", SDXL_UNET, "KOALA_700M", "float8_e4m3fn", 2048),
@@ -122,32 +160,262 @@ def generate(name, out_dir, seed):
             "params": params, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def generate_sd3(out_dir, seed):
-    """Write out_dir/tiny_sd3.safetensors (diffusion model only, detected as SD3) and return its summary."""
-    import comfy.model_detection
+def _meta_state_dict(module_path, config):
+    """Names and shapes of a ComfyUI module's state dict (built on the meta device, nothing allocated)."""
+    import importlib
+
     import comfy.ops
     import torch
-    from comfy.ldm.modules.diffusionmodules.mmdit import MMDiT
+
+    module_name, class_name = module_path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module_name), class_name)
+    with torch.device("meta"):
+        return cls(**config, device="meta", operations=comfy.ops.disable_weight_init).state_dict()
+
+
+def _fill(spec, seed, bias_scale=0.0):
+    """Seeded values for {key: meta tensor} in sorted key order: ndim >= 2 -> randn / sqrt(fan_in); 1-D norm
+    gains (*.weight, *.scale) -> 1; other 1-D (biases) -> bias_scale * randn; 0-D -> 0 (float32)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for k in sorted(spec):
+        shape = tuple(spec[k].shape)
+        if len(shape) >= 2:
+            out[k] = torch.randn(shape, generator=g) * (1.0 / math.sqrt(math.prod(shape[1:])))
+        elif len(shape) == 1 and k.endswith((".weight", ".scale")):
+            out[k] = torch.ones(shape)
+        elif len(shape) == 1 and bias_scale:
+            out[k] = torch.randn(shape, generator=g) * bias_scale
+        else:
+            out[k] = torch.zeros(shape)
+    return out
+
+
+def _save(tensors, out):
+    """Write a safetensors file atomically, with one metadata key (several are written in random order)."""
     from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in tensors.items()}, out + ".partial", metadata={"format": "pt"})
+    os.replace(out + ".partial", out)
+
+
+def generate_diffusion_model(name, out_dir, seed):
+    """Write out_dir/<file> (a bare diffusion model ComfyUI detects as the expected class); return its summary."""
+    import comfy.model_detection
+    import torch
+
+    t0 = time.perf_counter()
+    file, module_path, config, expected = DIFFUSION_MODELS[name]
+    spec = _meta_state_dict(module_path, config)
+    detected = type(comfy.model_detection.model_config_from_unet(spec, "")).__name__
+    if detected != expected:
+        raise RuntimeError(f"{name}: ComfyUI detects {detected}, expected {expected}")
+    sd = {k: v.to(torch.float16) for k, v in _fill(spec, seed).items()}
+    out = os.path.join(out_dir, file)
+    _save(sd, out)
+    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd), "model_config": detected,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def generate_clip_l(out_dir, seed):
+    """Write out_dir/tiny_clip_l.safetensors: a random full-size CLIP-L text encoder (HF key names), fp8."""
+    import comfy.clip_model
+    import comfy.ops
+    import torch
+
+    t0 = time.perf_counter()
+    with open(os.path.join(os.path.dirname(comfy.clip_model.__file__), "sd1_clip_config.json")) as f:
+        config = json.load(f)
+    with torch.device("meta"):
+        spec = comfy.clip_model.CLIPTextModel(config, torch.float32, "meta", comfy.ops.disable_weight_init).state_dict()
+    sd = {k: v.to(torch.float8_e4m3fn) for k, v in _fill(spec, seed).items()}
+    out = os.path.join(out_dir, TINY_CLIP_L)
+    _save(sd, out)
+    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def generate_taesd3(out_dir, seed):
+    """Write out_dir/taesd3_encoder and taesd3_decoder .safetensors: a random 16-channel TAESD, fp16."""
+    import comfy.taesd.taesd
+    import torch
 
     t0 = time.perf_counter()
     with torch.device("meta"):
-        spec = MMDiT(**SD3_MMDIT, device="meta", operations=comfy.ops.disable_weight_init).state_dict()
-    detected = type(comfy.model_detection.model_config_from_unet(spec, "")).__name__
-    if detected != "SD3":
-        raise RuntimeError(f"sd3: ComfyUI detects {detected}, expected SD3")
-    g = torch.Generator().manual_seed(seed)
+        taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
+    summary = {}
+    for file, part in zip(TAESD3, (taesd.taesd_encoder, taesd.taesd_decoder)):
+        out = os.path.join(out_dir, file)
+        _save({k: v.to(torch.float16) for k, v in _fill(part.state_dict(), seed).items()}, out)
+        summary[file] = os.path.getsize(out)
+    return {"files": summary, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def generate_sd3_checkpoint(out_dir, seed):
+    """Write out_dir/tiny_sd3_checkpoint.safetensors: the tiny SD3 MMDiT (fp16), a random CLIP-L (fp8) and a
+    random TAESD3 (fp16), keyed by SD3's own *_for_saving hooks as Save Checkpoint would."""
+    import comfy.clip_model
+    import comfy.ops
+    import comfy.supported_models
+    import comfy.taesd.taesd
+    import torch
+
+    t0 = time.perf_counter()
+    config = comfy.supported_models.SD3({"in_channels": 16})
+    with open(os.path.join(os.path.dirname(comfy.clip_model.__file__), "sd1_clip_config.json")) as f:
+        clip_config = json.load(f)
+    with torch.device("meta"):
+        clip = comfy.clip_model.CLIPTextModel(clip_config, torch.float32, "meta", comfy.ops.disable_weight_init)
+        taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
+    parts = {
+        "unet": config.process_unet_state_dict_for_saving(_meta_state_dict(DIFFUSION_MODELS["sd3"][1], SD3_MMDIT)),
+        "clip": config.process_clip_state_dict_for_saving({f"clip_l.transformer.{k}": v
+                                                           for k, v in clip.state_dict().items()}),
+        "vae": config.process_vae_state_dict_for_saving(taesd.state_dict()),
+    }
+    dtype = {"unet": torch.float16, "clip": torch.float8_e4m3fn, "vae": torch.float16}
     sd = {}
-    for k in sorted(spec):
-        shape = tuple(spec[k].shape)
-        v = torch.randn(shape, generator=g) * (1.0 / math.sqrt(math.prod(shape[1:]))) if len(shape) >= 2 \
-            else torch.full(shape, 1.0 if k.endswith(".weight") else 0.0)
-        sd[k] = v.to(torch.float16).contiguous()
-    out = os.path.join(out_dir, TINY_SD3)
-    save_file(sd, out + ".partial", metadata={"format": "pt"})
-    os.replace(out + ".partial", out)
-    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd), "model_config": detected,
+    for part, spec in parts.items():
+        sd |= {k: v.to(dtype[part]) for k, v in _fill(spec, seed).items()}
+    for key, value in zip(("vae_scale", "vae_shift"), TAESD3_SCALE_SHIFT):  # 0-D: _fill made them 0
+        sd[config.vae_key_prefix[0] + key] = torch.tensor(value)
+    out = os.path.join(out_dir, TINY_SD3_CHECKPOINT)
+    _save(sd, out)
+    return {"file": out, "bytes": os.path.getsize(out), "tensors": len(sd),
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+# --- in-process builders for the tests of the DiT families ------------------------------------------------
+
+# FLUX.1 at hidden 64 (two heads of 32 = 8 + 12 + 12 rope axes); T5 states 384 wide, which is more than FLUX's 256
+# padded positions, so the tests' "every position aligned" edit can be exact; a 32-wide CLIP-L pooled vector.
+FLUX_TINY = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=32, context_in_dim=384,
+                 hidden_size=64, mlp_ratio=2.0, num_heads=2, depth=1, depth_single_blocks=1, axes_dim=[8, 12, 12],
+                 theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
+CHROMA_TINY = dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=384, hidden_size=64,
+                   mlp_ratio=2.0, num_heads=2, depth=1, depth_single_blocks=1, axes_dim=[8, 12, 12], theta=10000,
+                   patch_size=2, qkv_bias=True, in_dim=64, out_dim=64, hidden_dim=64, n_layers=1)
+IN_PROCESS_MODELS = {  # name -> (supported_models class, unet config) for the models built directly
+    "Flux": ("Flux", FLUX_TINY),
+    "FluxSchnell": ("FluxSchnell", {**FLUX_TINY, "guidance_embed": False}),
+    "FluxInpaint": ("FluxInpaint", {**FLUX_TINY, "in_channels": 96}),
+    "Chroma": ("Chroma", CHROMA_TINY),
+    "ChromaRadiance": ("ChromaRadiance", {**CHROMA_TINY, "image_model": "chroma_radiance", "in_channels": 3,
+                                          "out_channels": 3, "patch_size": 16, "nerf_hidden_size": 16,
+                                          "nerf_mlp_ratio": 2, "nerf_depth": 1, "nerf_max_freqs": 2,
+                                          "nerf_tile_size": 0, "nerf_final_head_type": "linear",
+                                          "nerf_embedder_dtype": None}),
+}
+# SD3 with a 96-wide CLIP-L (77 CLIP rows fit in 96 dimensions, so an edit aligned on every row can be exact) and
+# a 4096-wide T5: pooled = 96 (CLIP-L) + 1280 (zeros for the absent CLIP-G).
+SD3_TINY = {**SD3_MMDIT, "adm_in_channels": 96 + 1280, "pos_embed_max_size": 16, "num_patches": 16 * 16}
+WAN_TINY = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=64, freq_dim=256, text_dim=4096,
+                out_dim=16, num_heads=1, num_layers=2)
+DETECTED_MODELS = {  # name -> (ComfyUI module path and class, config): built from a state dict, then detected
+    "SD3": ("comfy.ldm.modules.diffusionmodules.mmdit.MMDiT", SD3_TINY),
+    "WAN21_T2V": ("comfy.ldm.wan.model.WanModel", WAN_TINY),
+    "WAN21_I2V": ("comfy.ldm.wan.model.WanModel", {**WAN_TINY, "model_type": "i2v", "in_dim": 36}),
+    "WAN22_T2V": ("comfy.ldm.wan.model.WanModel", {**WAN_TINY, "in_dim": 48, "out_dim": 48}),
+}
+T5_SMALL = {"d_ff": 32, "d_kv": 16, "num_heads": 2, "num_layers": 1}
+CLIP_SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 3,
+              "projection_dim": 32}
+TEXT_ENCODERS = {  # name -> (tokenizer, encoder factory, model_options): ComfyUI's classes, small layer configs
+    "flux": ("comfy.text_encoders.flux.FluxTokenizer", "comfy.text_encoders.flux.flux_clip",
+             {"t5xxl_model_config": {**T5_SMALL, "d_model": 384}, "clip_l_model_config": CLIP_SMALL}),
+    "chroma": ("comfy.text_encoders.pixart_t5.PixArtTokenizer", "comfy.text_encoders.pixart_t5.pixart_te",
+               {"t5xxl_model_config": {**T5_SMALL, "d_model": 384}}),
+    "sd3": ("comfy.text_encoders.sd3_clip.SD3Tokenizer", "comfy.text_encoders.sd3_clip.sd3_clip",
+            {"t5xxl_model_config": {**T5_SMALL, "d_model": 4096},
+             "clip_l_model_config": {**CLIP_SMALL, "hidden_size": 96, "projection_dim": 96}}),
+    "wan": ("comfy.text_encoders.wan.WanT5Tokenizer", "comfy.text_encoders.wan.te",
+            {"umt5xxl_model_config": {**T5_SMALL, "d_model": 4096, "vocab_size": 128}}),
+}
+ENCODER_ARGUMENTS = {"sd3": {"clip_l": True, "clip_g": False, "t5": True}}
+SPIECE_WORDS = ("a photo of Van Gogh painting golf ball church building cat dog red green blue circle square "
+                "triangle star tennis apple pear river mountain portrait style keep number concept word gentle anchor")
+
+
+def _attribute(path):
+    import importlib
+
+    module_name, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _fill_module(module, seed):
+    """Fill a live module's parameters in place with _fill's seeded values (biases 0.1 * randn: not zero, so
+    the tests see whether an edit leaves them alone), except T5's relative-position biases, which are zero.
+
+    Why zero: T5 puts every pair of positions more than 128 apart into one position bucket, so FLUX's 256
+    padded positions come out nearly collinear but not equal, each with its own target: no matrix maps such
+    rows exactly onto the anchor's, which would make the tests' every-position equivalence a test of the
+    random encoder instead of the edit. Without the bias, a prompt's padding rows are exactly equal (position
+    plays no part), the rows of a prompt span as many dimensions as it has distinct tokens, and the edit can
+    be exact.
+    """
+    import torch
+
+    params = dict(module.named_parameters())
+    values = _fill({k: p for k, p in params.items()}, seed, bias_scale=0.1)
+    with torch.no_grad():
+        for k, p in params.items():
+            p.copy_(torch.zeros_like(p) if "relative_attention_bias" in k else values[k].to(p.dtype))
+
+
+def build_model(name, seed=0):
+    """A tiny ComfyUI MODEL (ModelPatcher) of the family whose model_config class is ``name``, fp32, on the CPU."""
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.sd
+    import comfy.supported_models
+    import torch
+
+    if name in DETECTED_MODELS:
+        state = _fill(_meta_state_dict(*DETECTED_MODELS[name]), seed, bias_scale=0.1)
+        model = comfy.sd.load_diffusion_model_state_dict(state, model_options={"dtype": torch.float32})
+        if model is None or type(model.model.model_config).__name__ != name:
+            raise RuntimeError(f"{name}: ComfyUI does not detect the tiny model as {name}")
+        return model
+    class_name, config = IN_PROCESS_MODELS[name]
+    model_config = getattr(comfy.supported_models, class_name)(config)
+    model_config.set_inference_dtype(torch.float32, None)
+    base = model_config.get_model({})
+    _fill_module(base.diffusion_model, seed)
+    return comfy.model_patcher.ModelPatcher(base, comfy.model_management.get_torch_device(),
+                                            comfy.model_management.unet_offload_device())
+
+
+def spiece_model():
+    """A 120-piece SentencePiece model (pad 0, end 1, unknown 2, no start token, as UMT5's) from a fixed text."""
+    import io
+
+    import sentencepiece
+
+    words = SPIECE_WORDS.split()
+    lines = [" ".join(words[(7 * i + 3 * j) % len(words)] for j in range(8)) for i in range(400)]
+    proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=proto, vocab_size=120,
+                                             model_type="bpe", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                             num_threads=1, minloglevel=2)
+    return proto.getvalue()
+
+
+def build_text_encoder(name, seed=0):
+    """A tiny ComfyUI CLIP for a family ("flux", "chroma", "sd3", "wan"): its real tokenizer, small layers."""
+    import comfy.sd
+    import comfy.supported_models_base
+    import torch
+
+    tokenizer, factory, options = TEXT_ENCODERS[name]
+    target = comfy.supported_models_base.ClipTarget(_attribute(tokenizer),
+                                                    _attribute(factory)(**ENCODER_ARGUMENTS.get(name, {})))
+    data = {"spiece_model": torch.ByteTensor(list(spiece_model()))} if name == "wan" else {}
+    clip = comfy.sd.CLIP(target=target, tokenizer_data=data, model_options={**options, "dtype": torch.float32})
+    _fill_module(clip.cond_stage_model, seed)
+    return clip
 
 
 def _sha256(path):
@@ -219,15 +487,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--comfy-dir", required=True)
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--which", choices=["sd15", "sdxl", "all", "sd3"], default="all",
-                    help="all = the checkpoints (sd15, sdxl); sd3 = the unsupported-family diffusion model")
+    ap.add_argument("--which", choices=["sd15", "sdxl", "all", *DIFFUSION_MODELS, "clip_l", "taesd3", "sd3_checkpoint"],
+                    default="all", help="all = the checkpoints (sd15, sdxl); the others: see the module docstring")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--verify", action="store_true", help="check existing files instead of generating")
     a = ap.parse_args()
     _import_comfy(a.comfy_dir)
-    if a.which == "sd3":
+    if a.which not in ("all", *MODELS):
         os.makedirs(a.out_dir, exist_ok=True)
-        print(json.dumps({"sd3": generate_sd3(a.out_dir, a.seed)}, indent=1))
+        if a.which in DIFFUSION_MODELS:
+            summary = generate_diffusion_model(a.which, a.out_dir, a.seed)
+        else:
+            summary = {"clip_l": generate_clip_l, "taesd3": generate_taesd3,
+                       "sd3_checkpoint": generate_sd3_checkpoint}[a.which](a.out_dir, a.seed)
+        print(json.dumps({a.which: summary}, indent=1))
         return
     names = list(MODELS) if a.which == "all" else [a.which]
     report, failed = {}, False

@@ -9,9 +9,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import comfy.lora
@@ -19,7 +20,6 @@ import comfy.model_base
 import comfy.model_management
 import comfy.model_sampling
 import comfy.sd
-import comfy.supported_models
 import comfy.utils
 import folder_paths
 import torch
@@ -29,19 +29,175 @@ from safetensors.torch import save_file
 
 from ..scapre_core import ConceptError
 from ..scapre_core.prior import PreservePrior, general_prompts, general_source, prompts_digest, second_moment
+from ..scapre_core.tokens import Encode, Layout, PromptLayout, Segment
 
-CROSS_ATTENTION_SUFFIXES = (".attn2.to_k.weight", ".attn2.to_v.weight")
 PATCH_TAG = "scapre"
 """Key in the extra dict of our ("diff", (delta, extra)) patches; survives ``model.clone()``."""
 
-_SUPPORTED = (comfy.supported_models.SD15, comfy.supported_models.SD20, comfy.supported_models.SDXL,
-              comfy.supported_models.SDXLRefiner)
-_NOT_TEXT_CONDITIONED = (comfy.supported_models.LotusD,)
 _CONTEXT_LENGTH = 77
 
 
 class UnsupportedModel(ValueError):
-    """A MODEL whose family ScaPre cannot edit."""
+    """A MODEL whose family ScaPre cannot edit, or a CLIP that is not that model's text encoder."""
+
+
+# --- families -----------------------------------------------------------------------------
+#
+# A family is edited on its text streams: the linear layers whose input is a function of the prompt alone. Each
+# stream names its weights (biases are never edited: the core's targets W0 y are bias-free), where its input
+# comes from (SD's batched 77-token CLIP form, the per-token conditioning, or the pooled vector), how a prompt's
+# positions are laid out in that input, and the model's own layers between the text encoder and the weights.
+
+
+def _word_positions(chunk, start: int = 0) -> tuple[int, ...]:
+    """Positions of a token chunk's word tokens: ComfyUI's word id is 0 exactly for start, end and padding."""
+    return tuple(start + i for i, token in enumerate(chunk) if token[2] != 0)
+
+
+def _single_chunk(tokens, name: str, text: str):
+    chunks = tokens[name]
+    if len(chunks) > 1:
+        count = sum(len(_word_positions(c)) for c in chunks)
+        raise ConceptError(f"{text!r} is {count} tokens long; a concept must fit in one 77-token chunk (at most "
+                           f"{_CONTEXT_LENGTH - 2} tokens)")
+    return chunks[0]
+
+
+def _clip_segment(tokens, names: tuple[str, ...], text: str) -> Segment:
+    """A 77-token CLIP chunk: start token at 0, the words, the end token, padding (the same for CLIP-L and G)."""
+    words = {name: _word_positions(_single_chunk(tokens, name, text)) for name in names}
+    if len(set(words.values())) > 1:
+        raise ConceptError(f"{text!r} tokenises differently for {sorted(words)}: "
+                           f"{ {name: len(w) for name, w in words.items()} }")
+    found = words[names[0]]
+    return Segment(0, found, (found[-1] if found else 0) + 1, _CONTEXT_LENGTH)
+
+
+def _t5_segment(chunk, start: int) -> Segment:
+    """A T5 sequence from ``start``: the words (no start token), the end token ``</s>``, then any padding."""
+    words = _word_positions(chunk, start)
+    return Segment(start, words, words[-1] + 1 if words else start, start + len(chunk))
+
+
+def t5_layout(name: str):
+    """The layout of a prompt whose conditioning is one T5 sequence (tokens[name]): FLUX.1, Chroma, Wan."""
+    def layout(clip, tokens, text: str) -> PromptLayout:
+        return (_t5_segment(tokens[name][0], 0),)
+    return layout
+
+
+def sd3_layout(clip, tokens, text: str) -> PromptLayout:
+    """SD3's conditioning: the 77 CLIP-L/G rows (zero-padded to 4096 features), then the T5 rows from row 77.
+
+    Either block is absent when the CLIP has no such encoder (e.g. CLIPLoader with CLIP-L alone: 77 rows).
+    """
+    encoder = clip.cond_stage_model
+    clips = tuple(name for name in ("l", "g") if getattr(encoder, f"clip_{name}", None) is not None)
+    segments = (_clip_segment(tokens, clips, text),) if clips else ()
+    if getattr(encoder, "t5xxl", None) is not None:
+        segments += (_t5_segment(tokens["t5xxl"][0], _CONTEXT_LENGTH if clips else 0),)
+    return segments
+
+
+def pooled_layout(clip, tokens, text: str) -> PromptLayout:
+    """A pooled vector: one position, which is the prompt's one "word" (no end token)."""
+    for name in ("l", "g"):
+        if name in tokens:
+            _single_chunk(tokens, name, text)  # the pooled vector is the first chunk's: the concept must fit in it
+    return (Segment(0, (0,), None, 1),)
+
+
+def wan_text_embedding(weights: EffectiveWeights, x: torch.Tensor) -> torch.Tensor:
+    """Wan's ``text_embedding`` (Linear, tanh-approximated GELU, Linear) with the model's effective weights."""
+    prefix = "diffusion_model.text_embedding."
+    hidden = torch.nn.functional.linear(x, weights[prefix + "0.weight"], weights[prefix + "0.bias"])
+    hidden = torch.nn.functional.gelu(hidden, approximate="tanh")
+    return torch.nn.functional.linear(hidden, weights[prefix + "2.weight"], weights[prefix + "2.bias"])
+
+
+@dataclass(frozen=True)
+class TextStream:
+    """One text input of a family, edited with its own token states.
+
+    ``keys``: a regular expression that the edited weights' ModelPatcher keys match in full; ``source``: "clip"
+    (SD's batched 77-token CLIP form, ``clip_encoder``), "cond" (each prompt's per-token conditioning) or
+    "pooled" (its pooled vector); ``layout(clip, tokens, text)``: a prompt's positions in the cond or pooled
+    input; ``features(weights, x)``: the model's own layers between the text encoder and the edited weights;
+    ``alignment``: what the config's "auto" alignment means here.
+    """
+
+    name: str
+    keys: str
+    source: str
+    layout: Callable | None = None
+    features: Callable | None = None
+    alignment: str = "span"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family ScaPre edits: its text streams, the text encoder it needs, and its saved files' name.
+
+    ``tokens``: the token names ``clip.tokenize`` returns for the family's own text encoder (None: any CLIP
+    whose width matches, the SD families).
+    """
+
+    label: str
+    streams: tuple[TextStream, ...]
+    architecture: str
+    tokens: frozenset[str] | None = None
+    encoder: str = ""
+
+
+CROSS_ATTENTION = TextStream("CLIP -> cross-attention to_k / to_v", r"diffusion_model\..+\.attn2\.to_[kv]\.weight",
+                             "clip", alignment="released")
+FLUX_T5 = TextStream("T5 -> txt_in", r"diffusion_model\.txt_in\.weight", "cond", t5_layout("t5xxl"))
+FLUX_POOLED = TextStream("pooled CLIP-L -> vector_in", r"diffusion_model\.vector_in\.in_layer\.weight", "pooled",
+                         pooled_layout, alignment="all")
+FLUX = Family("FLUX.1", (FLUX_T5, FLUX_POOLED), "flux-1-dev", frozenset({"l", "t5xxl"}),
+              "CLIP-L + T5-XXL (DualCLIPLoader, type flux)")
+SD3 = Family("SD3 / SD3.5",
+             (TextStream("CLIP-L/G + T5 -> context_embedder", r"diffusion_model\.context_embedder\.weight", "cond",
+                         sd3_layout),
+              TextStream("pooled CLIP-L/G -> y_embedder", r"diffusion_model\.y_embedder\.mlp\.0\.weight", "pooled",
+                         pooled_layout, alignment="all")),
+             "stable-diffusion-v3-medium", frozenset({"g", "l", "t5xxl"}),
+             "its CLIP-L, CLIP-G and T5-XXL (TripleCLIPLoader, or CLIPLoader / DualCLIPLoader with type sd3)")
+CHROMA = Family("Chroma", (FLUX_T5,), "chroma", frozenset({"t5xxl"}), "T5-XXL (CLIPLoader, type chroma)")
+WAN = Family("Wan 2.x",
+             (TextStream("UMT5 -> text_embedding -> cross_attn k / v",
+                         r"diffusion_model\.blocks\.\d+\.cross_attn\.[kv]\.weight", "cond", t5_layout("umt5xxl"),
+                         wan_text_embedding),),
+             "wan-2.1-t2v", frozenset({"umt5xxl"}), "UMT5-XXL (CLIPLoader, type wan)")
+SD1 = Family("SD1.x", (CROSS_ATTENTION,), "stable-diffusion-v1")
+SD2 = Family("SD2.x", (CROSS_ATTENTION,), "stable-diffusion-v2-512")
+SDXL = Family("SDXL", (CROSS_ATTENTION,), "stable-diffusion-xl-v1-base")
+FAMILIES: dict[str, Family] = {
+    "SD15": SD1,
+    "SD15_instructpix2pix": SD1,
+    "SD20": SD2,
+    "SD21UnclipL": SD2,
+    "SD21UnclipH": SD2,
+    "SD_X4Upscaler": SD2,
+    "SDXL": SDXL,
+    "SDXL_instructpix2pix": SDXL,
+    "SSD1B": SDXL,
+    "Segmind_Vega": SDXL,
+    "KOALA_700M": SDXL,
+    "KOALA_1B": SDXL,
+    "SDXLRefiner": replace(SDXL, architecture="stable-diffusion-xl-v1-refiner"),
+    "Flux": FLUX,
+    "FluxInpaint": FLUX,
+    "FluxSchnell": replace(FLUX, architecture="flux-1-schnell"),
+    "SD3": SD3,
+    "Chroma": CHROMA,
+    "ChromaRadiance": CHROMA,
+    "WAN21_T2V": WAN,
+    "WAN21_I2V": replace(WAN, architecture="wan-2.1-i2v"),
+    "WAN22_T2V": replace(WAN, architecture="wan-2.2-ti2v-5b"),
+}
+"""ComfyUI's model_config class name -> its family. Dispatch is by name, not isinstance: Chroma and FLUX.2 are
+FLUX subclasses in ComfyUI with other text inputs, and SD2's LotusD takes no text."""
 
 
 def model_family(model) -> str:
@@ -49,20 +205,29 @@ def model_family(model) -> str:
     return type(model.model.model_config).__name__
 
 
-def cross_attention_keys(model) -> list[str]:
-    """The text cross-attention key/value weights of a supported model, in model order.
+def family_of(model) -> Family:
+    """The model's Family; UnsupportedModel naming it ("not supported yet: <name>") for every other family."""
+    name = model_family(model)
+    if name not in FAMILIES:
+        supported = sorted({f.label for f in FAMILIES.values()})
+        raise UnsupportedModel(f"ScaPre does not support this model: not supported yet: {name} "
+                               f"(supported: {', '.join(supported)} and their fine-tunes and merges)")
+    return FAMILIES[name]
 
-    Raises UnsupportedModel with "not supported yet: <family>" for every other family.
-    """
-    config = model.model.model_config
-    family = model_family(model)
-    if not isinstance(config, _SUPPORTED) or isinstance(config, _NOT_TEXT_CONDITIONED):
-        raise UnsupportedModel(f"ScaPre does not support this model: not supported yet: {family} "
-                               "(supported: SD1.x, SD2.x, SDXL and their fine-tunes and merges)")
-    keys = [k for k in model.model_state_dict("diffusion_model.") if k.endswith(CROSS_ATTENTION_SUFFIXES)]
+
+def stream_keys(model, stream: TextStream) -> list[str]:
+    """The weights of one text stream of the model, in model order (none of them a bias)."""
+    pattern = re.compile(stream.keys)
+    keys = [k for k in model.model_state_dict("diffusion_model.") if pattern.fullmatch(k)]
     if not keys:
-        raise UnsupportedModel(f"this {family} model has no cross-attention to_k / to_v weights")
+        raise UnsupportedModel(f"this {model_family(model)} model has no {stream.name} weights "
+                               f"(no key matches {stream.keys})")
     return keys
+
+
+def edited_keys(model) -> list[str]:
+    """Every weight ScaPre edits in this model (all its family's text streams), in stream and model order."""
+    return [k for stream in family_of(model).streams for k in stream_keys(model, stream)]
 
 
 def compute_device() -> torch.device:
@@ -72,30 +237,44 @@ def compute_device() -> torch.device:
 class EffectiveWeights(Mapping):
     """key -> the model's effective float32 weight (base, dequantised, plus upstream patches).
 
-    Reads one matrix at a time onto ``device`` (via ``get_key_patches`` and the weight's
-    ``convert_func``, so fp16 / bf16 / fp8 / scaled-fp8 storage and stacked LoRAs all work) and
-    accumulates a fingerprint of everything it read.
+    Reads one tensor at a time onto ``device`` (via ``get_key_patches`` and the weight's ``convert_func``, so
+    fp16 / bf16 / fp8 / scaled-fp8 storage and stacked LoRAs all work; weights quantised by the GGUF loader are
+    dequantised by their own layer) and accumulates a fingerprint of everything it read. Iterates over
+    ``keys``; any other key of the model can be read too (e.g. the layers in front of the edited ones).
     """
 
-    def __init__(self, model, keys: list[str], device: torch.device):
-        self._patches = model.get_key_patches("diffusion_model.")
+    def __init__(self, model, keys: list[str], device: torch.device, patches: dict | None = None):
+        self._model = model
+        self._patches = model.get_key_patches("diffusion_model.") if patches is None else patches
         self._keys = keys
         self._device = device
         self._digests: dict[str, str] = {}
 
     def __getitem__(self, key: str) -> torch.Tensor:
         (base, convert), *upstream = self._patches[key]
-        weight = convert(comfy.model_management.cast_to_device(base.detach(), self._device, torch.float32, copy=True),
-                         inplace=True)
+        if getattr(base, "tensor_type", None) is not None:  # GGUF: a quantised tensor, dequantised by its layer
+            layer = comfy.utils.get_attr(self._model.model, key.rsplit(".", 1)[0])
+            quantised = base.to(device=self._device, copy=True)
+            quantised.patches = []  # the loader keeps the patches of the last load on the tensor: not the base
+            weight = torch.Tensor(layer.get_weight(quantised, torch.float32)).float()
+        else:
+            weight = convert(comfy.model_management.cast_to_device(base.detach(), self._device, torch.float32,
+                                                                   copy=True), inplace=True)
         if upstream:
             weight = comfy.lora.calculate_weight(upstream, weight, key)
         data = weight.detach().to(device="cpu", dtype=torch.float16).contiguous().numpy().tobytes()
         self._digests[key] = hashlib.sha256(data).hexdigest()
         return weight
 
+    def select(self, keys: list[str]) -> EffectiveWeights:
+        """The same reader (and fingerprint) iterating over ``keys``."""
+        view = EffectiveWeights(self._model, keys, self._device, self._patches)
+        view._digests = self._digests
+        return view
+
     def text_width(self) -> int:
-        """The input width d of the cross-attention weights (read from the first key's shape)."""
-        return int(self._patches[self._keys[0]][0][0].shape[1])
+        """The input width d of the weights (read from the first key's shape)."""
+        return in_features(self._patches[self._keys[0]][0][0])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -109,6 +288,11 @@ class EffectiveWeights(Mapping):
         for key in sorted(self._digests):
             total.update(key.encode() + b"\0" + self._digests[key].encode())
         return total.hexdigest()
+
+
+def in_features(weight: torch.Tensor) -> int:
+    """A stored linear weight's input width (GGUF tensors state their logical shape as ``tensor_shape``)."""
+    return int(getattr(weight, "tensor_shape", weight.shape)[1])
 
 
 def clip_encoder(clip, batch_size: int = 32):
@@ -147,6 +331,110 @@ def clip_encoder(clip, batch_size: int = 32):
 def clip_width(clip) -> int:
     """Width of the conditioning this CLIP produces (encodes the empty prompt once)."""
     return int(clip.encode_from_tokens(clip.tokenize("")).shape[-1])
+
+
+class PromptStates:
+    """Each prompt's tokens, conditioning [S, d] and pooled vector [p], exactly as the model receives them.
+
+    One ``clip.tokenize`` (literal text, no "(word:1.2)" weights: they would mix in the empty prompt) and one
+    ``clip.encode_from_tokens(..., return_pooled=True, return_dict=True)`` per prompt, as CLIPTextEncode does
+    (a batch would change nothing but the pooled vector, which ComfyUI returns for the first prompt only);
+    cached, so several streams of one model share the encoding. With ``cache=False`` nothing is kept (the preserve
+    prior's 1,000 prompts would hold gigabytes of T5 states).
+    """
+
+    def __init__(self, clip, cache: bool = True):
+        self.clip = clip
+        self._cache: dict[str, tuple] | None = {} if cache else None
+
+    def __call__(self, text: str) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+        if self._cache is not None and text in self._cache:
+            return self._cache[text]
+        tokens = self.clip.tokenize(text, return_word_ids=True, disable_weights=True)
+        out = self.clip.encode_from_tokens(tokens, return_pooled=True, return_dict=True)
+        pooled = out["pooled_output"]
+        states = (tokens, out["cond"][0].float(), None if pooled is None else pooled[0].float())
+        if self._cache is not None:
+            self._cache[text] = states
+        return states
+
+
+def stream_encoder(states: PromptStates, stream: TextStream, weights: EffectiveWeights, device: torch.device):
+    """An ``encode(prompts) -> (hidden [N, S, d], Layout)`` callable for one "cond" or "pooled" stream.
+
+    A prompt's rows are its conditioning (or its pooled vector as one row) passed through the stream's
+    features; prompts of different lengths (Chroma's unpadded T5, prompts over T5's minimum length) are
+    zero-padded to the longest: rows past a prompt's last segment are never aligned and add nothing to the
+    preserve terms.
+    """
+
+    def encode(prompts: list[str]) -> tuple[torch.Tensor, Layout]:
+        rows, layouts = [], []
+        for text in prompts:
+            tokens, cond, pooled = states(text)
+            x = (cond if stream.source == "cond" else pooled[None]).to(device)
+            layout = stream.layout(states.clip, tokens, text)
+            if layout[-1].stop != x.shape[0]:
+                raise UnsupportedModel(f"the text encoder returned {x.shape[0]} rows for {text!r} where its tokens "
+                                       f"lay out {layout[-1].stop}: is this CLIP the model's own?")
+            rows.append(stream.features(weights, x) if stream.features is not None else x)
+            layouts.append(layout)
+        length = max(r.shape[0] for r in rows)
+        hidden = torch.stack([torch.nn.functional.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
+        return hidden, Layout(tuple(layouts), stream.alignment)
+
+    return encode
+
+
+@dataclass
+class EditPlan:
+    """What one edit of one model reads: per text stream, its weights and its encoder (for ``unlearn_streams``),
+    the encoder its preserve prior is computed with (the same outputs, nothing cached), and the reader behind all
+    of them (its fingerprint covers every tensor the edit read)."""
+
+    family: str
+    streams: dict[str, tuple[EffectiveWeights, Callable]]
+    prior_encoders: dict[str, Callable]
+    reader: EffectiveWeights
+
+    def weight_count(self) -> int:
+        return sum(len(w) for w, _ in self.streams.values())
+
+
+def edit_plan(model, clip, device: torch.device) -> EditPlan:
+    """The model's family, its streams' weights and encoders; refuses a family or a CLIP that does not fit.
+
+    Checks that the CLIP is the family's text encoder (its token names) and that every stream's input width is
+    what its weights take, before anything heavy runs.
+    """
+    family = family_of(model)
+    name = model_family(model)
+    keys = {stream.name: stream_keys(model, stream) for stream in family.streams}
+    reader = EffectiveWeights(model, [k for ks in keys.values() for k in ks], device)
+    if family.tokens is not None:
+        found = set(clip.tokenize(""))
+        if found != family.tokens:
+            raise UnsupportedModel(f"this CLIP is not the text encoder of this {name} ({family.label}) model: it "
+                                   f"tokenises for {sorted(found)}, the model needs {family.encoder}")
+    states = PromptStates(clip)
+    streams, prior_encoders = {}, {}
+    for stream in family.streams:
+        weights = reader.select(keys[stream.name])
+        if stream.source == "clip":
+            encode, width = clip_encoder(clip), clip_width(clip)
+            prior_encoders[stream.name] = encode
+        else:
+            encode = stream_encoder(states, stream, reader, device)
+            width = encode([""])[0].shape[-1]
+            prior_encoders[stream.name] = stream_encoder(PromptStates(clip, cache=False), stream, reader, device)
+        if width != weights.text_width():
+            raise UnsupportedModel(f"this CLIP produces {width}-wide input for {stream.name} but the {name} model's "
+                                   f"weights take {weights.text_width()}-wide input: connect the text encoder that "
+                                   f"belongs to this model" + (f" ({family.encoder})" if family.encoder else
+                                                               " (e.g. an SDXL checkpoint's own CLIP for an SDXL "
+                                                               "model)"))
+        streams[stream.name] = (weights, encode)
+    return EditPlan(name, streams, prior_encoders, reader)
 
 
 def progress_reporter(total: int):
@@ -243,16 +531,11 @@ def checkpoint_key(model_key: str) -> str:
 
 
 def _architecture(model) -> str:
-    base = model.model
-    if isinstance(base, comfy.model_base.SDXLRefiner):
-        return "stable-diffusion-xl-v1-refiner"
-    if isinstance(base, comfy.model_base.SDXL):
-        return "stable-diffusion-xl-v1-base"
-    config = base.model_config
-    if isinstance(config, comfy.supported_models.SD20):
-        return "stable-diffusion-v2-768-v" if base.model_type == comfy.model_base.ModelType.V_PREDICTION \
-            else "stable-diffusion-v2-512"
-    return "stable-diffusion-v1"
+    """The modelspec architecture of the model's family (SD2: v-prediction models are the 768-v kind)."""
+    architecture = family_of(model).architecture
+    if architecture == "stable-diffusion-v2-512" and model.model.model_type == comfy.model_base.ModelType.V_PREDICTION:
+        return "stable-diffusion-v2-768-v"
+    return architecture
 
 
 def standard_metadata(model, title: str, prompt, extra_pnginfo, lora: bool) -> dict[str, str]:
@@ -292,15 +575,18 @@ PRIOR_FORMAT = "scapre.prior.v1"
 _PROBES = ("", "a photo of a cat", "an oil painting of a mountain lake at dawn")
 
 
-def encoder_fingerprint(clip) -> str:
-    """sha256 of what this CLIP makes of a few fixed prompts (fp16-rounded conditioning, all 77 positions).
+def encoder_fingerprint(encode: Encode) -> str:
+    """sha256 of what an ``encode`` (``clip_encoder``, a ``stream_encoder``) makes of a few fixed prompts
+    (fp16-rounded outputs, every position, and their layout).
 
-    It changes with the text encoder's weights, its patches (CLIP LoRAs) and its layer (clip skip);
-    a device whose rounding differs only costs a recomputation, never a wrong prior.
+    It changes with the text encoder's weights, its patches (CLIP LoRAs), its layer (clip skip) and, for a
+    stream, the model's layers in front of the edited weights; a device whose rounding differs only costs a
+    recomputation, never a wrong prior.
     """
-    hidden, n_tokens = clip_encoder(clip)(list(_PROBES))
-    digest = hashlib.sha256(str(tuple(hidden.shape)).encode() + n_tokens.numpy().tobytes())
-    digest.update(hidden.to(torch.float16).contiguous().numpy().tobytes())
+    hidden, layout = encode(list(_PROBES))
+    where = layout.numpy().tobytes() if isinstance(layout, torch.Tensor) else repr(layout.prompts).encode()
+    digest = hashlib.sha256(str(tuple(hidden.shape)).encode() + where)
+    digest.update(hidden.to(torch.float16).cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -352,13 +638,13 @@ def write_prior_cache(prior: PreservePrior, fingerprint: str, digest: str) -> Pa
     return path
 
 
-def cached_prior(clip, prompts: tuple[str, ...], source: str) -> PreservePrior:
-    """The preserve prior of ``prompts`` under this CLIP: read from the cache, or computed (with a progress bar)
+def cached_prior(encode: Encode, prompts: tuple[str, ...], source: str) -> PreservePrior:
+    """The preserve prior of ``prompts`` under this ``encode``: read from the cache, or computed (with a progress bar)
     and cached. A cache file that is damaged, or made from another encoder or list, is rebuilt, never trusted.
 
     The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s".
     """
-    fingerprint, digest = encoder_fingerprint(clip), prompts_digest(prompts)
+    fingerprint, digest = encoder_fingerprint(encode), prompts_digest(prompts)
     path = prior_cache_path(fingerprint, digest)
     how = "computed"
     if path.exists():
@@ -367,12 +653,12 @@ def cached_prior(clip, prompts: tuple[str, ...], source: str) -> PreservePrior:
             return dataclasses.replace(prior, source=f"{prior.source}; cached")
         how = "rebuilt"
     start = time.perf_counter()
-    prior = second_moment(clip_encoder(clip), prompts, source, progress=progress_reporter(len(prompts)))
+    prior = second_moment(encode, prompts, source, progress=progress_reporter(len(prompts)))
     write_prior_cache(prior, fingerprint, digest)
     return dataclasses.replace(prior, source=f"{source}; {how} in {time.perf_counter() - start:.1f} s")
 
 
-def general_prior(clip) -> PreservePrior:
-    """The pack's general preserve prior for this CLIP (cached; see ``cached_prior``)."""
+def general_prior(encode: Encode) -> PreservePrior:
+    """The pack's general preserve prior under this ``encode`` (cached; see ``cached_prior``)."""
     prompts = general_prompts()
-    return cached_prior(clip, prompts, general_source(prompts))
+    return cached_prior(encode, prompts, general_source(prompts))

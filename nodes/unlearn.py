@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import torch
 
-from ..scapre_core import CONFIG_PRESETS, ConceptSet, ScaPreConfig, UnlearnResult, unlearn
+from ..scapre_core import CONFIG_PRESETS, ConceptSet, ScaPreConfig, UnlearnResult, unlearn_streams
 from ..scapre_core.api import prior_choice
 from ..scapre_core.concepts import PRIOR_GENERAL
 from . import comfy_glue as glue
@@ -67,24 +67,25 @@ def _remember(key: tuple, model, clip, result: UnlearnResult, info: glue.EditInf
 
 
 def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dtype) -> tuple[UnlearnResult, glue.EditInfo, bool]:
-    """Compute (or reuse) the edit of ``model`` for these concepts; returns (result, info, cached)."""
-    keys = glue.cross_attention_keys(model)
-    family = glue.model_family(model)
+    """Compute (or reuse) the edit of ``model`` for these concepts; returns (result, info, cached).
+
+    Every text stream of the model's family is edited from its own token states (glue.edit_plan), under
+    torch.inference_mode() as ComfyUI runs nodes (fp8 weights cannot be read and patched under autograd).
+    """
     key = (glue.identity(model, clip), concepts, config, dtype)
     hit = _cached(key, model, clip)
     if hit is not None:
         return (*hit, True)
-    weights = glue.EffectiveWeights(model, keys, glue.compute_device())
-    model_width, clip_width = weights.text_width(), glue.clip_width(clip)
-    if model_width != clip_width:
-        raise ValueError(f"this CLIP produces {clip_width}-wide text conditioning but the {family} model's "
-                         f"cross-attention takes {model_width}-wide input: connect the CLIP that belongs to this "
-                         "model (e.g. an SDXL checkpoint's own CLIP for an SDXL model)")
-    prior = glue.general_prior(clip) if prior_choice(concepts, config) == PRIOR_GENERAL else None
-    result = unlearn(weights, glue.clip_encoder(clip), concepts, config, prior=prior, device=glue.compute_device(),
-                     progress=glue.progress_reporter(len(keys)), dtype=dtype)
-    info = glue.EditInfo(config.method, config.to_json(), concepts.to_text(), family, weights.fingerprint(),
-                         result.report.to_text())
+    device = glue.compute_device()
+    with torch.inference_mode():
+        plan = glue.edit_plan(model, clip, device)
+        priors = None
+        if prior_choice(concepts, config) == PRIOR_GENERAL:
+            priors = {name: glue.general_prior(encode) for name, encode in plan.prior_encoders.items()}
+        result = unlearn_streams(plan.streams, concepts, config, priors=priors, device=device,
+                                 progress=glue.progress_reporter(plan.weight_count()), dtype=dtype)
+    info = glue.EditInfo(config.method, config.to_json(), concepts.to_text(), plan.family,
+                         plan.reader.fingerprint(), result.report.to_text())
     _remember(key, model, clip, result, info)
     return result, info, False
 

@@ -4,10 +4,11 @@ Deng et al., "Forget Many, Forget Right: Scalable and Precise Concept Unlearning
 Models", ICLR 2026. No ComfyUI import anywhere in this package.
 
 Public API: ``parse_concepts``, ``ConceptSet``, ``ConceptError``, ``ScaPreConfig``, ``unlearn``,
-``UnlearnResult``, ``Report`` and ``low_rank`` (factorise a delta for LoRA export).
+``unlearn_streams`` (models with several text streams), ``UnlearnResult``, ``Report``, ``StreamsReport`` and
+``low_rank`` (factorise a delta for LoRA export).
 """
 
-from .api import Report, UnlearnResult, unlearn
+from .api import Report, StreamsReport, UnlearnResult, unlearn, unlearn_streams
 from .concepts import PRESETS as CONCEPT_PRESETS
 from .concepts import Concept, ConceptError, ConceptSet, parse_concepts, preset_text
 from .config import PRESETS as CONFIG_PRESETS
@@ -18,5 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CONCEPT_PRESETS", "CONFIG_PRESETS", "Concept", "ConceptError", "ConceptSet", "LowRank", "Report",
-    "ScaPreConfig", "UnlearnResult", "low_rank", "parse_concepts", "preset_text", "unlearn",
+    "ScaPreConfig", "StreamsReport", "UnlearnResult", "low_rank", "parse_concepts", "preset_text", "unlearn",
+    "unlearn_streams",
 ]

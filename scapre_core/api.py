@@ -1,4 +1,8 @@
-"""``unlearn``: edit a set of to_k / to_v weights so a text-to-image model forgets concepts."""
+"""``unlearn``: edit a set of to_k / to_v weights so a text-to-image model forgets concepts.
+
+``unlearn_streams``: the same for a model with several text streams (e.g. FLUX.1's T5 states into txt_in and
+its pooled CLIP-L vector into vector_in), each edited by ``unlearn`` with its own weights and token states.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,12 @@ VALUE_SUFFIX = "to_v.weight"
 """How a value projection's key ends (ComfyUI's and diffusers' names); see ScaPreConfig.values_only."""
 FULL_RANK_NOTE = ("the oce edit is a rotation of full rank: save it exactly ('edit (LoRA, exact)' or a checkpoint); "
                   "a low-rank LoRA does not represent it")
+ALIGNMENT_HELP = {
+    "released": "last word, end token and padding",
+    "span": "every word token and the end token",
+    "span+pads": "every word token, the end token and the padding",
+    "all": "every position",
+}
 
 
 @dataclass
@@ -57,11 +67,13 @@ class Report:
     warnings: tuple[str, ...] = ()
     prior: str = PRIOR_OFF
     nullspace: str = "off"
+    alignment: str = "released"
 
     def to_text(self) -> str:
         """A human-readable summary."""
         lines = [f"ScaPre ({self.method}): {len(self.concepts)} concept(s) erased in {self.keys} weight(s)"]
         lines.append("time: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items()))
+        lines.append(f"aligned token positions: {ALIGNMENT_HELP[self.alignment]} ({self.alignment})")
         if self.mu is not None:
             lines.append("mu (entropy) min/mean/max: " + " / ".join(f"{v:.3f}" for v in self.mu))
         lines.append("relative change of each erased concept's last-token output:")
@@ -83,11 +95,33 @@ class Report:
 
 
 @dataclass
+class StreamsReport:
+    """The reports of one edit over several text streams, by stream name (in edit order)."""
+
+    streams: dict[str, Report]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage, summed over the streams."""
+        total: dict[str, float] = {}
+        for report in self.streams.values():
+            for stage, value in report.seconds.items():
+                total[stage] = total.get(stage, 0.0) + value
+        return total
+
+    def to_text(self) -> str:
+        """One stream: its report as it is; several: each under a line naming the stream."""
+        if len(self.streams) == 1:
+            return next(iter(self.streams.values())).to_text()
+        return "\n".join(f"[text stream: {name}]\n{report.to_text()}" for name, report in self.streams.items())
+
+
+@dataclass
 class UnlearnResult:
     """``deltas[key] = W_new - W0`` (float32, CPU) for every edited key, and the report."""
 
     deltas: dict[str, Tensor]
-    report: Report
+    report: Report | StreamsReport
 
 
 @dataclass
@@ -149,12 +183,13 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     """Erase ``concepts`` from cross-attention key/value weights in closed form.
 
     Args:
-        weights: key -> to_k or to_v weight [out, d] (any float dtype). Keys are opaque (except
-            that ``config.values_only`` edits only those ending in "to_v.weight"); each weight is
-            edited independently from its own W0, so splitting the mapping across calls gives the
-            same deltas. Each value is read once, in order, so a lazy mapping keeps one weight in
-            memory at a time.
-        encode: ``encode(prompts) -> (hidden [N, 77, d], n_tokens [N])``; called once.
+        weights: key -> the weights the text reaches [out, d] (any float dtype): to_k / to_v, or a DiT's
+            text-input layers. Keys are opaque (except that ``config.values_only`` edits only those
+            ending in "to_v.weight"); each weight is edited independently from its own W0, so
+            splitting the mapping across calls gives the same deltas. Each value is read once, in
+            order, so a lazy mapping keeps one weight in memory at a time.
+        encode: ``encode(prompts) -> (hidden [N, S, d], n_tokens [N] or a Layout)``, see
+            ``scapre_core.tokens``; called once.
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
         prior: the general preserve prior of this ``encode`` (``prior.general_prior`` or a cache of
@@ -180,7 +215,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         return now
 
     start = time.perf_counter()
-    tokens = encode_concepts(encode, concepts, device)
+    tokens = encode_concepts(encode, concepts, device, config.alignment)
     start = stage("encode", start)
     used = preserve_prior(prior_choice(concepts, config), prior, encode, concepts, tokens)
     if used is not None and used is not prior:
@@ -228,5 +263,38 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         warnings=concepts.warnings + ((FULL_RANK_NOTE,) if config.method == "oce" else ()),
         prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
         nullspace="off" if problem.protected is None else problem.protected.describe(),
+        alignment=tokens.alignment,
     )
     return UnlearnResult(deltas, report)
+
+
+def _offset(progress: Progress, before: int, total: int) -> Progress:
+    """``progress`` for one stream whose weights come after ``before`` others, out of ``total``."""
+    return lambda done, _: progress(before + done, total)
+
+
+def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], concepts: ConceptSet,
+                    config: ScaPreConfig, *, priors: Mapping[str, PreservePrior] | None = None,
+                    device: torch.device | str | None = None,
+                    progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
+    """``unlearn`` on each text stream of one model: ``streams[name] = (weights, encode)``; ``priors[name]``: that
+    stream's preserve prior, when the edit uses one (computed by ``unlearn`` when not given).
+
+    Each stream's weights read their own input (e.g. T5 token states, or one pooled vector per prompt), so each
+    is edited from its own ``encode``, exactly as ``unlearn(weights, encode, ...)`` alone would; the streams'
+    keys must be distinct. ``progress(done, total)`` counts the weights of all streams together. The result's
+    report is a ``StreamsReport`` (its text is the one stream's report when there is one).
+    """
+    total = sum(len(weights) for weights, _ in streams.values())
+    deltas: dict[str, Tensor] = {}
+    reports: dict[str, Report] = {}
+    for name, (weights, encode) in streams.items():
+        shared = set(weights) & set(deltas)
+        if shared:
+            raise ValueError(f"text stream {name!r} edits keys another stream edits too, e.g. {sorted(shared)[0]}")
+        prior = None if priors is None else priors[name]
+        result = unlearn(weights, encode, concepts, config, prior=prior, device=device, dtype=dtype,
+                         progress=None if progress is None else _offset(progress, len(deltas), total))
+        deltas |= result.deltas
+        reports[name] = result.report
+    return UnlearnResult(deltas, StreamsReport(reports))

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from .concepts import PRIORS
+from .tokens import ALIGNMENTS
 
 METHODS = ("scapre", "scapre_base", "uce", "oce")
 NEGATIVES = ("empty", "preserve")
@@ -61,6 +62,11 @@ class ScaPreConfig:
             prompt's end token, as released) or "preserve" (its most similar + lines, the look-alikes).
         values_only: edit only the value projections (keys ending in "to_v.weight"), as OCE's release
             does; the key projections are left as they are.
+        alignment: which concept token positions are paired with which anchor positions
+            (scapre_core.tokens): "auto" (what the encoder's layout states: "released" for SD's CLIP,
+            "span" for T5 encoders), "released" (last word, end token, padding: UCE's alignment),
+            "span" (every word token and the end token), "span+pads" (and the padding), "all" (every
+            position with the same position of the anchor).
     """
 
     method: str = "scapre"
@@ -88,6 +94,7 @@ class ScaPreConfig:
     nullspace_energy: float = 0.99
     informax_negatives: str = "empty"
     values_only: bool = False
+    alignment: str = "auto"
 
     def __post_init__(self):
         checks = [
@@ -111,6 +118,8 @@ class ScaPreConfig:
             (0 < self.nullspace_energy < 1, f"nullspace_energy must be in (0, 1), got {self.nullspace_energy}"),
             (self.informax_negatives in NEGATIVES,
              f"informax_negatives must be one of {NEGATIVES}, got {self.informax_negatives!r}"),
+            (self.alignment == "auto" or self.alignment in ALIGNMENTS,
+             f"alignment must be 'auto' or one of {ALIGNMENTS}, got {self.alignment!r}"),
         ]
         for ok, message in checks:
             if not ok:

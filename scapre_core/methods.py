@@ -42,7 +42,7 @@ from .nullspace import ProtectedSubspace
 from .prior import PreservePrior
 from .solve import CHUNK, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
-from .tokens import CONTEXT_LENGTH, TokenMatrices
+from .tokens import TokenMatrices
 
 _BLOCK_BYTES = 64 * 2**20
 
@@ -100,7 +100,7 @@ class Problem:
         preserve = tokens.preserve
         if method == "uce":
             preserve = torch.cat([tokens.empty, preserve])
-        n_preserve = preserve.shape[0] // CONTEXT_LENGTH
+        n_preserve = preserve.shape[0] // tokens.sequence
         self.preserve_scale = preserve_weight(config, n_preserve)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
@@ -138,20 +138,23 @@ class Problem:
         if regulariser is not None:
             self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
 
+        S = tokens.sequence
         first = torch.searchsorted(tokens.token_concept, torch.arange(m, device=tokens.E.device))
-        self.concept_anchor = tokens.token_slot[first] // CONTEXT_LENGTH
-        self.anchors = tokens.anchor_pool.reshape(-1, CONTEXT_LENGTH, d)
+        self.concept_anchor = tokens.token_slot[first] // S
+        self.anchors = tokens.anchor_pool.reshape(-1, S, d)
 
         self.mask_sets = 0 if method == "uce" or not config.informax else (2 if method == "scapre" else 1)
         self.noise = None
         if not self.mask_sets:
             self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
         else:
-            # Context tokens in solver coordinates, placed at their anchor position, for the masks'
-            # per-row remainders: [m, 77, r].
-            position = tokens.token_slot % CONTEXT_LENGTH
-            self.slot_coords = torch.zeros(m, CONTEXT_LENGTH, self.solver.rank, dtype=dtype, device=tokens.E.device)
-            self.slot_coords[tokens.token_concept, position] = self.solver.coords(tokens.X)
+            # Context tokens in solver coordinates, summed at their anchor position, for the masks'
+            # per-row remainders: [m, S, r] (a concept's tokens may share an anchor position, e.g. a
+            # multi-token concept aligned to a one-word anchor).
+            position = tokens.token_slot % S
+            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X),
+                                        accumulate=True)
         self.negatives = None
         if self.mask_sets and config.informax_negatives == "preserve":
             self.negatives = lookalikes(tokens.E, tokens.preserve_last).to(dtype)
@@ -164,7 +167,7 @@ class Problem:
         """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
 
         The context tokens, weighted, are summed into the anchor positions they are paired with
-        (``placed`` [anchors * 77, d]), so the targets cost two GEMMs with the anchors' outputs.
+        (``placed`` [anchors * S, d]), so the targets cost two GEMMs with the anchors' outputs.
         """
         t = self.tokens
         placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
@@ -244,7 +247,7 @@ class Problem:
             concepts = ((self.concept_anchor == a) & (counts > 0)).nonzero().flatten()
             if concepts.numel() == 0:
                 continue
-            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, 77]
+            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, S]
             width = int(counts[concepts].max())
             per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):

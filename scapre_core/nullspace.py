@@ -1,7 +1,7 @@
 """Null-space precision (SPEED, ICLR 2026; Double Projections, CVPR 2026): leave what is preserved alone.
 
 The preserved features are the method's preserve prompts (the ``+`` lines, and ``""`` for UCE), at all
-77 positions, and the preserve prior when the edit uses one. Their second moment, each source as
+their positions, and the preserve prior when the edit uses one. Their second moment, each source as
 the mean of one prompt,
 
     S = (1 / P) sum_p sum_t p_t p_t^T + C_g / N        [d, d] (float64),

@@ -32,7 +32,7 @@ singular pair of the smallest singular value.
 Choices where the release is ambiguous: the projectors span the distinct output directions (the
 release's reduced QR of a guide repeated for every concept adds arbitrary directions to Pi_G); the
 determinant is fixed by Kabsch's rule (the release negates R's last column, which is not the best
-rotation); the prior covers all 77 positions (``prior.py``); with null-space precision the outputs
+rotation); the prior covers every position (``prior.py``); with null-space precision the outputs
 ``W0 U`` of the protected directions are held fixed and only their orthogonal complement is rotated
 (the exact maximiser under ``R W0 U = W0 U``).
 """
@@ -47,7 +47,7 @@ from .methods import KeyEdit, preserve_weight
 from .nullspace import ProtectedSubspace
 from .prior import PreservePrior
 from .solve import gram
-from .tokens import CONTEXT_LENGTH, TokenMatrices
+from .tokens import TokenMatrices
 
 
 def span_basis(vectors: Tensor) -> Tensor:
@@ -101,7 +101,7 @@ class OrthogonalProblem:
         self.A = A
         self.protected = None
         if config.nullspace:
-            prompts = tokens.preserve.shape[0] // CONTEXT_LENGTH
+            prompts = tokens.preserve.shape[0] // tokens.sequence
             self.protected = ProtectedSubspace.of_preserved(gram(tokens.preserve), prompts, prior,
                                                             config.nullspace_energy)
 

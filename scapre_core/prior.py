@@ -8,8 +8,8 @@ summarises what a text encoder makes of it in one matrix, computed once per enco
 
     C_g = sum_n sum_t x_nt x_nt^T      [d, d] float64 (units: squared encoder outputs),
 
-over the N prompts n and all 77 positions t (start, words, end and padding: what cross-attention
-reads; OCE's ``compute_Cg.py`` skips the padding). Every recipe can use its per-prompt mean C_g / N:
+over the N prompts n and all S positions t (CLIP's 77: start, words, end and padding; every position of
+a DiT's text sequence: what the edited layers read; OCE's ``compute_Cg.py`` skips the padding). Every recipe can use its per-prompt mean C_g / N:
 
 * the additive methods add ``prior_scale (w - w0)^T (C_g / N) (w - w0)``
   = ``prior_scale (1 / N) sum_n sum_t (w . x_nt - w0 . x_nt)^2`` to each row's objective, so
@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .solve import gram
-from .tokens import Encode, check_encoding
+from .tokens import Encode, as_layout
 
 GENERAL_PROMPTS = Path(__file__).with_name("data") / "general_prompts.txt"
 
@@ -85,8 +85,8 @@ def second_moment(encode: Encode, prompts: tuple[str, ...] | list[str], source: 
     total = None
     for start in range(0, len(prompts), batch_size):
         batch = list(prompts[start:start + batch_size])
-        hidden, n_tokens = encode(batch)
-        check_encoding(batch, hidden, n_tokens)
+        hidden, layout = encode(batch)
+        as_layout(batch, hidden, layout)  # refuses malformed outputs, as the edit would
         part = gram(hidden.reshape(-1, hidden.shape[2]))
         total = part if total is None else total + part
         if progress is not None:

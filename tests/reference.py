@@ -13,15 +13,19 @@ import math
 import torch
 
 from scapre_core.noise import KeyTransform, NoiseBank
+from scapre_core.tokens import Layout, clip_layout
 
 EPS = 1e-8
 
 
 def _encode(encode, concepts):
+    """prompt -> (hidden [S, d] float64, n_tokens) for the CLIP form, or (hidden, segments) for a Layout."""
     prompts = list(dict.fromkeys([c.text for c in concepts.erase] + [c.anchor for c in concepts.erase]
                                  + list(concepts.preserve) + [""]))
-    hidden, n_tokens = encode(prompts)
-    return {p: (hidden[i].double(), int(n_tokens[i])) for i, p in enumerate(prompts)}
+    hidden, layout = encode(prompts)
+    if isinstance(layout, Layout):
+        return {p: (hidden[i].double(), layout.prompts[i]) for i, p in enumerate(prompts)}
+    return {p: (hidden[i].double(), int(layout[i])) for i, p in enumerate(prompts)}
 
 
 def _aligned_pairs(enc, concepts):
@@ -31,6 +35,46 @@ def _aligned_pairs(enc, concepts):
         (h_o, f_o), (h_n, f_n) = enc[c.text], enc[c.anchor]
         far = max(f_o, f_n)
         pairs.append((h_o[f_o:77 - max(0, far - f_o)], h_n[f_n:77 - max(0, far - f_n)]))
+    return pairs
+
+
+def _segment_pairs(concept, anchor, alignment):
+    """Position pairs (concept, anchor) of one segment, written out case by case (scapre_core.tokens)."""
+    pairs = []
+    if alignment == "all":
+        for t in range(concept.stop - concept.start):
+            pairs.append((concept.start + t, anchor.start + t))
+        return pairs
+    if alignment == "released":
+        f_o = concept.words[-1] if concept.words else max(concept.start, concept.end - 1)
+        f_n = anchor.words[-1] if anchor.words else max(anchor.start, anchor.end - 1)
+        t = 0
+        while f_o + t < concept.stop and f_n + t < anchor.stop:
+            pairs.append((f_o + t, f_n + t))
+            t += 1
+        return pairs
+    def tail(segment):  # the end token, or the last word of a segment without one (a pooled vector)
+        return segment.end if segment.end is not None else segment.words[-1]
+
+    first = concept.words[0] if concept.words else concept.end
+    for position in range(first, tail(concept) + 1):
+        back = tail(concept) - position
+        pairs.append((position, max(anchor.start, tail(anchor) - back)))
+    if alignment == "span+pads":
+        t = 1
+        while tail(concept) + t < concept.stop and tail(anchor) + t < anchor.stop:
+            pairs.append((tail(concept) + t, tail(anchor) + t))
+            t += 1
+    return pairs
+
+
+def _layout_pairs(enc, concepts, alignment):
+    """(X_j, Y_j) per concept for prompts encoded with a Layout."""
+    pairs = []
+    for c in concepts.erase:
+        (h_o, segs_o), (h_n, segs_n) = enc[c.text], enc[c.anchor]
+        rows = [pair for so, sn in zip(segs_o, segs_n) for pair in _segment_pairs(so, sn, alignment)]
+        pairs.append((h_o[[o for o, _ in rows]], h_n[[n for _, n in rows]]))
     return pairs
 
 
@@ -89,7 +133,7 @@ def _bures_row(w0, a, mu, lam_p, iters):
 
 
 def _prior_mean(encode, concepts, config, general_prompts):
-    """C_g / N of the prior the edit uses (None when off): sum over prompts and all 77 positions of x x^T."""
+    """C_g / N of the prior the edit uses (None when off): sum over prompts and all their positions of x x^T."""
     choice = concepts.prior or config.prior
     if choice == "off":
         return None
@@ -119,18 +163,41 @@ def _solve_row(M, b, w0, N):
     return w0 + N @ torch.linalg.solve(N.T @ M @ N, N.T @ (b - M @ w0))
 
 
-def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
+def _key(entry):
+    """A prompt's key token: its last word (the CLIP form's n_tokens; a Layout's first segment's last word, its
+    end token when it has none)."""
+    hidden, layout = entry
+    if isinstance(layout, int):
+        return hidden[layout]
+    first = layout[0]
+    return hidden[first.words[-1] if first.words else first.end]
+
+
+def reference_unlearn(weights, encode, concepts, config, general_prompts=(), layout_alignment="span"):
     """W_new (float64) for every key, by the per-row transcription of ``config.method``.
 
-    ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it.
+    ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it. For an
+    encoder returning a Layout, the alignment is ``config.alignment`` ("auto": ``layout_alignment``), the
+    concept vectors are each concept's last word token of its first segment and the negative the empty
+    prompt's first end token.
     """
     enc = _encode(encode, concepts)
     prior = _prior_mean(encode, concepts, config, general_prompts)
     if config.method == "oce":
         return _reference_oce(weights, enc, concepts, config, prior)
-    pairs = _aligned_pairs(enc, concepts)
-    concept_vecs = [enc[c.text][0][enc[c.text][1]] for c in concepts.erase]
-    empty_vec = enc[""][0][1]
+    clip_form = isinstance(enc[""][1], int)
+    if clip_form and config.alignment in ("auto", "released"):
+        pairs = _aligned_pairs(enc, concepts)
+        empty_vec = enc[""][0][1]
+    else:
+        if clip_form:
+            enc = {p: (h, clip_layout(n)) for p, (h, n) in enc.items()}
+            layout_alignment = "released"
+        alignment = layout_alignment if config.alignment == "auto" else config.alignment
+        pairs = _layout_pairs(enc, concepts, alignment)
+        first_empty = enc[""][1][0]
+        empty_vec = enc[""][0][first_empty.end if first_empty.end is not None else first_empty.words[-1]]
+    concept_vecs = [_key(enc[c.text]) for c in concepts.erase]
     C = torch.stack(concept_vecs, 1)
     d, m = C.shape
     CCt = C @ C.T
@@ -149,7 +216,7 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=()):
     I = torch.eye(d, dtype=torch.float64)
     K = bank.masks.shape[2] // 2
     if config.informax_negatives == "preserve":  # each concept's most similar + lines (cosine), cycled
-        lasts = [enc[q][0][enc[q][1]] for q in concepts.preserve]
+        lasts = [_key(enc[q]) for q in concepts.preserve]
         negatives = []
         for c in concept_vecs:
             cosines = [float(c @ v / (c.norm() * v.norm())) for v in lasts]
@@ -248,8 +315,7 @@ def _kabsch(M):
 def _reference_oce(weights, enc, concepts, config, prior):
     """OCE, W = R W0, with R from the n x n Procrustes problem of oce.py's docstring, built term by term."""
     def last(prompt):
-        hidden, count = enc[prompt]
-        return hidden[count]
+        return _key(enc[prompt])
 
     erased = [last(c.text) for c in concepts.erase]
     guides = [last(c.anchor) for c in concepts.erase]

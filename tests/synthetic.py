@@ -9,6 +9,7 @@ subspace; a prompt's word tokens are its whitespace-separated words (the blank p
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import torch
 
@@ -16,8 +17,16 @@ SD15_WIDTHS = [320] * 5 + [640] * 5 + [1280] * 6
 """Output widths of SD1.5's 16 cross-attention layers (to_k and to_v alike), d = 768."""
 SDXL_WIDTHS = [640] * 10 + [1280] * 60
 """Output widths of SDXL's 70 cross-attention layers, d = 2048."""
-MODEL_SHAPES = {"sd15": (SD15_WIDTHS, 768), "sdxl": (SDXL_WIDTHS, 2048)}
-"""name -> (output widths of the cross-attention layers, text width d): the benchmarks' model shapes."""
+CROSS_ATTENTION = ("to_k", "to_v")
+MODEL_SHAPES = {
+    "sd15": (SD15_WIDTHS, 768, CROSS_ATTENTION),
+    "sdxl": (SDXL_WIDTHS, 2048, CROSS_ATTENTION),
+    "flux1": ([3072], 4096, ("txt_in",)),  # FLUX.1's txt_in on T5-XXL states (its 768-wide vector_in aside)
+    "sd35_large": ([2432], 4096, ("context_embedder",)),  # SD3.5 Large's context_embedder (y_embedder aside)
+    "wan21_14b": ([5120] * 40, 5120, ("k", "v")),  # Wan 2.1 14B: 40 blocks' cross_attn k and v
+}
+"""name -> (output widths of the edited layers, their input width d, the weights of each layer): the benchmarks'
+model shapes (one weight per layer and kind: SD's to_k and to_v, FLUX.1's one txt_in, ...)."""
 
 
 def text_seed(text: str, salt: int = 0) -> int:
@@ -72,14 +81,82 @@ def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 
             counts.append(n)
         return torch.stack(hidden).float(), torch.tensor(counts)
 
+
+def _pieces(word: str, salt: int) -> int:
+    """1 or 2 sub-tokens per word, by the word's hash (a stand-in for BPE / SentencePiece splits)."""
+    return 1 + text_seed(word, salt) % 2
+
+
+def t5_layout(prompt: str, length: int, start: int = 0, salt: int = 0):
+    """A T5-style segment: no start token, the words' pieces from ``start``, the end token, padding."""
+    from scapre_core.tokens import Segment
+    n = sum(_pieces(w, salt) for w in prompt.split())
+    return Segment(start, tuple(range(start, start + n)), start + n, start + length)
+
+
+def random_layout_encode(d: int, family: str = "t5", length: int = 32, seed: int = 0, scale: float = 1.0,
+                         alignment: str = "span"):
+    """An ``encode(prompts) -> (hidden [N, S, d], Layout)`` callable for a layout family:
+
+    * "t5": one T5-style segment of ``length`` positions (FLUX's txt_in input);
+    * "sd3": a 77-position CLIP segment (start token at 0) followed by a T5 segment of ``length``;
+    * "pooled": one position per prompt (a pooled vector: one word, no end token).
+    """
+    from scapre_core.tokens import Layout, Segment, clip_layout
+
+    def layout(prompt):
+        if family == "t5":
+            return (t5_layout(prompt, length, salt=seed),)
+        if family == "sd3":
+            return clip_layout(min(len(prompt.split()), 75)) + (t5_layout(prompt, length, start=77, salt=seed),)
+        if family == "pooled":
+            return (Segment(0, (0,), None, 1),)
+        raise ValueError(family)
+
+    def encode(prompts):
+        layouts = tuple(layout(p) for p in prompts)
+        S = layouts[0][-1].stop
+        hidden = torch.stack([torch.randn(S, d, generator=torch.Generator().manual_seed(text_seed(p, seed))) * scale
+                              for p in prompts])
+        return hidden.float(), Layout(layouts, alignment)
+
     return encode
 
 
-def random_weights(widths, d: int, seed: int = 0, kinds=("to_k", "to_v")) -> dict[str, torch.Tensor]:
+def random_weights(widths, d: int, seed: int = 0, kinds=CROSS_ATTENTION) -> dict[str, torch.Tensor]:
     """Random float32 weights [width, d] keyed like ComfyUI's attn2 keys (opaque to the core)."""
     g = torch.Generator().manual_seed(seed)
     return {f"diffusion_model.block{i}.attn2.{kind}.weight": torch.randn(w, d, generator=g) / d**0.5
             for kind in kinds for i, w in enumerate(widths)}
+
+
+class RandomWeights(Mapping):
+    """``random_weights``' weights (the same values), made one at a time when read: for shapes too large to hold
+    next to their edits (Wan 2.1 14B: 80 x [5120, 5120], 8.4 GB in float32).
+
+    Built by drawing every weight once, in random_weights' order, and keeping the generator's state before
+    each; reading a key restores its state and draws the weight again.
+    """
+
+    def __init__(self, widths, d: int, seed: int = 0, kinds=CROSS_ATTENTION):
+        g = torch.Generator().manual_seed(seed)
+        self._d, self._states = d, {}
+        for kind in kinds:
+            for i, w in enumerate(widths):
+                self._states[f"diffusion_model.block{i}.attn2.{kind}.weight"] = (w, g.get_state())
+                torch.randn(w, d, generator=g)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        width, state = self._states[key]
+        g = torch.Generator()
+        g.set_state(state)
+        return torch.randn(width, self._d, generator=g) / self._d**0.5
+
+    def __iter__(self):
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
 def concept_text(m: int, anchors: bool = False, preserve: int = 0) -> str:

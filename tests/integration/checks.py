@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from harness import inprocess  # noqa: E402
+from harness import inprocess, paths  # noqa: E402
 from host_helpers import saved_file, unlearn_graph  # noqa: E402  (this folder is sys.path[0] when run as a script)
 
 
@@ -49,7 +49,7 @@ def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     """The patched model's effective to_k/to_v weights against W0 + strength * delta."""
     nodes, glue, mm = _setup()
     model, clip, _ = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[:3]
-    keys = glue.cross_attention_keys(model)
+    keys = glue.edited_keys(model)
     base_before = _unet_weights(model, keys)
     patches_before, uuid_before = dict(model.patches), model.patches_uuid
     concepts = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute("golf ball\nchurch -> a building\n+ dog", "none")
@@ -84,8 +84,8 @@ def save_round_trips(ckpt: str, concepts: str) -> dict:
     from safetensors import safe_open
     loader = nodes.CheckpointLoaderSimple()
     base, clip, vae = loader.load_checkpoint(ckpt)[:3]
-    keys = glue.cross_attention_keys(base)
-    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    keys = glue.edited_keys(base)
+    concept_set = concept_list.execute(concepts, "none").args[0]
     patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(base, clip, concept_set, "large_scale", 1.0, 0).args[0]
     deltas, _ = glue.scapre_edits(patched)
     patched_w = _effective(patched, keys, mm)
@@ -174,10 +174,10 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
     from scapre_core.prior import prompts_digest, second_moment
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
     prompts = tuple(prompts)
-    path = glue.prior_cache_path(glue.encoder_fingerprint(clip), prompts_digest(prompts))
+    path = glue.prior_cache_path(glue.encoder_fingerprint(glue.clip_encoder(clip)), prompts_digest(prompts))
     path.unlink(missing_ok=True)
-    first = glue.cached_prior(clip, prompts, "test list")
-    second = glue.cached_prior(clip, prompts, "test list")
+    first = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
+    second = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
     plain = second_moment(glue.clip_encoder(clip), prompts, "plain", batch_size=1)
     out = {"path": str(path), "user_directory": folder_paths.get_user_directory(), "first": first.source,
            "second": second.source, "same_gram": torch.equal(first.gram, second.gram),
@@ -187,13 +187,13 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
         "flipped_byte": data[:-9] + bytes([data[-9] ^ 0x40]) + data[-8:],
         "truncated": data[: len(data) // 2],
         "not_safetensors": b"not a cache file",
-        "other_encoder": data.replace(glue.encoder_fingerprint(clip).encode(), b"0" * 64),
+        "other_encoder": data.replace(glue.encoder_fingerprint(glue.clip_encoder(clip)).encode(), b"0" * 64),
     }
     for name, damaged in damages.items():
         path.write_bytes(damaged)
-        again = glue.cached_prior(clip, prompts, "test list")
+        again = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
         out["damage"][name] = {"source": again.source, "same_gram": torch.equal(again.gram, first.gram),
-                               "then": glue.cached_prior(clip, prompts, "test list").source}
+                               "then": glue.cached_prior(glue.clip_encoder(clip), prompts, "test list").source}
     path.unlink()
     return out
 
@@ -210,12 +210,269 @@ def plant_general_prior(ckpt: str) -> dict:
     part = second_moment(glue.clip_encoder(clip), prompts[:16], "")
     stand_in = dataclasses.replace(part, gram=part.gram * (len(prompts) / 16), prompts=len(prompts),
                                    source=general_source(prompts) + " [test stand-in]")
-    path = glue.write_prior_cache(stand_in, glue.encoder_fingerprint(clip), prompts_digest(prompts))
+    path = glue.write_prior_cache(stand_in, glue.encoder_fingerprint(glue.clip_encoder(clip)), prompts_digest(prompts))
     return {"path": str(path)}
 
 
+# --- the DiT families (FLUX.1, SD3, Chroma, Wan) on tiny models built in-process by harness.tiny_models -------
+
+
+def _all_weights(model, mm):
+    """Every tensor of the model as ComfyUI applies it for sampling (load with patches, read, unload)."""
+    return _effective(model, list(model.model.state_dict()), mm)
+
+
+def _stream_inputs(model, clip, family, text: str) -> dict:
+    """Each stream's input for ``text`` as the model computes it: CLIPTextEncode's conditioning and pooled
+    vector, passed through the model's own modules in front of the edited weights (Wan: text_embedding)."""
+    import torch
+    out = clip.encode_from_tokens(clip.tokenize(text), return_pooled=True, return_dict=True)
+    inputs = {}
+    for stream in family.streams:
+        x = out["cond"] if stream.source == "cond" else out["pooled_output"]
+        if stream.features is not None:  # Wan
+            with torch.no_grad():
+                x = model.model.diffusion_model.text_embedding(x)
+        inputs[stream.name] = x.float()
+    return inputs
+
+
+def _outputs(model, keys_by_stream: dict, inputs: dict, mm, bias_free: bool = False) -> dict:
+    """key -> the edited layer's output [S, n] for its stream's input, with the model's current patches applied."""
+    import comfy.utils
+    import torch
+    mm.load_models_gpu([model], force_patch_weights=True)
+    outputs = {}
+    with torch.no_grad():
+        for name, keys in keys_by_stream.items():
+            for key in keys:
+                layer = comfy.utils.get_attr(model.model, key[: -len(".weight")])
+                y = layer(inputs[name]).float()
+                outputs[key] = (y - layer.bias.float() if bias_free else y)[0]
+    mm.unload_all_models()
+    return outputs
+
+
+def _relative_norm(a: dict, b: dict, keys: list[str]) -> float:
+    """sqrt(sum_k |a_k - b_k|^2) / sqrt(sum_k |b_k|^2) over keys."""
+    moved = sum(float((a[k] - b[k]).double().pow(2).sum()) for k in keys)
+    base = sum(float(b[k].double().pow(2).sum()) for k in keys)
+    return (moved / base) ** 0.5
+
+
+def _tokenizer_word_counts(clip, text: str) -> dict:
+    """How many word tokens each of the CLIP's tokenizers makes of ``text`` (start and end tokens removed)."""
+    counts = {}
+    for name in ("clip_l", "clip_g", "t5xxl", "clip_t5xxl", "clip_umt5xxl"):
+        tokenizer = getattr(clip.tokenizer, name, None)
+        if tokenizer is not None:
+            ids = tokenizer.tokenizer(text)["input_ids"]
+            counts[name.removeprefix("clip_") if "t5" in name else name] = len(ids) - (1 if "t5" in name else 2)
+    return counts
+
+
+def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept: str, anchor: str) -> dict:
+    """One tiny family model: the ScaPre Unlearn node's default edit read back through ComfyUI (keys, W0 + delta,
+    untouched input model, the report against the patched layers' outputs), the concept's token layout against
+    the tokenizers, and an edit aligned on every position (UCE, no preserve term, ridge 1e-6, float64) that
+    must make the edited layers see the anchor for the concept."""
+    nodes, glue, mm = _setup()
+    import torch
+    from harness import tiny_models
+    pack = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__]
+    concept_list, config_class = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"], pack.ScaPreConfig  # the pack's own
+    model, clip = tiny_models.build_model(name), tiny_models.build_text_encoder(encoder)
+    family = glue.family_of(model)
+    keys = {stream.name: glue.stream_keys(model, stream) for stream in family.streams}
+    edited = [k for ks in keys.values() for k in ks]
+    before = _all_weights(model, mm)
+    patches_before, uuid_before = dict(model.patches), model.patches_uuid
+    out = {"model_config": glue.model_family(model), "keys": keys}
+
+    # the node's default edit (large_scale)
+    concept_set = concept_list.execute(concepts, "none").args[0]
+    patched, report = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale",
+                                                                           1.0, 0).args
+    result, _, cached = pack.run(model, clip, concept_set, config_class.preset("large_scale", seed=0),
+                                  torch.float32)
+    deltas, _ = glue.scapre_edits(patched)
+    after = _all_weights(patched, mm)
+    out["node_report"] = report
+    out["patched_keys"] = sorted(patched.patches)
+    out["edited_max_relative_error"] = max(
+        float((after[k] - (before[k] + deltas[k])).norm() / (before[k] + deltas[k]).norm()) for k in edited)
+    out["other_tensors_changed"] = sorted(k for k in before if k not in edited and not torch.equal(after[k], before[k]))
+    out["biases_of_edited_layers"] = [k[: -len(".weight")] + ".bias" in before for k in edited]
+    out["input_model_unchanged"] = (all(torch.equal(v, before[k]) for k, v in _all_weights(model, mm).items())
+                                    and dict(model.patches) == patches_before and model.patches_uuid == uuid_before)
+    out["run_cached"] = cached
+    out["alignment"] = {n: r.alignment for n, r in result.report.streams.items()}
+    inputs = _stream_inputs(model, clip, family, preserved)
+    new, old = (_outputs(m, keys, inputs, mm, bias_free=True) for m in (patched, model))
+    out["preserved_measured"] = {n: _relative_norm(new, old, ks) for n, ks in keys.items()}
+    out["preserved_reported"] = {n: r.preserve_changes[preserved] for n, r in result.report.streams.items()}
+    inputs = _stream_inputs(model, clip, family, concept)
+    new, old = (_outputs(m, keys, inputs, mm, bias_free=True) for m in (patched, model))
+    out["concept_measured"] = {n: _relative_norm(new, old, ks) for n, ks in keys.items()}
+
+    # where the concept's tokens are, against the tokenizers themselves
+    plan = glue.edit_plan(model, clip, torch.device("cpu"))
+    out["layouts"] = {n: [list((s.start, list(s.words), s.end, s.stop)) for s in encode([concept])[1].prompts[0]]
+                      for n, (_, encode) in plan.streams.items()}
+    out["word_counts"] = _tokenizer_word_counts(clip, concept)
+    if family.streams[0].features is not None:  # Wan: the pack's text_embedding against the model's own
+        hidden = plan.streams[family.streams[0].name][1]([concept])[0][0]
+        own = _stream_inputs(model, clip, family, concept)[family.streams[0].name][0]
+        out["features_max_abs_error"] = float((hidden - own).abs().max())
+
+    # every position aligned: the edited layers' outputs for the concept are the original's for the anchor
+    config = config_class.preset("uce", alignment="all", preserve_scale=0.0, lam=1e-6)
+    exact, info, _ = pack.run(model, clip, concept_list.execute(f"{concept} -> {anchor}", "none").args[0], config,
+                              torch.float64)
+    aligned = glue.apply_edit(model, exact.deltas, 1.0, info)
+    ours, theirs = _stream_inputs(model, clip, family, concept), _stream_inputs(model, clip, family, anchor)
+    edited_concept = _outputs(aligned, keys, ours, mm)
+    original_concept, original_anchor = _outputs(model, keys, ours, mm), _outputs(model, keys, theirs, mm)
+    out["equivalence"] = {k: {"after": _relative_norm(edited_concept, original_anchor, [k]),
+                              "before": _relative_norm(original_concept, original_anchor, [k])} for k in edited}
+    out["equivalence_report"] = exact.report.to_text()
+    return out
+
+
+def family_save(name: str, encoder: str, concepts: str) -> dict:
+    """Save Edited Model on one tiny family model, in every format, each file read back: the exact LoRA through
+    the stock LoraLoaderModelOnly, the diffusion model through the stock UNETLoader where ComfyUI detects the
+    tiny model (SD3, Wan; FLUX and Chroma are detected only at full size, so their file is compared tensor by
+    tensor), the checkpoint (with the tiny text encoder and the TAESD3 VAE) tensor by tensor."""
+    nodes, glue, mm = _setup()
+    import folder_paths
+    import torch
+    from safetensors import safe_open
+    from harness import tiny_models
+    model, clip = tiny_models.build_model(name), tiny_models.build_text_encoder(encoder)
+    vae = nodes.VAELoader().load_vae("taesd3")[0]
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0, 0).args[0]
+    edited = glue.edited_keys(model)
+    base, after = ({k: v for k, v in _all_weights(m, mm).items() if k.startswith("diffusion_model.")}
+                   for m in (model, patched))
+    save = nodes.NODE_CLASS_MAPPINGS["ScaPreSaveEditedModel"].PREPARE_CLASS_CLONE({})
+    out = {}
+
+    def saved(fmt, kind, **options):
+        text = save.execute(patched, f"families/{name}", fmt, **options).ui.value
+        folder = folder_paths.get_folder_paths(kind)[0]
+        return Path(folder) / saved_file(text).split("/", 1)[1], folder
+
+    def compare(weights):
+        return {"edited_max_relative_error": _relative({k: weights[k] for k in edited}, {k: after[k] for k in edited}),
+                "others_changed": sorted(k for k in base if k not in edited and not torch.equal(weights[k], base[k]))}
+
+    path, folder = saved("edit (LoRA, exact)", "loras", precision="fp32")
+    with safe_open(str(path), framework="pt") as f:
+        keys, metadata = sorted(f.keys()), f.metadata()
+    lora = nodes.LoraLoaderModelOnly().load_lora_model_only(model, str(path.relative_to(folder)), 1.0)[0]
+    out["lora_exact"] = {"keys": keys, "architecture": metadata["modelspec.architecture"],
+                         "base_model": json.loads(metadata["scapre.base_model"]), **compare(_all_weights(lora, mm))}
+
+    path, folder = saved("diffusion model", "diffusion_models")
+    with safe_open(str(path), framework="pt") as f:
+        stored = {k[len("model."):]: f.get_tensor(k).float() for k in f.keys() if k.startswith("model.")}
+    out["diffusion_model"] = {"stored_keys_match": sorted(stored) == sorted(base), **compare(stored)}
+    if name in tiny_models.DETECTED_MODELS:
+        reloaded = nodes.UNETLoader().load_unet(str(path.relative_to(folder)), "default")[0]
+        out["diffusion_model"]["reloaded"] = {"model_config": glue.model_family(reloaded),
+                                              **compare(_all_weights(reloaded, mm))}
+
+    path, _ = saved("checkpoint", "checkpoints", clip=clip, vae=vae)
+    with safe_open(str(path), framework="pt") as f:
+        names = list(f.keys())
+        stored = {k[len("model."):]: f.get_tensor(k).float() for k in names if k.startswith("model.diffusion_model.")}
+    out["checkpoint"] = {"stored_keys_match": sorted(stored) == sorted(base), **compare(stored),
+                         "text_encoder_tensors": sum(k.startswith(("text_encoders.", "cond_stage_model.")) for k in names),
+                         "vae_tensors": sum(k.startswith(("vae.", "first_stage_model.")) for k in names)}
+    return out
+
+
+def quantised(kinds: list[str], concepts: str) -> dict:
+    """The SD3 diffusion model from its file with fp8 weights ("fp8": UNETLoader's fp8_e4m3fn) and with scaled fp8
+    weights ("scaled_fp8": each weight stored as fp8 of W / s with its float32 scale s, and the "scaled_fp8"
+    marker, as scaled-fp8 files are): what ScaPre reads against the dequantised stored weights, and the
+    patched weights ComfyUI materialises (in fp8, stochastically rounded) against W0 + delta. ComfyUI patches
+    and samples under torch.inference_mode(); so does this check."""
+    nodes, glue, mm = _setup()
+    import comfy.sd
+    import comfy.utils
+    import folder_paths
+    import torch
+    clip = nodes.CLIPLoader().load_clip(paths.TINY_CLIP_L, "sd3")[0]
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    out = {}
+    for kind in kinds:
+        if kind == "fp8":
+            model = nodes.UNETLoader().load_unet(paths.TINY_SD3, "fp8_e4m3fn")[0]
+        else:
+            state = comfy.utils.load_torch_file(folder_paths.get_full_path_or_raise("diffusion_models", paths.TINY_SD3))
+            for key in [k for k, v in state.items() if v.ndim == 2]:
+                scale = state[key].float().abs().max() / 448.0
+                state[key[: -len("weight")] + "scale_weight"] = scale
+                state[key] = (state[key].float() / scale).to(torch.float8_e4m3fn)
+            state["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+            model = comfy.sd.load_diffusion_model_state_dict(state)
+        keys = glue.edited_keys(model)
+
+        def dequantised(m, key):
+            weight = comfy.utils.get_attr(m.model, key).float()
+            if not key.endswith(".weight"):
+                return weight
+            scale = getattr(comfy.utils.get_attr(m.model, key[: -len(".weight")]), "scale_weight", None)
+            return weight if scale is None else weight * scale.float()
+
+        def materialised(m):
+            with torch.inference_mode():
+                mm.load_models_gpu([m], force_patch_weights=True)
+                weights = {k: dequantised(m, k).clone() for k in m.model.state_dict() if k.startswith("diffusion_model.")}
+                mm.unload_all_models()
+            return weights
+
+        stored = {k: dequantised(model, k) for k in keys}
+        with torch.inference_mode():
+            read = glue.EffectiveWeights(model, keys, torch.device("cpu"))
+            read_errors = [float((read[k] - stored[k]).abs().max()) for k in keys]
+        base = materialised(model)
+        patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0,
+                                                                       0).args[0]
+        deltas, _ = glue.scapre_edits(patched)
+        after = materialised(patched)
+        out[kind] = {
+            "weight_dtype": str(comfy.utils.get_attr(model.model, keys[0]).dtype),
+            "scaled": hasattr(comfy.utils.get_attr(model.model, keys[0][: -len(".weight")]), "scale_weight"),
+            "read_max_abs_error": max(read_errors),
+            "edited_relative_error": {k: float((after[k] - stored[k] - deltas[k]).norm() / (stored[k] + deltas[k]).norm())
+                                      for k in keys},
+            "applied_cosine": {k: float(torch.nn.functional.cosine_similarity((after[k] - stored[k]).flatten(),
+                                                                              deltas[k].flatten(), dim=0))
+                               for k in keys},
+            "others_changed": sorted(k for k in base if k not in keys and not torch.equal(after[k], base[k])),
+            "restored": all(torch.equal(v, base[k]) for k, v in materialised(model).items()),
+        }
+    return out
+
+
+def families(cases: list, concepts: str, preserved: str, concept: str, anchor: str, saves: list) -> dict:
+    """family_edit for every (model_config class, text encoder) case and family_save for those in ``saves``,
+    in one ComfyUI process."""
+    out = {}
+    for name, encoder in cases:
+        out[name] = {"edit": family_edit(name, encoder, concepts, preserved, concept, anchor)}
+        if name in saves:
+            out[name]["save"] = family_save(name, encoder, concepts)
+    return out
+
+
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
-          "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior}
+          "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior,
+          "families": families, "quantised": quantised}
 
 
 def main() -> None:

@@ -116,7 +116,8 @@ def _serves_the_next_prompt(server, workflow):
 def test_bad_inputs_are_clear_node_errors(comfy_server, workflow):
     sd15 = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SD15}}
     sdxl = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": paths.TINY_SDXL}}
-    sd3 = {"class_type": "UNETLoader", "inputs": {"unet_name": paths.TINY_SD3, "weight_dtype": "default"}}
+    hunyuan = {"class_type": "UNETLoader",
+               "inputs": {"unet_name": paths.TINY_HUNYUAN_VIDEO, "weight_dtype": "default"}}
 
     with pytest.raises(PromptRejected) as rejected:
         comfy_server.queue(_unlearn_graph(sd15, paths.TINY_SD15, "# nothing here\n+ a keeper\n"))
@@ -133,7 +134,7 @@ def test_bad_inputs_are_clear_node_errors(comfy_server, workflow):
     assert "768-wide" in message and "2048-wide" in message and "KOALA_700M" in message
     _serves_the_next_prompt(comfy_server, workflow)
 
-    message = error_message(comfy_server.run(_unlearn_graph(sd3, paths.TINY_SD15, "golf ball")))
-    assert "not supported yet: SD3" in message
+    message = error_message(comfy_server.run(_unlearn_graph(hunyuan, paths.TINY_SD15, "golf ball")))
+    assert "not supported yet: HunyuanVideo" in message
     _serves_the_next_prompt(comfy_server, workflow)
     assert comfy_server.proc.poll() is None
