@@ -1,7 +1,14 @@
-"""The ScaPre nodes: thin ComfyUI glue over ``scapre_core``."""
+"""The ScaPre nodes: thin ComfyUI glue over ``scapre_core``.
 
-from .concept_list import ScaPreConceptList
-from .save_edited import ScaPreSaveEditedModel
-from .unlearn import ScaPreUnlearn
+Imported outside ComfyUI (no ``comfy_api``), it defines nothing, so that a script can use the pure parts, e.g.
+``from nodes.preview_grid import erasure_grid`` with the repository on sys.path.
+"""
 
-NODES = [ScaPreConceptList, ScaPreUnlearn, ScaPreSaveEditedModel]
+from importlib.util import find_spec
+
+if find_spec("comfy_api") is not None:
+    from .concept_list import ScaPreConceptList
+    from .save_edited import ScaPreSaveEditedModel
+    from .unlearn import ScaPreUnlearn
+
+    NODES = [ScaPreConceptList, ScaPreUnlearn, ScaPreSaveEditedModel]
