@@ -14,7 +14,7 @@ from harness import paths
 from harness.server import ComfyServer, PromptRejected
 from scapre_core import parse_concepts, preset_text
 
-OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel")
+OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreErasurePreview", "ScaPreSaveEditedModel")
 IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
 ARTISTS = "example_workflows/api/erase_artists_compare.json"
 
