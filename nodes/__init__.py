@@ -8,8 +8,9 @@ from importlib.util import find_spec
 
 if find_spec("comfy_api") is not None:
     from .concept_list import ScaPreConceptList
+    from .options import ScaPreOptions
     from .preview import ScaPreErasurePreview
     from .save_edited import ScaPreSaveEditedModel
     from .unlearn import ScaPreUnlearn
 
-    NODES = [ScaPreConceptList, ScaPreUnlearn, ScaPreErasurePreview, ScaPreSaveEditedModel]
+    NODES = [ScaPreConceptList, ScaPreUnlearn, ScaPreOptions, ScaPreErasurePreview, ScaPreSaveEditedModel]

@@ -1,5 +1,6 @@
 """The pack on the real ComfyUI host: registration, the example workflows over HTTP, an untouched input
-model, the patched weights, caching, and clear errors for bad inputs (the server keeps serving)."""
+model, ScaPre Options, the patched weights, caching, and clear errors for bad inputs, 0.1.0 prompts included
+(the server keeps serving)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import time
 
 import numpy as np
 import pytest
-from host_helpers import error_message, images, node_of, run_check, run_ok, small
+from host_helpers import error_message, images, node_of, run_check, run_ok, small, unlearn_graph
 
 from harness import paths
 from harness.server import ComfyServer, PromptRejected
 from scapre_core import parse_concepts, preset_text
 
-OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreErasurePreview", "ScaPreSaveEditedModel")
+OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreOptions", "ScaPreErasurePreview",
+             "ScaPreSaveEditedModel")
 IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
 ARTISTS = "example_workflows/api/erase_artists_compare.json"
 
@@ -70,6 +72,39 @@ def test_the_input_model_is_untouched(host, workflow, tmp_path):
     assert np.array_equal(with_scapre, without)
     left, right = edited[:, :64], edited[:, -64:]
     assert np.array_equal(left, without) and not np.array_equal(right, without)
+
+
+def _options_graph(recipe: str, options: dict) -> dict:
+    graph = unlearn_graph(paths.TINY_SD15, "golf ball\n+ tennis ball\n")
+    graph["3"]["inputs"].update(recipe=recipe, options=["5", 0])
+    graph["5"] = {"class_type": "ScaPreOptions", "inputs": options}
+    graph["6"] = {"class_type": "PreviewAny", "inputs": {"source": ["3", 1]}}
+    return graph
+
+
+def test_options_change_the_recipe_and_say_so(comfy_server):
+    """A prompt gives only the settings it changes; the others keep the recipe's values. Every change is in the
+    report."""
+    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 4.0, "auto_preserve_scale": True}))
+    assert entry["outputs"]["3"]["text"][0].splitlines()[1] == "options: p 4 (recipe: 2)"
+    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 2.0, "lam": 0.5}))
+    assert not entry["outputs"]["3"]["text"][0].splitlines()[1].startswith("options:")  # the recipe's own values
+    message = error_message(comfy_server.run(_options_graph("uce", {"auto_preserve_scale": False})))
+    assert "'preserve_scale rule' is off but preserve_scale is not given" in message
+
+
+def test_0_1_0_prompts_that_set_advanced_inputs_are_refused(comfy_server):
+    """0.1.0's advanced inputs of ScaPre Unlearn are gone: a prompt setting one fails with what to do instead;
+    one that keeps them at "the recipe's value" (as 0.1.0's frontend sent them) runs."""
+    graph = unlearn_graph(paths.TINY_SD15, "golf ball\n")
+    graph["6"] = {"class_type": "PreviewAny", "inputs": {"source": ["3", 1]}}
+    graph["3"]["inputs"].update(erase_scale=-1.0, preserve_scale=-1.0, lam=-1.0, p=-1.0, informax="recipe",
+                                spectral="recipe", bures_iters=0, alpha_min=-1.0, entropy_samples=0,
+                                precision="float32")
+    run_ok(comfy_server, graph)
+    graph["3"]["inputs"].update(p=4.0, spectral="off")
+    message = error_message(comfy_server.run(graph))
+    assert "sets p = 4.0, spectral = 'off' on ScaPre Unlearn" in message and "ScaPre Options" in message
 
 
 def test_patched_weights_are_w0_plus_strength_times_delta(host):
