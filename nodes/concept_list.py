@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..scapre_core import CONCEPT_PRESETS, ConceptError, ConceptSet, parse_concepts, preset_text
-from ._api import CATEGORY, Concepts, io, ui
+from ._api import CATEGORY, Concepts, io, ui, with_data
 
 NO_PRESET = "none"
 
@@ -38,10 +38,12 @@ class ScaPreConceptList(io.ComfyNode):
                                         "'Claude Monet -> painting' replaces it by 'painting'; '+ tennis ball' "
                                         "preserves a look-alike; '#' starts a comment. Case is kept; duplicates "
                                         "are merged."),
-                io.Combo.Input("preset", options=[NO_PRESET, *CONCEPT_PRESETS], default=NO_PRESET,
-                               tooltip="A benchmark list from the ScaPre paper, merged with the text above: "
-                                       "Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 erased + 5 kept "
-                                       "look-alikes), Artists-50, Explicit (nudity synonyms), I2P categories."),
+                with_data(io.Combo.Input("preset", options=[NO_PRESET, *CONCEPT_PRESETS], default=NO_PRESET,
+                                         tooltip="A benchmark list from the ScaPre paper, merged with the text "
+                                                 "above: Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 "
+                                                 "erased + 5 kept look-alikes), Artists-50, Explicit (nudity "
+                                                 "synonyms), I2P categories."),
+                          preset_texts={name: preset_text(name) for name in CONCEPT_PRESETS}),  # live summary
             ],
             outputs=[
                 Concepts.Output(display_name="concepts", tooltip="The parsed concept set, for ScaPre Unlearn."),
