@@ -197,7 +197,7 @@ def test_comfyui_serves_the_extension(comfy_server):
         with urllib.request.urlopen(comfy_server.url + url, timeout=30) as resp:
             assert resp.status == 200 and resp.headers.get_content_type() == "application/javascript"
             assert resp.read() == script.read_bytes()
-    assert {s.name for s in scripts} >= {"scapre.js", "concept_rules.js"}
+    assert {s.name for s in scripts} >= {"scapre.js", "concept_rules.js", "legacy_0_1.js"}
 
 
 def test_frontend_loads_the_extension_without_errors(frontend):

@@ -8,6 +8,12 @@
  * 2. Live summary: while you type, ScaPre Concept List's box shows what the list will erase and keep, its anchors,
  *    merged duplicates and the lines the server will refuse, with the rules of concept_rules.js (a mirror of the
  *    Python parser, tested against it); the server's own summary replaces it when the node runs.
+ * 3. ScaPre Options shows the values of the recipe chosen on the ScaPre Unlearn node it is connected to: they are
+ *    refilled when you connect it and when you choose another recipe there (values from Unlearn's node definition,
+ *    `recipe_values` of its "options" input). A float | None setting's number is greyed while its "auto_" toggle
+ *    keeps the recipe's rule.
+ * 4. Workflows saved with ScaPre 0.1.0: the advanced settings they set on ScaPre Unlearn move to a new ScaPre
+ *    Options node, connected to it, and a message says so (legacy_0_1.js).
  *
  * The boxes are display only, never saved: `serialize = false` keeps them out of the workflow's `widgets_values`
  * and `options.serialize = false` out of the prompt `app.graphToPrompt()` queues.
@@ -19,6 +25,7 @@
  */
 import { app } from "../../../scripts/app.js";
 import { parseConcepts, summaryText } from "./concept_rules.js";
+import { LEGACY_LENGTH, legacySettings, optionsValues } from "./legacy_0_1.js";
 
 const REPORT = "scapre_report"; // no input of our nodes has this name
 const REPORT_LINES = { ScaPreConceptList: 7, ScaPreUnlearn: 10, ScaPreSaveEditedModel: 3 };
@@ -26,8 +33,10 @@ const LINE_HEIGHT = 14; // px: the box's 11 px monospace text
 const PADDING = 4;
 const MARGIN = 6; // around the box, inside the node
 const EMPTY_REPORT = "The report appears here when the node has run.";
+const AUTO = "auto_"; // nodes/options.py AUTO_PREFIX
 const OFF_VALUES = new Set(["off", "none", "false"]); // Concept List settings that change nothing
 
+let recipeValues = {}; // recipe -> {ScaPre Options widget: value}
 let presetTexts = {}; // Concept List preset -> its text
 
 const STYLE = `
@@ -119,6 +128,106 @@ function setUpConceptList(node) {
     };
 }
 
+// --- ScaPre Options and the recipe of ScaPre Unlearn ----------------------------------------------------------
+
+/** Grey each float | None setting's number while its "auto_" toggle keeps the recipe's rule. */
+function greyAutoNumbers(node) {
+    for (const toggle of node.widgets ?? []) {
+        if (!toggle.name.startsWith(AUTO)) continue;
+        const number = widgetOf(node, toggle.name.slice(AUTO.length));
+        if (number) number.disabled = !!toggle.value;
+    }
+    node.setDirtyCanvas?.(true, true);
+}
+
+function fillOptions(optionsNode, recipe) {
+    const values = recipeValues[recipe];
+    if (!values) return;
+    for (const widget of optionsNode.widgets ?? []) {
+        if (widget.name in values) widget.value = values[widget.name];
+    }
+    greyAutoNumbers(optionsNode);
+}
+
+function optionsNodeOf(unlearn) {
+    const slot = unlearn.findInputSlot("options");
+    const node = slot >= 0 ? unlearn.getInputNode(slot) : null;
+    return node?.comfyClass === "ScaPreOptions" ? node : null;
+}
+
+function setUpOptions(node) {
+    greyAutoNumbers(node);
+    const onWidgetChanged = node.onWidgetChanged;
+    node.onWidgetChanged = function (name) {
+        onWidgetChanged?.apply(this, arguments);
+        if (name.startsWith(AUTO)) greyAutoNumbers(this);
+    };
+    const onConfigure = node.onConfigure;
+    node.onConfigure = function () {
+        const result = onConfigure?.apply(this, arguments);
+        greyAutoNumbers(this);
+        return result;
+    };
+}
+
+function setUpUnlearn(node) {
+    // onWidgetChanged runs for changes made on the canvas only, not for values set while a workflow loads.
+    const onWidgetChanged = node.onWidgetChanged;
+    node.onWidgetChanged = function (name, value) {
+        onWidgetChanged?.apply(this, arguments);
+        const options = name === "recipe" ? optionsNodeOf(this) : null;
+        if (options) fillOptions(options, value);
+    };
+    // A link the user drops (also from the search box on link release) is made while the link connector is
+    // connecting; links made while a workflow loads are not, and keep the saved values.
+    const onConnectionsChange = node.onConnectionsChange;
+    node.onConnectionsChange = function (type, index, connected, link, slot) {
+        const result = onConnectionsChange?.apply(this, arguments);
+        if (connected && slot?.name === "options" && app.canvas?.linkConnector?.isConnecting) {
+            const options = optionsNodeOf(this);
+            if (options) fillOptions(options, widgetOf(this, "recipe").value);
+        }
+        return result;
+    };
+    // A 0.1.0 workflow: remember its advanced settings; migrateLegacyNodes applies them once the graph is loaded.
+    const onConfigure = node.onConfigure;
+    node.onConfigure = function (info) {
+        const result = onConfigure?.apply(this, arguments);
+        if (info.widgets_values?.length === LEGACY_LENGTH) this.scapreLegacy = legacySettings(info.widgets_values);
+        return result;
+    };
+}
+
+/** Give each 0.1.0 ScaPre Unlearn its new size and, when it set advanced settings, a ScaPre Options node. */
+function migrateLegacyNodes(graph) {
+    const moved = [];
+    for (const unlearn of graph.nodes.filter((n) => n.scapreLegacy)) {
+        const settings = unlearn.scapreLegacy;
+        delete unlearn.scapreLegacy;
+        unlearn.setSize([unlearn.size[0], unlearn.computeSize()[1]]); // the ten widgets are gone
+        if (!Object.keys(settings).length) continue;
+        const options = LiteGraph.createNode("ScaPreOptions");
+        const bottom = Math.max(...graph.nodes.map((n) => n.pos[1] + n.size[1]));
+        options.pos = [unlearn.pos[0], bottom + 2 * LiteGraph.NODE_TITLE_HEIGHT]; // below every node
+        graph.add(options);
+        options.connect(0, unlearn, unlearn.findInputSlot("options"));
+        const values = optionsValues(settings, recipeValues[widgetOf(unlearn, "recipe").value] ?? {});
+        for (const widget of options.widgets) {
+            if (widget.name in values) widget.value = values[widget.name];
+        }
+        greyAutoNumbers(options);
+        const list = Object.entries(settings).map(([name, value]) => `${name} ${value}`).join(", ");
+        moved.push(`#${unlearn.id} (${list})`);
+    }
+    if (moved.length) {
+        app.extensionManager.toast.add({
+            severity: "info", life: 20000, summary: "ScaPre: workflow from version 0.1.0 updated",
+            detail: `The advanced settings of ScaPre Unlearn ${moved.join("; ")} moved to a new ScaPre Options node, `
+                    + "connected to it below the graph. Save the workflow to keep the new layout.",
+        });
+    }
+}
+
 app.registerExtension({
     name: "scapre.reports",
     setup() {
@@ -126,20 +235,26 @@ app.registerExtension({
     },
     async beforeRegisterNodeDef(nodeType, nodeData) {
         const type = nodeData?.name;
+        if (type === "ScaPreUnlearn") recipeValues = nodeData.input?.optional?.options?.[1]?.recipe_values ?? {};
         if (type === "ScaPreConceptList") presetTexts = nodeData.input?.required?.preset?.[1]?.preset_texts ?? {};
-        if (!(type in REPORT_LINES)) return;
+        if (!(type in REPORT_LINES) && type !== "ScaPreOptions") return;
         const onNodeCreated = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {
             const result = onNodeCreated?.apply(this, arguments);
-            addReportBox(this, REPORT_LINES[type]);
+            if (type in REPORT_LINES) addReportBox(this, REPORT_LINES[type]);
             if (type === "ScaPreConceptList") setUpConceptList(this);
+            if (type === "ScaPreUnlearn") setUpUnlearn(this);
+            if (type === "ScaPreOptions") setUpOptions(this);
             return result;
         };
         const onExecuted = nodeType.prototype.onExecuted;
         nodeType.prototype.onExecuted = function (output) {
             onExecuted?.apply(this, arguments);
             const text = reportText(output);
-            if (text != null) widgetOf(this, REPORT).value = text;
+            if (text != null && type in REPORT_LINES) widgetOf(this, REPORT).value = text;
         };
+    },
+    async afterConfigureGraph() {
+        migrateLegacyNodes(app.graph);
     },
 });
