@@ -2,9 +2,10 @@
 
 Built from one table, FIELDS: a row per ScaPreConfig field the node exposes. Everything else is derived: the
 widget kind from the field's type in ScaPreConfig (float: a number, int: a whole number, bool: an on/off toggle,
-str: a list of `choices`, float | None: a toggle for the recipe's rule, `auto`, plus the number used when it is
-off), every default and the recipes' values named in each tooltip from CONFIG_PRESETS. To expose a new
-ScaPreConfig field, add its row.
+str: a list of `choices`, float | None: a "<widget>_rule" choice of "auto" (the recipe's rule, `auto`) or
+"fixed" (the number that follows it)), every default and the recipes' values named in each tooltip from
+CONFIG_PRESETS. To expose a new ScaPreConfig field, add its row. The frontend shows widgets by their names (it
+ignores display names), so a row's `widget` names the widget when the field's own name would not read well.
 
 A new node shows the values of DEFAULT_RECIPE. The frontend extension (web/js/scapre.js) refills every widget
 with the values of the recipe chosen on the ScaPre Unlearn node it is connected to, when it is connected and
@@ -23,8 +24,8 @@ from ._api import CATEGORY, io
 
 DEFAULT_RECIPE = "large_scale"
 PRECISIONS = ("float32", "float64")
-AUTO_PREFIX = "auto_"
-"""The toggle of a float | None field `x` is the widget `auto_x` (the frontend greys `x` while it is on)."""
+RULE_SUFFIX, AUTO, FIXED = "_rule", "auto", "fixed"
+"""A float | None field's widget `x` follows the widget `x_rule`: "auto" (None; the frontend greys `x`) or "fixed"."""
 
 Options = io.Custom("SCAPRE_OPTIONS")
 """Socket type carrying an ``UnlearnOptions``."""
@@ -39,7 +40,8 @@ class Field:
     min: float = 0.0
     max: float | None = None
     step: float | None = None
-    display_name: str | None = None
+    widget: str = ""
+    """The widget's name, when it is not the field's."""
     choices: tuple[str, ...] = ()
     """The values of a str field."""
     auto: str = ""
@@ -54,8 +56,9 @@ class Field:
         return hint
 
     @property
-    def label(self) -> str:
-        return self.display_name or self.name
+    def id(self) -> str:
+        """The widget's name, and the input's in a prompt."""
+        return self.widget or self.name
 
 
 FIELDS: tuple[Field, ...] = (
@@ -63,7 +66,7 @@ FIELDS: tuple[Field, ...] = (
     Field("preserve_scale", "Weight that keeps the '+' prompts (and the empty prompt) unchanged.", max=100.0,
           step=0.05, auto="max(0.1, 1 / n)"),
     Field("lam", "Ridge pulling the edited weights towards the original ones.", min=0.01, max=100.0, step=0.05,
-          display_name="lambda"),
+          widget="lambda"),
     Field("p", "Exponent of the Informax soft mask (with informax on).", min=0.5, max=64.0, step=0.5),
     Field("informax", "Informax soft masks on the erase targets."),
     Field("spectral", "Spectral regulariser (the scapre method only)."),
@@ -88,15 +91,15 @@ def recipe_value(field: Field, recipe: str):
 
 
 def widget_values(recipe: str) -> dict:
-    """Widget name -> the value that shows `recipe`'s setting (a float | None field at None: only its toggle)."""
+    """Widget name -> the value that shows `recipe`'s setting (a float | None field at None: only its rule)."""
     values = {}
     for field in FIELDS:
         value = recipe_value(field, recipe)
         if field.kind is type(None):
-            values[AUTO_PREFIX + field.name] = value is None
+            values[field.id + RULE_SUFFIX] = AUTO if value is None else FIXED
             if value is None:
                 continue
-        values[field.name] = value
+        values[field.id] = value
     return values
 
 
@@ -118,44 +121,43 @@ def _inputs(field: Field) -> list:
     default = recipe_value(field, DEFAULT_RECIPE)
     kind = field.kind
     if kind is bool:
-        return [io.Boolean.Input(field.name, display_name=field.display_name, default=default, label_on="on",
-                                 label_off="off", optional=True, tooltip=tooltip)]
+        return [io.Boolean.Input(field.id, default=default, label_on="on", label_off="off", optional=True,
+                                 tooltip=tooltip)]
     if kind is str:
-        return [io.Combo.Input(field.name, options=list(field.choices), display_name=field.display_name,
-                               default=default, optional=True, tooltip=tooltip)]
+        return [io.Combo.Input(field.id, options=list(field.choices), default=default, optional=True, tooltip=tooltip)]
     if kind is int:
-        return [io.Int.Input(field.name, display_name=field.display_name, default=default, min=int(field.min),
-                             max=int(field.max), optional=True, tooltip=tooltip)]
-    number = dict(display_name=field.display_name, min=field.min, max=field.max, step=field.step, optional=True)
+        return [io.Int.Input(field.id, default=default, min=int(field.min), max=int(field.max), optional=True,
+                             tooltip=tooltip)]
+    number = dict(min=field.min, max=field.max, step=field.step, optional=True)
     if kind is float:
-        return [io.Float.Input(field.name, default=default, tooltip=tooltip, **number)]
-    # float | None: the toggle "auto" keeps the recipe's rule; off, the number is used
+        return [io.Float.Input(field.id, default=default, tooltip=tooltip, **number)]
+    # float | None: "auto" keeps the recipe's rule, "fixed" uses the number below
     fixed = [v for v in (recipe_value(field, r) for r in CONFIG_PRESETS) if v is not None]
-    return [io.Boolean.Input(AUTO_PREFIX + field.name, display_name=f"{field.label} rule", default=default is None,
-                             label_on=f"auto: {field.auto}", label_off=f"fixed: {field.label} below", optional=True,
-                             tooltip=f"On: {field.label} follows the rule {field.auto} (n = number of '+' lines). "
-                                     f"Off: the value of {field.label} below."),
-            io.Float.Input(field.name, default=default if default is not None else (fixed or [field.min])[0],
-                           tooltip=tooltip + f" Used when '{field.label} rule' is off.", **number)]
+    rule = field.id + RULE_SUFFIX
+    return [io.Combo.Input(rule, options=[AUTO, FIXED], default=AUTO if default is None else FIXED, optional=True,
+                           tooltip=f"auto: {field.id} follows the recipe's rule, {field.auto}. fixed: the value of "
+                                   f"{field.id} below."),
+            io.Float.Input(field.id, default=default if default is not None else (fixed or [field.min])[0],
+                           tooltip=tooltip + f" Used when {rule} is fixed.", **number)]
 
 
 def options_from_widgets(values: dict) -> UnlearnOptions:
     """The UnlearnOptions of the widget values a prompt gives (a field left out keeps the recipe's value)."""
     changes = {}
     for field in FIELDS:
-        if field.kind is type(None) and values.get(AUTO_PREFIX + field.name) is not None:
-            auto = values[AUTO_PREFIX + field.name]
-            if not auto and field.name not in values:
-                raise ValueError(f"ScaPre Options: '{field.label} rule' is off but {field.label} is not given")
-            changes[field.name] = None if auto else float(values[field.name])
-        elif field.name in values:
-            changes[field.name] = values[field.name]
+        rule = values.get(field.id + RULE_SUFFIX) if field.kind is type(None) else None
+        if rule == FIXED and field.id not in values:
+            raise ValueError(f"ScaPre Options: {field.id + RULE_SUFFIX} is fixed but {field.id} is not given")
+        if rule is not None:
+            changes[field.name] = None if rule == AUTO else float(values[field.id])
+        elif field.id in values:
+            changes[field.name] = values[field.id]
     return UnlearnOptions(changes, values.get("precision", "float32"))
 
 
 def describe_changes(config: ScaPreConfig, recipe: str) -> list[str]:
-    """"label value (recipe: value)" for every shown field where `config` differs from `recipe`."""
-    return [f"{field.label} {_shown(getattr(config, field.name))} (recipe: {_shown(recipe_value(field, recipe))})"
+    """"widget value (recipe: value)" for every shown field where `config` differs from `recipe`."""
+    return [f"{field.id} {_shown(getattr(config, field.name))} (recipe: {_shown(recipe_value(field, recipe))})"
             for field in FIELDS if getattr(config, field.name) != recipe_value(field, recipe)]
 
 

@@ -75,12 +75,12 @@ def _options_graph(recipe: str, options: dict) -> dict:
 def test_options_change_the_recipe_and_say_so(comfy_server):
     """A prompt gives only the settings it changes; the others keep the recipe's values. Every change is in the
     report."""
-    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 4.0, "auto_preserve_scale": True}))
+    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 4.0, "preserve_scale_rule": "auto"}))
     assert entry["outputs"]["3"]["text"][0].splitlines()[1] == "options: p 4 (recipe: 2)"
     entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 2.0, "lam": 0.5}))
     assert not entry["outputs"]["3"]["text"][0].splitlines()[1].startswith("options:")  # the recipe's own values
-    message = error_message(comfy_server.run(_options_graph("uce", {"auto_preserve_scale": False})))
-    assert "'preserve_scale rule' is off but preserve_scale is not given" in message
+    message = error_message(comfy_server.run(_options_graph("uce", {"preserve_scale_rule": "fixed"})))
+    assert "preserve_scale_rule is fixed but preserve_scale is not given" in message
 
 
 def test_0_1_0_prompts_that_set_advanced_inputs_are_refused(comfy_server):

@@ -16,7 +16,7 @@ from host_helpers import overlapping, run_ok
 from harness import paths
 
 LEGACY = json.loads((paths.REPO / "tests" / "data" / "workflow_0_1_0.json").read_text())
-MOVED = {"erase_scale": 3.0, "auto_preserve_scale": False, "preserve_scale": 0.2, "p": 4.0, "spectral": False,
+MOVED = {"erase_scale": 3.0, "preserve_scale_rule": "fixed", "preserve_scale": 0.2, "p": 4.0, "spectral": False,
          "precision": "float64"}
 
 _NEW_PAIR = """
@@ -86,7 +86,7 @@ def test_a_new_options_node_shows_the_default_recipe(frontend, recipe_values):
     _, options = frontend.driver.execute(_NEW_PAIR)
     widgets = frontend.driver.execute(_WIDGETS, options)
     assert {name: widgets[name][0] for name in recipe_values["large_scale"]} == recipe_values["large_scale"]
-    assert widgets["preserve_scale"][1] is True and widgets["auto_preserve_scale"][0] is True  # greyed: auto
+    assert widgets["preserve_scale"][1] is True and widgets["preserve_scale_rule"][0] == "auto"  # greyed
     assert widgets["precision"] == ["float32", False]
     assert all(not isinstance(v, (int, float)) or v >= 0 for v, _ in widgets.values())  # no sentinel numbers
 
@@ -106,8 +106,8 @@ def test_choosing_a_recipe_refills_and_ungreys(frontend, recipe_values):
     frontend.driver.execute(_USER_CHOICE, unlearn, "recipe", "toy_tuned_uce")
     widgets = frontend.driver.execute(_WIDGETS, options)
     assert {name: widgets[name][0] for name in recipe_values["toy_tuned_uce"]} == recipe_values["toy_tuned_uce"]
-    assert widgets["auto_preserve_scale"][0] is False and widgets["preserve_scale"] == [0.5, False]
-    frontend.driver.execute(_USER_CHOICE, options, "auto_preserve_scale", True)
+    assert widgets["preserve_scale_rule"][0] == "fixed" and widgets["preserve_scale"] == [0.5, False]
+    frontend.driver.execute(_USER_CHOICE, options, "preserve_scale_rule", "auto")
     assert frontend.driver.execute(_WIDGETS, options)["preserve_scale"][1] is True
 
 

@@ -27,12 +27,17 @@ export function legacySettings(widgetsValues) {
     return settings;
 }
 
+/** The 0.1.0 widget -> ScaPre Options widget(s) and value(s). */
+function optionsWidgets(name, value) {
+    if (name === "lam") return { lambda: value };
+    if (name === "preserve_scale") return { preserve_scale_rule: "fixed", preserve_scale: value };
+    if (name === "informax" || name === "spectral") return { [name]: value === "on" };
+    return { [name]: value };
+}
+
 /** The ScaPre Options widget values: the recipe's (`recipeValues`, from the server) with `settings` applied. */
 export function optionsValues(settings, recipeValues) {
     const values = { ...recipeValues };
-    for (const [name, value] of Object.entries(settings)) {
-        if (name === "preserve_scale") values.auto_preserve_scale = false;
-        values[name] = name === "informax" || name === "spectral" ? value === "on" : value;
-    }
+    for (const [name, value] of Object.entries(settings)) Object.assign(values, optionsWidgets(name, value));
     return values;
 }

@@ -10,8 +10,8 @@
  *    Python parser, tested against it); the server's own summary replaces it when the node runs.
  * 3. ScaPre Options shows the values of the recipe chosen on the ScaPre Unlearn node it is connected to: they are
  *    refilled when you connect it and when you choose another recipe there (values from Unlearn's node definition,
- *    `recipe_values` of its "options" input). A float | None setting's number is greyed while its "auto_" toggle
- *    keeps the recipe's rule.
+ *    `recipe_values` of its "options" input). A float | None setting's number is greyed while its "_rule" widget
+ *    says "auto" (the recipe's rule).
  * 4. Workflows saved with ScaPre 0.1.0: the advanced settings they set on ScaPre Unlearn move to a new ScaPre
  *    Options node, connected to it, and a message says so (legacy_0_1.js).
  *
@@ -33,7 +33,7 @@ const LINE_HEIGHT = 14; // px: the box's 11 px monospace text
 const PADDING = 4;
 const MARGIN = 6; // around the box, inside the node
 const EMPTY_REPORT = "The report appears here when the node has run.";
-const AUTO = "auto_"; // nodes/options.py AUTO_PREFIX
+const RULE = "_rule"; // nodes/options.py RULE_SUFFIX
 const OFF_VALUES = new Set(["off", "none", "false"]); // Concept List settings that change nothing
 
 let recipeValues = {}; // recipe -> {ScaPre Options widget: value}
@@ -130,12 +130,12 @@ function setUpConceptList(node) {
 
 // --- ScaPre Options and the recipe of ScaPre Unlearn ----------------------------------------------------------
 
-/** Grey each float | None setting's number while its "auto_" toggle keeps the recipe's rule. */
+/** Grey each float | None setting's number while its "_rule" widget says "auto" (the recipe's rule). */
 function greyAutoNumbers(node) {
-    for (const toggle of node.widgets ?? []) {
-        if (!toggle.name.startsWith(AUTO)) continue;
-        const number = widgetOf(node, toggle.name.slice(AUTO.length));
-        if (number) number.disabled = !!toggle.value;
+    for (const rule of node.widgets ?? []) {
+        if (!rule.name.endsWith(RULE)) continue;
+        const number = widgetOf(node, rule.name.slice(0, -RULE.length));
+        if (number) number.disabled = rule.value === "auto";
     }
     node.setDirtyCanvas?.(true, true);
 }
@@ -160,7 +160,7 @@ function setUpOptions(node) {
     const onWidgetChanged = node.onWidgetChanged;
     node.onWidgetChanged = function (name) {
         onWidgetChanged?.apply(this, arguments);
-        if (name.startsWith(AUTO)) greyAutoNumbers(this);
+        if (name.endsWith(RULE)) greyAutoNumbers(this);
     };
     const onConfigure = node.onConfigure;
     node.onConfigure = function () {
