@@ -9,8 +9,8 @@
  * one after the other. Messages are the parser's, down to Python's repr() quoting of names.
  */
 
-export const BLANK_ANCHOR = " ";
-export const NOTHING_TO_ERASE = "the concept list has nothing to erase (every line is blank, a comment or '+')";
+const BLANK_ANCHOR = " ";
+const NOTHING_TO_ERASE = "the concept list has nothing to erase (every line is blank, a comment or '+')";
 
 // The line boundaries of Python's str.splitlines() and the characters of str.isspace() (what str.strip() removes).
 const LINE_BREAK = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
@@ -27,7 +27,7 @@ function splitLines(text) {
 }
 
 /** Python's str.strip(). */
-export function strip(text) {
+function strip(text) {
     return text.replace(STRIP, "");
 }
 
@@ -37,7 +37,7 @@ function casefold(text) {
 }
 
 /** Python's repr() of a str: single quotes unless the text has a ' and no ", escapes as Python writes them. */
-export function repr(text) {
+function repr(text) {
     const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
     let out = quote;
     for (const ch of text) {

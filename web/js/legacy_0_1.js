@@ -5,7 +5,7 @@
  */
 
 /** The 0.1.0 advanced widgets of ScaPre Unlearn, in their order after recipe, strength and seed. */
-export const LEGACY_ADVANCED = ["erase_scale", "preserve_scale", "lam", "p", "informax", "spectral", "bures_iters",
+const LEGACY_ADVANCED = ["erase_scale", "preserve_scale", "lam", "p", "informax", "spectral", "bures_iters",
                                 "alpha_min", "entropy_samples", "precision"];
 export const LEGACY_LENGTH = 3 + LEGACY_ADVANCED.length;
 
