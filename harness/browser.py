@@ -193,7 +193,8 @@ app.registerExtension({name: "harness.MissingNodeTypes", async afterConfigureGra
 # app.loadApiJson creates the nodes with the prompt's ids, sets widget values and links, and lays the graph out
 # with LGraph.arrange(). It shows a dialog instead when a node type is missing, so that is checked first.
 # arguments[2] ({widget name: value}) sets UI-only widgets the API format lacks, such as control_after_generate.
-# Returns {missing: [types]} or {nodes: {id: {size: computeSize(), dom: has a DOM widget (a text box)}}}.
+# Returns {missing: [types]} or {nodes: {id: {size: computeSize(), text: has a text box that grows with the node}}}:
+# a DOM widget without a maximum height (a fixed-height box, such as ScaPre's reports, is in computeSize already).
 _LOAD_API = """
 const [prompt, fileName, widgetValues] = arguments;
 const missing = Object.values(prompt).map(n => n.class_type).filter(t => !(t in LiteGraph.registered_node_types));
@@ -204,7 +205,8 @@ for (const node of app.graph.nodes) {
     for (const w of node.widgets || []) {
         if (w.name in widgetValues) w.value = widgetValues[w.name];
     }
-    nodes[node.id] = {size: Array.from(node.computeSize()), dom: (node.widgets || []).some(w => !!w.element)};
+    const text = (node.widgets || []).some(w => !!w.element && w.computeLayoutSize?.(node).maxHeight === undefined);
+    nodes[node.id] = {size: Array.from(node.computeSize()), text};
 }
 return {nodes};
 """
@@ -314,7 +316,7 @@ class ComfyFrontend:
         """Load an API-format prompt with app.loadApiJson; return the UI-format workflow the frontend exports.
 
         layout(api_prompt, nodes) -> {node id: [x, y, w, h]} places the nodes, where nodes is {node id:
-        {"size": [w, h] the frontend computed, "dom": bool, True for a node with a text box}}; default
+        {"size": [w, h] the frontend computed, "text": bool, True for a node with a text box that grows}}; default
         tidy_layout. widget_values ({widget name: value}) sets that widget on every node that has it after
         loading: for UI-only widgets, which an API prompt cannot carry (control_after_generate).
         """
@@ -349,9 +351,9 @@ def tidy_layout(api_prompt, nodes, min_width=300, text_height=120, gap=(60, 40))
     """A left-to-right layout: one column per graph depth (the longest chain of links from a source node).
 
     A column is as wide as its widest node (at least min_width) and every node in it takes that width; nodes
-    with a text box get text_height more height than their computed minimum. Within a column, nodes keep their
-    id order, top to bottom, gap[1] apart; columns are gap[0] apart, so no two nodes overlap. LiteGraph draws
-    a node's title bar above its pos, so each box [x, y, w, h] starts one title height below the slot.
+    with a text box that grows get text_height more height than their computed minimum. Within a column, nodes
+    keep their id order, top to bottom, gap[1] apart; columns are gap[0] apart, so no two nodes overlap. LiteGraph
+    draws a node's title bar above its pos, so each box [x, y, w, h] starts one title height below the slot.
     """
     title_h = 30  # LiteGraph.NODE_TITLE_HEIGHT in frontend 1.32.9
     ids = sorted(int(k) for k in api_prompt)
@@ -373,7 +375,7 @@ def tidy_layout(api_prompt, nodes, min_width=300, text_height=120, gap=(60, 40))
         width = max(min_width, *(nodes[i]["size"][0] for i in columns[d]))
         y = 0
         for i in columns[d]:
-            h = nodes[i]["size"][1] + (text_height if nodes[i]["dom"] else 0)
+            h = nodes[i]["size"][1] + (text_height if nodes[i]["text"] else 0)
             boxes[i] = [x, y + title_h, width, h]
             y += title_h + h + gap[1]
         x += width + gap[0]

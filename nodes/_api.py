@@ -10,4 +10,11 @@ Concepts = io.Custom("SCAPRE_CONCEPTS")
 
 CATEGORY = "ScaPre"
 
-__all__ = ["CATEGORY", "ComfyExtension", "Concepts", "io", "ui"]
+
+def with_data(widget, **data):
+    """`widget` (a widget input of io) with extra keys in its /object_info options: data for web/js/."""
+    widget.extra_dict.update(data)
+    return widget
+
+
+__all__ = ["CATEGORY", "ComfyExtension", "Concepts", "io", "ui", "with_data"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..scapre_core import CONCEPT_PRESETS, ConceptError, ConceptSet, parse_concepts, preset_text
 from ..scapre_core.concepts import PRIORS
 from ..scapre_core.expand import EXPAND_OFF, EXPANSIONS, expand_concepts
-from ._api import CATEGORY, Concepts, io, ui
+from ._api import CATEGORY, Concepts, io, ui, with_data
 
 NO_PRESET = "none"
 RECIPE_PRIOR = "recipe"
@@ -60,10 +60,12 @@ class ScaPreConceptList(io.ComfyNode):
                                         "'Claude Monet -> painting' replaces it by 'painting'; '+ tennis ball' "
                                         "preserves a look-alike; '#' starts a comment. Case is kept; duplicates "
                                         "are merged."),
-                io.Combo.Input("preset", options=[NO_PRESET, *CONCEPT_PRESETS], default=NO_PRESET,
-                               tooltip="A benchmark list from the ScaPre paper, merged with the text above: "
-                                       "Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 erased + 15 kept "
-                                       "look-alikes), Artists-50, Explicit (nudity synonyms), I2P categories."),
+                with_data(io.Combo.Input("preset", options=[NO_PRESET, *CONCEPT_PRESETS], default=NO_PRESET,
+                                         tooltip="A benchmark list from the ScaPre paper, merged with the text "
+                                                 "above: Imagenette-10, ImageNet-Diversi50, ImageNet-Confuse5 (10 "
+                                                 "erased + 15 kept look-alikes), Artists-50, Explicit (nudity "
+                                                 "synonyms), I2P categories."),
+                          preset_texts={name: preset_text(name) for name in CONCEPT_PRESETS}),  # live summary
                 io.Combo.Input("prior", options=[RECIPE_PRIOR, *PRIORS], default=RECIPE_PRIOR, optional=True,
                                tooltip="Preserve prior: what else must not change. general: 1,000 general prompts "
                                        "(people-free COCO captions, ImageNet objects, styles; computed once per text "

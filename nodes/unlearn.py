@@ -12,9 +12,7 @@ from ..scapre_core.api import prior_choice
 from ..scapre_core.concepts import PRIOR_GENERAL
 from . import comfy_glue as glue
 from ._api import CATEGORY, Concepts, io, ui
-
-KEEP = "recipe"
-SWITCH = [KEEP, "on", "off"]
+from .options import DEFAULT_RECIPE, Options, UnlearnOptions, describe_changes, widget_values
 
 RECIPE_HELP = (
     "The authors' released recipes. large_scale: full ScaPre (Informax masks, spectral regulariser, "
@@ -34,22 +32,35 @@ _CACHE_SIZE = 2
 _cache: OrderedDict[tuple, tuple[weakref.ref, weakref.ref, UnlearnResult, glue.EditInfo]] = OrderedDict()
 
 
-def build_config(recipe: str, seed: int, erase_scale: float = -1.0, preserve_scale: float = -1.0,
-                 lam: float = -1.0, p: float = -1.0, bures_iters: int = 0, informax: str = KEEP,
-                 spectral: str = KEEP, alpha_min: float = -1.0, entropy_samples: int = 0) -> ScaPreConfig:
-    """The recipe with the overrides that are set (negative / 0 / "recipe" keep the recipe's value)."""
-    changes: dict = {"seed": seed}
-    for name, value in (("erase_scale", erase_scale), ("preserve_scale", preserve_scale), ("lam", lam),
-                        ("p", p), ("alpha_min", alpha_min)):
-        if value >= 0:
-            changes[name] = value
-    for name, value in (("bures_iters", bures_iters), ("entropy_samples", entropy_samples)):
-        if value > 0:
-            changes[name] = value
-    for name, value in (("informax", informax), ("spectral", spectral)):
-        if value != KEEP:
-            changes[name] = value == "on"
-    return ScaPreConfig.preset(recipe, **changes)
+LEGACY_INPUTS = ("erase_scale", "preserve_scale", "lam", "p", "informax", "spectral", "bures_iters", "alpha_min",
+                 "entropy_samples", "precision")
+"""The advanced inputs of ScaPre Unlearn 0.1.0, now on ScaPre Options (web/js/legacy_0_1.js: the same rules)."""
+
+
+def _legacy_set(name: str, value) -> bool:
+    """Whether a 0.1.0 advanced value changed the recipe (-1, 0, "recipe" and float32 kept the recipe's value)."""
+    if name in ("informax", "spectral"):
+        return value in ("on", "off")
+    if name == "precision":
+        return value == "float64"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and (value > 0 if name in ("bures_iters", "entropy_samples") else value >= 0)
+
+
+def legacy_settings(inputs: dict) -> list[str]:
+    """The 0.1.0 advanced inputs that a prompt still gives ScaPre Unlearn with a value that changed the recipe."""
+    return [f"{name} = {inputs[name]!r}" for name in LEGACY_INPUTS
+            if name in inputs and _legacy_set(name, inputs[name])]
+
+
+def build_config(recipe: str, seed: int, options: UnlearnOptions | None = None) -> ScaPreConfig:
+    """The recipe with ScaPre Options' changes, if any, and the seed."""
+    if options is None:
+        return ScaPreConfig.preset(recipe, seed=seed)
+    try:
+        return ScaPreConfig.preset(recipe, **options.changes, seed=seed)
+    except ValueError as err:  # a value ScaPreConfig refuses, e.g. "lam must be > 0"
+        raise ValueError(f"ScaPre Options: {err}") from err
 
 
 def _cached(key: tuple, model, clip):
@@ -97,46 +108,29 @@ class ScaPreUnlearn(io.ComfyNode):
             node_id="ScaPreUnlearn",
             display_name="ScaPre Unlearn",
             category=CATEGORY,
-            description="Erase concepts from the model in closed form (ScaPre, ICLR 2026): edits the key/value "
-                        "projections of every text cross-attention layer and returns the model with that edit as "
-                        "a patch. The input model is not modified; strength scales the edit like a LoRA.",
+            hidden=[io.Hidden.prompt, io.Hidden.unique_id],
+            description="Erase concepts from the model in closed form (ScaPre, ICLR 2026): edits the weights that "
+                        "read the text (SD1.x/SD2.x/SDXL: every cross-attention's key/value projections; FLUX.1, "
+                        "Chroma, SD3/SD3.5: the text-input layers; Wan 2.x: every cross-attention's k/v) and "
+                        "returns the model with that edit as a patch. The input model is not modified; strength "
+                        "scales the edit like a LoRA.",
             inputs=[
-                io.Model.Input("model", tooltip="An SD1.x, SD2.x or SDXL model (fine-tunes, merges and models "
-                                                "with LoRAs applied work too)."),
-                io.Clip.Input("clip", tooltip="The text encoder that belongs to this model."),
+                io.Model.Input("model", tooltip="An SD1.x, SD2.x, SDXL, FLUX.1, Chroma, SD3/SD3.5 or Wan 2.x model "
+                                                "(fine-tunes, merges, fp8 files and models with LoRAs applied work "
+                                                "too)."),
+                io.Clip.Input("clip", tooltip="The text encoder that belongs to this model (FLUX.1: CLIP-L + T5-XXL; "
+                                              "SD3.5: CLIP-L, CLIP-G and T5-XXL; Chroma: T5-XXL; Wan: UMT5-XXL)."),
                 Concepts.Input("concepts", tooltip="From ScaPre Concept List."),
-                io.Combo.Input("recipe", options=list(CONFIG_PRESETS), default="large_scale", tooltip=RECIPE_HELP),
+                io.Combo.Input("recipe", options=list(CONFIG_PRESETS), default=DEFAULT_RECIPE, tooltip=RECIPE_HELP),
                 io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="Scale of the edit: 0 = original model, 1 = full ScaPre edit."),
                 io.Int.Input("seed", default=0, min=0, max=2**53 - 1, control_after_generate=False,
                              tooltip="Seeds the noise of ScaPre's activation statistics: the same inputs and seed "
                                      "give the same edit, bit for bit."),
-                io.Float.Input("erase_scale", default=-1.0, min=-1.0, max=100.0, step=0.1, optional=True,
-                               tooltip="Advanced. Weight of the erase term (-1 = the recipe's: 2 for large_scale "
-                                       "and explicit, 1 otherwise). Higher erases harder."),
-                io.Float.Input("preserve_scale", default=-1.0, min=-1.0, max=100.0, step=0.05, optional=True,
-                               tooltip="Advanced. Weight that keeps the '+' prompts unchanged (-1 = "
-                                       "max(0.1, 1 / number of preserved prompts))."),
-                io.Float.Input("lam", display_name="lambda", default=-1.0, min=-1.0, max=100.0, step=0.05, optional=True,
-                               tooltip="Advanced. Ridge pulling the weights towards the original (-1 = 0.5)."),
-                io.Float.Input("p", default=-1.0, min=-1.0, max=64.0, step=0.5, optional=True,
-                               tooltip="Advanced. Exponent of the Informax soft mask (-1 = the recipe's: 8 for "
-                                       "large_scale, 2 for the base recipes)."),
-                io.Combo.Input("informax", options=SWITCH, default=KEEP, optional=True,
-                               tooltip="Advanced. Informax soft masks on the erase targets."),
-                io.Combo.Input("spectral", options=SWITCH, default=KEEP, optional=True,
-                               tooltip="Advanced. Spectral regulariser (ScaPre recipes only)."),
-                io.Int.Input("bures_iters", default=0, min=0, max=10, optional=True,
-                             tooltip="Advanced. Iterations of the Bures step (0 = the recipe's: 1)."),
-                io.Float.Input("alpha_min", default=-1.0, min=-1.0, max=1.0, step=0.05, optional=True,
-                               tooltip="Advanced. Floor of the entropy rollback of the base recipes; 1 = no "
-                                       "rollback (-1 = the recipe's)."),
-                io.Int.Input("entropy_samples", default=0, min=0, max=1000, optional=True,
-                             tooltip="Advanced. Noisy samples per concept for the activation entropy (0 = the "
-                                     "recipe's)."),
-                io.Combo.Input("precision", options=["float32", "float64"], default="float32", optional=True,
-                               tooltip="Advanced. Precision of the per-layer products (the per-edit decomposition "
-                                       "always runs in float64)."),
+                Options.Input("options", optional=True,
+                              tooltip="Optional: a ScaPre Options node, for the advanced settings (erase_scale, "
+                                      "lambda, p, ...). Without it, the recipe's values are used.",
+                              extra_dict={"recipe_values": {r: widget_values(r) for r in CONFIG_PRESETS}}),
             ],
             outputs=[
                 io.Model.Output(display_name="model", tooltip="The model with the concepts erased (a patch)."),
@@ -148,15 +142,21 @@ class ScaPreUnlearn(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, clip, concepts: ConceptSet, recipe: str, strength: float, seed: int,
-                erase_scale: float = -1.0, preserve_scale: float = -1.0, lam: float = -1.0, p: float = -1.0,
-                informax: str = KEEP, spectral: str = KEEP, bures_iters: int = 0, alpha_min: float = -1.0,
-                entropy_samples: int = 0, precision: str = "float32") -> io.NodeOutput:
-        config = build_config(recipe, seed, erase_scale, preserve_scale, lam, p, bures_iters, informax, spectral,
-                              alpha_min, entropy_samples)
-        dtype = torch.float64 if precision == "float64" else torch.float32
+                options: UnlearnOptions | None = None) -> io.NodeOutput:
+        queued = cls.hidden.prompt[cls.hidden.unique_id]["inputs"] if cls.hidden and cls.hidden.prompt else {}
+        legacy = legacy_settings(queued)  # hidden is None when execute is called outside a prompt
+        if legacy:
+            raise ValueError(f"this prompt sets {', '.join(legacy)} on ScaPre Unlearn, as ScaPre 0.1.0 did; these "
+                             "settings moved to the ScaPre Options node: connect one to Unlearn's 'options' input "
+                             "and set them there (the frontend migrates saved workflows by itself)")
+        config = build_config(recipe, seed, options)
+        dtype = torch.float64 if options is not None and options.precision == "float64" else torch.float32
         result, info, cached = run(model, clip, concepts, config, dtype)
         patched = glue.apply_edit(model, result.deltas, strength, info)
-        header = (f"{info.family} model, {len(result.deltas)} cross-attention weights, recipe {recipe}, "
+        changes = describe_changes(config, recipe)
+        header = (f"{info.family} model, {len(result.deltas)} edited weights, recipe {recipe}, "
                   f"strength {strength:g}, seed {seed}" + (" (edit reused from cache)" if cached else ""))
+        if changes or dtype == torch.float64:
+            header += "\noptions: " + ", ".join(changes + (["precision float64"] if dtype == torch.float64 else []))
         report = header + "\n" + result.report.to_text()
         return io.NodeOutput(patched, report, ui=ui.PreviewText(report))

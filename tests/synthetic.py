@@ -81,6 +81,8 @@ def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 
             counts.append(n)
         return torch.stack(hidden).float(), torch.tensor(counts)
 
+    return encode
+
 
 def _pieces(word: str, salt: int) -> int:
     """1 or 2 sub-tokens per word, by the word's hash (a stand-in for BPE / SentencePiece splits)."""

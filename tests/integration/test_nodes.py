@@ -1,20 +1,20 @@
-"""The pack on the real ComfyUI host: registration, the example workflows over HTTP, an untouched input
-model, the patched weights, caching, and clear errors for bad inputs (the server keeps serving)."""
+"""The pack on the real ComfyUI host: registration, the example workflows over HTTP, ScaPre Options, the patched
+weights, caching, and clear errors for bad inputs, 0.1.0 prompts included (the server keeps serving)."""
 
 from __future__ import annotations
 
 import json
 import time
 
-import numpy as np
 import pytest
-from host_helpers import error_message, images, node_of, run_check, run_ok, small
+from host_helpers import error_message, images, node_of, run_check, run_ok, small, unlearn_graph
 
 from harness import paths
-from harness.server import ComfyServer, PromptRejected
+from harness.server import PromptRejected
+from nodes.preview_grid import grid_size, zoom_for
 from scapre_core import parse_concepts, preset_text
 
-OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel")
+OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreOptions", "ScaPreErasurePreview", "ScaPreSaveEditedModel")
 IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
 ARTISTS = "example_workflows/api/erase_artists_compare.json"
 
@@ -42,34 +42,59 @@ def test_pack_loads_and_documents_its_nodes(comfy_server):
 def test_example_workflows_run(comfy_server, workflow, source, ckpt):
     prompt = small(workflow(source, ckpt_name=ckpt))
     entry = run_ok(comfy_server, prompt)
-    saved = images(comfy_server, entry, node_of(prompt, "SaveImage"))
-    assert len(saved) == 1 and saved[0].shape[0] == 64 and saved[0].std() > 0
     concept_list = prompt[node_of(prompt, "ScaPreConceptList")]["inputs"]
-    concepts = parse_concepts(concept_list["text"], base=parse_concepts(preset_text(concept_list["preset"])))
+    preset = concept_list["preset"]
+    base = None if preset == "none" else parse_concepts(preset_text(preset))
+    concepts = parse_concepts(concept_list["text"], base=base)
+    preview = prompt[node_of(prompt, "ScaPreErasurePreview")]["inputs"]
+    rows = len(concepts.erase) + min(len(concepts.preserve), preview["preserved"])
+    for node_id, node in prompt.items():
+        if node["class_type"] != "SaveImage":
+            continue
+        (saved,) = images(comfy_server, entry, node_id)
+        if node["inputs"]["images"][0] == node_of(prompt, "ScaPreErasurePreview"):
+            size = preview["width"], preview["height"]
+            assert saved.shape[1::-1] == grid_size(rows, preview["samples"], *size, zoom_for(size[1]))
+        else:
+            assert saved.shape[0] == 64 and saved.std() > 0
     report = entry["outputs"][node_of(prompt, "ScaPreUnlearn")]["text"][0]
-    assert report == entry["outputs"][node_of(prompt, "PreviewAny")]["text"][0]
     for concept in concepts.erase:
         assert concept.text in report
     for kept in concepts.preserve:
         assert f"preserved '{kept}'" in report
 
 
-def test_the_input_model_is_untouched(host, workflow, tmp_path):
-    """The original branch of the side-by-side workflow renders exactly what a graph without ScaPre does.
+def _options_graph(recipe: str, options: dict) -> dict:
+    graph = unlearn_graph(paths.TINY_SD15, "golf ball\n+ tennis ball\n")
+    graph["3"]["inputs"].update(recipe=recipe, options=["5", 0])
+    graph["5"] = {"class_type": "ScaPreOptions", "inputs": options}
+    graph["6"] = {"class_type": "PreviewAny", "inputs": {"source": ["3", 1]}}
+    return graph
 
-    A separate server with --cache-none, so no node output is reused between the two prompts.
-    """
-    compare = small(workflow(ARTISTS, ckpt_name=paths.TINY_SD15))
-    compare["90"] = {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "original"}}
-    plain = {k: v for k, v in compare.items() if k in ("1", "4", "5", "6", "7", "9", "90")}
-    with ComfyServer(["--output-directory", tmp_path, "--cache-none"]) as server:
-        server.output_dir = tmp_path
-        with_scapre = images(server, run_ok(server, compare), "90")[0]
-        without = images(server, run_ok(server, plain), "90")[0]
-        edited = images(server, run_ok(server, compare), "12")[0]
-    assert np.array_equal(with_scapre, without)
-    left, right = edited[:, :64], edited[:, -64:]
-    assert np.array_equal(left, without) and not np.array_equal(right, without)
+
+def test_options_change_the_recipe_and_say_so(comfy_server):
+    """A prompt gives only the settings it changes; the others keep the recipe's values. Every change is in the
+    report."""
+    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 4.0, "preserve_scale_rule": "auto"}))
+    assert entry["outputs"]["3"]["text"][0].splitlines()[1] == "options: p 4 (recipe: 2)"
+    entry = run_ok(comfy_server, _options_graph("objects_base", {"p": 2.0, "lam": 0.5}))
+    assert not entry["outputs"]["3"]["text"][0].splitlines()[1].startswith("options:")  # the recipe's own values
+    message = error_message(comfy_server.run(_options_graph("uce", {"preserve_scale_rule": "fixed"})))
+    assert "preserve_scale_rule is fixed but preserve_scale is not given" in message
+
+
+def test_0_1_0_prompts_that_set_advanced_inputs_are_refused(comfy_server):
+    """0.1.0's advanced inputs of ScaPre Unlearn are gone: a prompt setting one fails with what to do instead;
+    one that keeps them at "the recipe's value" (as 0.1.0's frontend sent them) runs."""
+    graph = unlearn_graph(paths.TINY_SD15, "golf ball\n")
+    graph["6"] = {"class_type": "PreviewAny", "inputs": {"source": ["3", 1]}}
+    graph["3"]["inputs"].update(erase_scale=-1.0, preserve_scale=-1.0, lam=-1.0, p=-1.0, informax="recipe",
+                                spectral="recipe", bures_iters=0, alpha_min=-1.0, entropy_samples=0,
+                                precision="float32")
+    run_ok(comfy_server, graph)
+    graph["3"]["inputs"].update(p=4.0, spectral="off")
+    message = error_message(comfy_server.run(graph))
+    assert "sets p = 4.0, spectral = 'off' on ScaPre Unlearn" in message and "ScaPre Options" in message
 
 
 def test_patched_weights_are_w0_plus_strength_times_delta(host):

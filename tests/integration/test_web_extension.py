@@ -1,12 +1,13 @@
-"""The pack's frontend extension (web/js/scapre.js) in the real ComfyUI frontend, on the real host.
+"""The pack's frontend extension (web/js/) in the real ComfyUI frontend, on the real host.
 
-ComfyUI must serve the extension from the pack's WEB_DIRECTORY and the frontend (comfyui-frontend-package 1.32.9
-in headless Chromium, harness.browser) must load it without errors. Then the example workflow
-erase_imagenette_then_sample, shrunk to tiny_sd15 at 64x64 with 3 steps, is loaded and queued by the frontend
-itself (app.loadApiJson, app.queuePrompt): afterwards ScaPre Concept List and ScaPre Unlearn show their reports
-(the texts the server recorded) in a read-only text box, and neither the prompt the frontend queues
-(app.graphToPrompt) nor the saved workflow's widgets_values change, so saved workflows and the example
-workflows' UI <-> API round trip stay as they were. Without Chromium these tests fail:
+ComfyUI must serve the extension from the pack's WEB_DIRECTORY and the frontend (comfyui-frontend-package 1.32.9 in
+headless Chromium, harness.browser) must load it without errors. Then each example workflow is opened from its UI
+file, as the template browser opens it, shrunk to tiny_sd15 (host_helpers.SMALL) and run by the frontend itself
+(app.queuePrompt): ScaPre Concept List and ScaPre Unlearn have their report box from the start, the run fills it
+with the text the server recorded, no node grows and no two nodes overlap, each box is readable at 100 % zoom,
+the Erasure Preview's progress bar counts every sample, our script logs no error, and neither the prompt the
+frontend queues nor the saved workflow changes. A screenshot of each finished run is written to
+.cache/host/screenshots/ (the README's comes from there). Without Chromium these tests fail:
 `python3 -m harness.install` installs it.
 """
 import json
@@ -14,26 +15,26 @@ import time
 import urllib.request
 
 import pytest
-from host_helpers import small, without_ui_only_inputs
+from host_helpers import SMALL, overlapping
 
 from harness import paths
+from harness.ui_workflows import API_DIR, EXAMPLES
+from scapre_core import parse_concepts, preset_text
 
 PACK = paths.PACK_LINK_NAME  # ComfyUI serves a pack's WEB_DIRECTORY under /extensions/<its custom_nodes folder>/
-JS = paths.REPO / "web" / "js" / "scapre.js"
-JS_URL = f"/extensions/{PACK}/js/scapre.js"
+WEB = paths.REPO / "web"
 EXTENSION = "scapre.reports"
 WIDGET = "scapre_report"
-EXAMPLE = paths.REPO / "example_workflows" / "api" / "erase_imagenette_then_sample.json"
-IMAGENETTE = [line.strip() for line in
-              (paths.REPO / "scapre_core" / "presets" / "imagenette10.txt").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
-OUR_TYPES = {"ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"}
+NAMES = sorted(p.stem for p in API_DIR.glob("*.json"))
+REPORT_TYPES = {"ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"}
+SCREENSHOTS = paths.CACHE / "screenshots"
+LINE_HEIGHT = 14  # px, the report box's line height (web/js/scapre.js)
 
-# Listeners for the end of the next prompt, then the frontend's own Run: app.queuePrompt(0) takes the graph
-# through graphToPrompt and POSTs it with the page's client id, so the server's progress messages come back
-# to this page and ComfyApp hands each "executed" output to its node's onExecuted.
+# Listeners for the end of the next prompt and its progress messages, then the frontend's own Run:
+# app.queuePrompt(0) takes the graph through graphToPrompt and POSTs it with the page's client id, so the server's
+# messages come back to this page and ComfyApp hands each "executed" output to its node's onExecuted.
 _QUEUE = """
-window.__scapreRun = {status: null, promptId: null, detail: null};
+window.__scapreRun = {status: null, promptId: null, detail: null, progress: {}};
 const run = window.__scapreRun;
 const finish = (status) => (e) => {
     if (run.status === null) Object.assign(run, {status, promptId: e.detail?.prompt_id ?? null,
@@ -41,19 +42,25 @@ const finish = (status) => (e) => {
 };
 app.api.addEventListener("execution_success", finish("success"), {once: true});
 app.api.addEventListener("execution_error", finish("error"), {once: true});
+app.api.addEventListener("progress", (e) => {
+    if (run.status === null) (run.progress[e.detail.node] ??= []).push([e.detail.value, e.detail.max]);
+});
 return app.queuePrompt(0).then(() => null);
 """
 
 _RUN_STATE = "return window.__scapreRun;"
 
-# The graph as the frontend would queue it (graphToPrompt().output) and save it (app.graph.serialize()), as
-# JSON text, and what our nodes hold: every widget's name, value and serialize flags, the text box's state.
+# The graph as the frontend would queue it (graphToPrompt().output) and save it (app.graph.serialize()), as JSON
+# text; every node's box [x, y, w, h] in graph coordinates, title bar included (LiteGraph draws it above pos);
+# what our nodes hold: each widget's name, value and serialize flags, the report box's state.
 _SNAPSHOT = """
 const [types] = arguments;
 return (async () => {
     const {output} = await app.graphToPrompt();
-    const nodes = {};
+    const title = LiteGraph.NODE_TITLE_HEIGHT;
+    const boxes = {}, nodes = {};
     for (const node of app.graph.nodes) {
+        boxes[node.id] = [node.pos[0], node.pos[1] - title, node.size[0], node.size[1] + title];
         if (!types.includes(node.type)) continue;
         nodes[node.id] = {
             type: node.type,
@@ -61,12 +68,46 @@ return (async () => {
             minSize: Array.from(node.computeSize()),
             widgets: (node.widgets || []).map(w => ({
                 name: w.name, type: w.type, value: typeof w.value === "string" ? w.value : null,
-                serialize: w.serialize ?? null, optionsSerialize: w.options?.serialize ?? null,
-                readOnly: w.inputEl ? !!w.inputEl.readOnly : null, domText: w.inputEl ? w.inputEl.value : null,
-                shown: w.inputEl ? w.inputEl.isConnected : null})),
+                serialize: w.serialize ?? null, optionsSerialize: w.options?.serialize ?? null})),
         };
     }
-    return {prompt: JSON.stringify(output), workflow: JSON.stringify(app.graph.serialize()), nodes};
+    return {prompt: JSON.stringify(output), workflow: JSON.stringify(app.graph.serialize()), boxes, nodes};
+})();
+"""
+
+# Shrink the loaded workflow by widget name (arguments[0]: {node type: {widget: value}}), point its checkpoint
+# loaders at arguments[1], and add a blank line to each concept list: test_nodes.py runs the same examples on this
+# server, and ComfyUI would serve a graph it ran before from its cache without sending our nodes' reports (the
+# blank line changes nothing else, and keeps the README's screenshot clean).
+_SHRINK = """
+const [inputs, ckpt, tag] = arguments;
+for (const node of app.graph.nodes) {
+    const values = {...(inputs[node.type] ?? {}), ...(node.type === "CheckpointLoaderSimple" ? {ckpt_name: ckpt} : {})};
+    for (const [name, value] of Object.entries(values)) node.widgets.find(w => w.name === name).value = value;
+    if (node.type === "ScaPreConceptList") node.widgets.find(w => w.name === "text").value += tag;
+}
+"""
+
+# A report box at 100 % zoom, its node in the middle of the viewport: where the box and its node are on the page
+# (client pixels) and how its text is laid out.
+_AT_FULL_SIZE = """
+const [id] = arguments;
+return (async () => {
+    const node = app.graph.getNodeById(id);
+    app.canvas.ds.scale = 1;
+    app.canvas.centerOnNode(node);
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    await new Promise(r => setTimeout(r, 300));  // DOM widgets follow the canvas on the next frames
+    const element = node.widgets.find(w => w.name === "scapre_report").element;
+    const canvas = app.canvas.canvas.getBoundingClientRect();
+    const [x, y] = app.canvas.ds.convertOffsetToCanvas([node.pos[0], node.pos[1]]);
+    const box = element.getBoundingClientRect();
+    const style = getComputedStyle(element);
+    return {shown: element.isConnected && element.offsetParent !== null,
+            node: [canvas.left + x, canvas.top + y, node.size[0], node.size[1]],
+            box: [box.left, box.top, box.width, box.height], clientHeight: element.clientHeight,
+            scrollHeight: element.scrollHeight, fontSize: style.fontSize, lineHeight: style.lineHeight,
+            overflowY: style.overflowY, text: element.textContent};
 })();
 """
 
@@ -76,31 +117,25 @@ app.graph.getNodeById(nodeId).widgets.find(w => w.name === name).value = value;
 """
 
 
-def tiny_prompt():
-    """The example on tiny_sd15, made unique by a comment line in the concept text.
-
-    Other tests run the same example on this server; ComfyUI would then serve the whole graph from its cache and
-    not visit our (upstream) nodes at all, so no "executed" message, and no report, would reach the page.
-    """
-    prompt = json.loads(EXAMPLE.read_text())
-    for node in prompt.values():
-        if "ckpt_name" in node["inputs"]:
-            node["inputs"]["ckpt_name"] = paths.TINY_SD15
-        if node["class_type"] == "ScaPreConceptList":
-            node["inputs"]["text"] += f"# web extension test {time.time_ns()}\n"
-    return small(prompt)
+def load_ui(name):
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
 def snapshot(frontend):
-    snap = frontend.driver.execute(_SNAPSHOT, sorted(OUR_TYPES))
+    snap = frontend.driver.execute(_SNAPSHOT, sorted(REPORT_TYPES))
     return {"prompt": json.loads(snap["prompt"]), "workflow": json.loads(snap["workflow"]),
+            "boxes": {int(k): v for k, v in snap["boxes"].items()},
             "nodes": {int(k): v for k, v in snap["nodes"].items()}}
 
 
-def run_from_frontend(server, frontend, timeout=300.0):
-    """Queue the loaded graph with app.queuePrompt(0); wait for its end; return (snapshot before, after, entry)."""
+def run_from_frontend(server, frontend, timeout=600.0):
+    """Queue the loaded graph with app.queuePrompt(0); wait for its end.
+
+    Returns {before, after (snapshots), entry (the /history entry), progress ({node id: [[value, max]]}),
+    console (the browser's messages during the run)}.
+    """
     before = snapshot(frontend)
-    frontend.driver.browser_log()  # drop older console messages: a failure below shows this run's only
+    frontend.driver.browser_log()  # drop older console messages
     frontend.driver.execute(_QUEUE)
     deadline = time.monotonic() + timeout
     while (state := frontend.driver.execute(_RUN_STATE))["status"] is None:
@@ -110,9 +145,11 @@ def run_from_frontend(server, frontend, timeout=300.0):
                         f"browser console:\n{console}\nserver log:\n{server.log_text()[-4000:]}")
         time.sleep(0.25)
     assert state["status"] == "success", state["detail"]
+    time.sleep(0.5)  # the last "executed" messages reach their nodes
     with urllib.request.urlopen(f"{server.url}/history/{state['promptId']}", timeout=30) as resp:
         entry = json.loads(resp.read())[state["promptId"]]
-    return before, snapshot(frontend), entry
+    return {"before": before, "after": snapshot(frontend), "entry": entry, "progress": state["progress"],
+            "console": frontend.driver.browser_log()}
 
 
 def report_widgets(snap, node_id):
@@ -120,99 +157,152 @@ def report_widgets(snap, node_id):
 
 
 def saved_nodes(workflow):
-    """The nodes as saved: id -> (type, widgets_values, inputs, outputs); sizes left out (ours may grow)."""
+    """The nodes as saved: id -> (type, widgets_values, inputs, outputs)."""
     return {n["id"]: (n["type"], n.get("widgets_values"), n.get("inputs"), n.get("outputs"))
             for n in workflow["nodes"]}
 
 
-def node_id_of(prompt, class_type):
-    (node_id,) = [int(k) for k, v in prompt.items() if v["class_type"] == class_type]
-    return node_id
+def node_ids(prompt, class_type):
+    return [int(k) for k, v in prompt.items() if v["class_type"] == class_type]
 
 
 @pytest.fixture(scope="module")
 def runs(comfy_server, frontend):
-    """The example run twice from the frontend, the second time at strength 0.5: [(before, after, entry)] * 2."""
-    prompt = tiny_prompt()
-    # control_after_generate "fixed" as in the example workflows: "randomize" would change the seed on queueing
-    frontend.api_to_ui(prompt, file_name=EXAMPLE.stem, widget_values={"control_after_generate": "fixed"})
-    first = run_from_frontend(comfy_server, frontend)
-    frontend.driver.execute(_SET_WIDGET, node_id_of(prompt, "ScaPreUnlearn"), "strength", 0.5)
-    second = run_from_frontend(comfy_server, frontend)
-    return [first, second]
+    """Each example, opened from its UI file, shrunk and run from the frontend: {name: run}; then the artists
+    example once more at strength 0.5 ("artists again"). Each finished run is photographed."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in sorted(NAMES, key=lambda n: n == "erase_artists_compare"):  # the artists example stays loaded
+        _, missing = frontend.ui_to_api(load_ui(name), file_name=name)
+        assert missing == []
+        frontend.driver.execute(_SHRINK, SMALL, paths.TINY_SD15, "\n")
+        results[name] = run_from_frontend(comfy_server, frontend)
+        results[name]["full_size"] = {node_id: frontend.driver.execute(_AT_FULL_SIZE, node_id)
+                                      for node_id, node in results[name]["after"]["nodes"].items()
+                                      if node["type"] in REPORT_TYPES}
+        (SCREENSHOTS / f"{name}.png").write_bytes(frontend.screenshot())
+    (unlearn,) = node_ids(results["erase_artists_compare"]["after"]["prompt"], "ScaPreUnlearn")
+    frontend.driver.execute(_SET_WIDGET, unlearn, "strength", 0.5)
+    results["artists again"] = run_from_frontend(comfy_server, frontend)
+    return results
 
 
 def test_comfyui_serves_the_extension(comfy_server):
+    scripts = sorted(WEB.rglob("*.js"))
     with urllib.request.urlopen(comfy_server.url + "/extensions", timeout=30) as resp:
-        assert JS_URL in json.loads(resp.read())  # the list of scripts the frontend imports at start
-    with urllib.request.urlopen(comfy_server.url + JS_URL, timeout=30) as resp:
-        assert resp.status == 200 and resp.headers.get_content_type() == "application/javascript"
-        assert resp.read() == JS.read_bytes()
+        listed = json.loads(resp.read())  # the scripts the frontend imports at start
+    for script in scripts:
+        url = f"/extensions/{PACK}/{script.relative_to(WEB).as_posix()}"
+        assert url in listed
+        with urllib.request.urlopen(comfy_server.url + url, timeout=30) as resp:
+            assert resp.status == 200 and resp.headers.get_content_type() == "application/javascript"
+            assert resp.read() == script.read_bytes()
+    assert {s.name for s in scripts} >= {"scapre.js", "concept_rules.js", "legacy_0_1.js"}
 
 
 def test_frontend_loads_the_extension_without_errors(frontend):
     # The page logs unrelated errors on this closed machine (404s for user.css, blocked calls to
-    # api.comfy.org); none may concern our script, e.g. "Error loading extension /extensions/scapre/...".
+    # api.comfy.org); none may concern our scripts, e.g. "Error loading extension /extensions/scapre/...".
     ours = [m["message"] for m in frontend.load_log if m["level"] == "SEVERE" and PACK in m["message"].lower()]
     assert ours == []
     names = frontend.driver.execute("return app.extensions.map(e => e.name);")
     assert names.count(EXTENSION) == 1
 
 
-def test_nodes_have_no_report_box_before_running(runs):
-    (before, _, _), _ = runs
-    for node_id in before["nodes"]:
-        assert report_widgets(before, node_id) == []
+@pytest.mark.parametrize("name", NAMES)
+def test_report_boxes_are_there_before_running(runs, name):
+    before = runs[name]["before"]
+    assert {n["type"] for n in before["nodes"].values()} >= {"ScaPreConceptList", "ScaPreUnlearn"}
+    for node_id, node in before["nodes"].items():
+        (box,) = report_widgets(before, node_id)
+        assert box["serialize"] is False and box["optionsSerialize"] is False
+        assert node["widgets"][-1]["name"] == WIDGET  # after the node's own widgets: widgets_values keep their order
+        assert node["size"][1] >= node["minSize"][1]  # the node's size includes the box
+        if node["type"] == "ScaPreUnlearn":
+            assert box["value"] == "The report appears here when the node has run."
+        if node["type"] == "ScaPreConceptList":
+            assert box["value"].startswith("As typed (checked again when the prompt runs):\nerase ")
 
 
-def test_unlearn_shows_its_report(runs):
-    (_, after, entry), _ = runs
-    node_id = node_id_of(after["prompt"], "ScaPreUnlearn")
-    (box,) = report_widgets(after, node_id)
-    assert box["value"] == box["domText"] == entry["outputs"][str(node_id)]["text"][0]  # the server's report
-    assert "relative change" in box["value"] and "strength 1," in box["value"]
-    assert len(IMAGENETTE) == 10 and all(name in box["value"] for name in IMAGENETTE)
-    assert box["readOnly"] and box["shown"] and box["type"] == "customtext"
-    assert box["serialize"] is False and box["optionsSerialize"] is False
-    node = after["nodes"][node_id]
-    assert node["size"][0] >= node["minSize"][0] and node["size"][1] >= node["minSize"][1]  # everything fits
-    assert node["widgets"][-1]["name"] == WIDGET  # after the node's own widgets: widgets_values keep their order
+@pytest.mark.parametrize("name", NAMES)
+def test_a_run_grows_none_of_our_nodes_and_no_nodes_overlap(runs, name):
+    run = runs[name]
+    for node_id, node in run["before"]["nodes"].items():
+        assert run["after"]["nodes"][node_id]["size"] == node["size"]
+    assert overlapping(run["before"]["boxes"]) == []
+    assert overlapping(run["after"]["boxes"]) == []  # Save Image grows to show its image: into free space
 
 
-def test_concept_list_shows_its_summary(runs):
-    (_, after, entry), _ = runs
-    node_id = node_id_of(after["prompt"], "ScaPreConceptList")
-    (box,) = report_widgets(after, node_id)
-    assert box["value"] == box["domText"] == entry["outputs"][str(node_id)]["text"][0]
-    assert box["value"].startswith("erase 10: ") and all(name in box["value"] for name in IMAGENETTE)
-    assert box["readOnly"] and box["shown"]
+@pytest.mark.parametrize("name", NAMES)
+def test_reports_show_the_server_text(runs, name):
+    run = runs[name]
+    for node_id in run["after"]["nodes"]:
+        (box,) = report_widgets(run["after"], node_id)
+        assert box["value"] == run["entry"]["outputs"][str(node_id)]["text"][0]
+    (unlearn,) = node_ids(run["after"]["prompt"], "ScaPreUnlearn")
+    assert "relative change" in report_widgets(run["after"], unlearn)[0]["value"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reports_are_readable_at_full_size(runs, name):
+    run = runs[name]
+    for node_id, seen in run["full_size"].items():
+        x, y, w, h = seen["node"]
+        bx, by, bw, bh = seen["box"]
+        assert seen["shown"] and seen["text"] == run["entry"]["outputs"][str(node_id)]["text"][0]
+        assert x <= bx and bx + bw <= x + w and y <= by and by + bh <= y + h  # inside its node
+        assert seen["fontSize"] == "11px" and seen["lineHeight"] == f"{LINE_HEIGHT}px"
+        assert bw >= 250 and seen["clientHeight"] >= 3 * LINE_HEIGHT  # not clipped to nothing
+        assert seen["scrollHeight"] <= seen["clientHeight"] or seen["overflowY"] == "auto"  # longer text scrolls
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_preview_progress_bar_counts_every_sample(runs, name):
+    run = runs[name]
+    (preview,) = node_ids(run["after"]["prompt"], "ScaPreErasurePreview")
+    inputs = run["after"]["prompt"][str(preview)]["inputs"]
+    (concept_list,) = node_ids(run["after"]["prompt"], "ScaPreConceptList")
+    text, preset = (run["after"]["prompt"][str(concept_list)]["inputs"][k] for k in ("text", "preset"))
+    concepts = parse_concepts(text, base=None if preset == "none" else parse_concepts(preset_text(preset)))
+    total = 2 * (len(concepts.erase) + min(len(concepts.preserve), inputs["preserved"])) * inputs["steps"]
+    updates = run["progress"][str(preview)]
+    assert {m for _, m in updates} == {total} and updates[-1][0] == total
+    assert [v for v, _ in updates] == sorted(v for v, _ in updates)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_our_scripts_log_no_error_during_the_run(runs, name):
+    messages = [m["message"] for m in runs[name]["console"] if m["level"] in ("SEVERE", "WARNING")]
+    assert [m for m in messages if PACK in m.lower()] == []
 
 
 def test_a_second_run_updates_the_same_box(runs):
-    _, (_, after, entry) = runs
-    unlearn = node_id_of(after["prompt"], "ScaPreUnlearn")
-    (box,) = report_widgets(after, unlearn)  # still one box
-    assert box["value"] == entry["outputs"][str(unlearn)]["text"][0] and "strength 0.5," in box["value"]
-    (box,) = report_widgets(after, node_id_of(after["prompt"], "ScaPreConceptList"))
-    assert box["value"].startswith("erase 10: ")  # not re-run (cached, upstream of a re-run node): box kept
+    run = runs["artists again"]
+    (unlearn,) = node_ids(run["after"]["prompt"], "ScaPreUnlearn")
+    (box,) = report_widgets(run["after"], unlearn)  # still one box
+    assert box["value"] == run["entry"]["outputs"][str(unlearn)]["text"][0] and "strength 0.5," in box["value"]
+    assert "(edit reused from cache)" in box["value"]
+    (box,) = report_widgets(run["after"], node_ids(run["after"]["prompt"], "ScaPreConceptList")[0])
+    assert box["value"].startswith("erase 5: ")  # not re-run (cached, upstream of a re-run node): box kept
 
 
-def test_the_queued_prompt_is_unchanged_by_the_report_boxes(runs):
-    for before, after, entry in runs:
-        assert without_ui_only_inputs(after["prompt"]) == without_ui_only_inputs(before["prompt"])
-        assert WIDGET not in json.dumps(after["prompt"])
-        assert without_ui_only_inputs(entry["prompt"][2]) == without_ui_only_inputs(before["prompt"])  # as run
+@pytest.mark.parametrize("name", [*NAMES, "artists again"])
+def test_the_queued_prompt_is_unchanged_by_the_report_boxes(runs, name):
+    run = runs[name]
+    assert run["after"]["prompt"] == run["before"]["prompt"]
+    assert WIDGET not in json.dumps(run["after"]["prompt"])
+    assert run["entry"]["prompt"][2] == run["before"]["prompt"]  # as run
 
 
-def test_the_saved_workflow_is_unchanged_by_the_report_boxes(runs):
-    for before, after, _ in runs:
-        assert saved_nodes(after["workflow"]) == saved_nodes(before["workflow"])
-        assert OUR_TYPES & {t for t, *_ in saved_nodes(after["workflow"]).values()}
-        assert WIDGET not in json.dumps(after["workflow"])
+@pytest.mark.parametrize("name", [*NAMES, "artists again"])
+def test_the_saved_workflow_is_unchanged_by_the_report_boxes(runs, name):
+    run = runs[name]
+    assert saved_nodes(run["after"]["workflow"]) == saved_nodes(run["before"]["workflow"])
+    assert WIDGET not in json.dumps(run["after"]["workflow"])
 
 
 def test_a_workflow_saved_after_a_run_loads_back_to_the_same_prompt(runs, frontend):
-    _, (before, after, _) = runs
-    prompt, missing = frontend.ui_to_api(after["workflow"], file_name=EXAMPLE.stem)
+    run = runs["artists again"]
+    prompt, missing = frontend.ui_to_api(run["after"]["workflow"], file_name="erase_artists_compare")
     assert missing == []
-    assert without_ui_only_inputs(prompt) == without_ui_only_inputs(before["prompt"])
+    assert prompt == run["before"]["prompt"]

@@ -1,30 +1,88 @@
 /**
- * ScaPre for ComfyUI: show each ScaPre node's report on the node itself.
+ * ScaPre for ComfyUI: the pack's frontend extension.
  *
- * ScaPreConceptList, ScaPreUnlearn and ScaPreSaveEditedModel return their report as a UI text output
- * (`ui.PreviewText`), so the "executed" message of such a node carries `{text: [report]}`; the stock frontend
- * does not display that on a custom node. This extension wraps their `onExecuted` and puts the text into a
- * read-only multiline text box at the bottom of the node: created on the first run, updated on every run.
+ * 1. Reports: ScaPre Concept List, ScaPre Unlearn and ScaPre Save Edited Model show their report (the text of their
+ *    `ui.PreviewText` output, which the stock frontend does not display on a custom node) in a read-only box of
+ *    fixed height at the bottom of the node, made when the node is created: the node's size includes it from the
+ *    start, so a run never grows the node over its neighbours; a longer report scrolls inside the box.
+ * 2. Live summary: while you type, ScaPre Concept List's box shows what the list will erase and keep, its anchors,
+ *    merged duplicates and the lines the server will refuse, with the rules of concept_rules.js (a mirror of the
+ *    Python parser, tested against it); the server's own summary replaces it when the node runs.
+ * 3. ScaPre Options shows the values of the recipe chosen on the ScaPre Unlearn node it is connected to: they are
+ *    refilled when you connect it and when you choose another recipe there (values from Unlearn's node definition,
+ *    `recipe_values` of its "options" input). A float | None setting's number is greyed while its "_rule" widget
+ *    says "auto" (the recipe's rule).
+ * 4. Workflows saved with ScaPre 0.1.0: the advanced settings they set on ScaPre Unlearn move to a new ScaPre
+ *    Options node, connected to it, and a message says so (legacy_0_1.js).
  *
- * The box is display only. It is never saved: `serialize = false` keeps it out of the workflow's
- * `widgets_values` (LGraphNode.serialize) and `options.serialize = false` keeps it out of the prompt that
- * `app.graphToPrompt()` queues (core's Preview Any sets only the first, so its text box travels in the prompt
- * as an unused "preview" input). A loaded or saved workflow therefore looks exactly as without this file.
+ * The boxes are display only, never saved: `serialize = false` keeps them out of the workflow's `widgets_values`
+ * and `options.serialize = false` out of the prompt `app.graphToPrompt()` queues.
  *
- * Served by ComfyUI from the pack's WEB_DIRECTORY (./web) as /extensions/<pack folder>/js/scapre.js; it uses
- * the frontend's legacy module shims under /scripts/, three folders up from here (relative, so that a
- * ComfyUI behind a path prefix works too).
- *
- * Limits (frontend 1.32.9): the node grows downwards on its first run and may then cover a node laid out
- * right below it; the opt-in Vue node renderer ("Nodes 2.0") does not draw widgets added after a graph was
- * loaded, so there the report stays in the node's STRING output only (wire it to Preview Any).
+ * Served by ComfyUI from the pack's WEB_DIRECTORY (./web) as /extensions/<pack folder>/js/scapre.js; it uses the
+ * frontend's legacy module shim /scripts/app.js, three folders up from here (relative, so that a ComfyUI behind a
+ * path prefix works too). Limit (frontend 1.32.9): the opt-in Vue node renderer ("Nodes 2.0") does not show these
+ * boxes; there the reports stay in the nodes' STRING outputs (wire one to Preview Any).
  */
 import { app } from "../../../scripts/app.js";
-import { ComfyWidgets } from "../../../scripts/widgets.js";
+import { parseConcepts, summaryText } from "./concept_rules.js";
+import { LEGACY_LENGTH, legacySettings, optionsValues } from "./legacy_0_1.js";
 
-const NODE_TYPES = new Set(["ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"]);
-const WIDGET_NAME = "scapre_report"; // no input of our nodes has this name
-const MAX_ROWS = 12; // the node grows to show at most this many rows of text; the box scrolls beyond
+const REPORT = "scapre_report"; // no input of our nodes has this name
+const REPORT_LINES = { ScaPreConceptList: 7, ScaPreUnlearn: 10, ScaPreSaveEditedModel: 3 };
+const LINE_HEIGHT = 14; // px: the box's 11 px monospace text
+const PADDING = 4;
+const MARGIN = 6; // around the box, inside the node
+const EMPTY_REPORT = "The report appears here when the node has run.";
+const RULE = "_rule"; // nodes/options.py RULE_SUFFIX
+const OFF_VALUES = new Set(["off", "none", "false"]); // Concept List settings that change nothing
+
+let recipeValues = {}; // recipe -> {ScaPre Options widget: value}
+let presetTexts = {}; // Concept List preset -> its text
+
+const STYLE = `
+.scapre-report { box-sizing: border-box; padding: ${PADDING}px 6px; overflow-y: auto; white-space: pre-wrap;
+  overflow-wrap: anywhere; font: 11px/${LINE_HEIGHT}px monospace; color: var(--input-text);
+  background: var(--comfy-input-bg); border-radius: 4px; }
+.scapre-report.scapre-empty { opacity: 0.6; font-style: italic; }
+`;
+
+function addStyle() {
+    const style = document.createElement("style");
+    style.textContent = STYLE;
+    document.head.appendChild(style);
+}
+
+function widgetOf(node, name) {
+    return node.widgets?.find((w) => w.name === name);
+}
+
+/** The read-only, never-serialized report box of `lines` text lines, at the bottom of the node. */
+function addReportBox(node, lines) {
+    const element = document.createElement("div");
+    element.className = "scapre-report scapre-empty";
+    element.textContent = EMPTY_REPORT;
+    // A box that cannot scroll passes the wheel to the canvas (zoom), as the frontend's text boxes do.
+    element.addEventListener("wheel", (event) => {
+        if (element.scrollHeight <= element.clientHeight) {
+            event.preventDefault();
+            app.canvas.processMouseWheel(event);
+        }
+    }, { passive: false });
+    const height = lines * LINE_HEIGHT + 2 * PADDING + 2 * MARGIN;
+    const widget = node.addDOMWidget(REPORT, "scapre_report", element, {
+        getValue: () => element.textContent,
+        setValue: (text) => {
+            element.textContent = text;
+            element.classList.toggle("scapre-empty", false);
+        },
+        getMinHeight: () => height,
+        getMaxHeight: () => height,
+        margin: MARGIN,
+        serialize: false, // not in graphToPrompt's inputs
+    });
+    widget.serialize = false; // not in the workflow's widgets_values
+    return widget;
+}
 
 /** The text of an executed message's UI output: `text` is a list of strings (one per batch item). */
 function reportText(output) {
@@ -33,52 +91,170 @@ function reportText(output) {
     return (Array.isArray(text) ? text : [text]).join("\n");
 }
 
-/** The node's report box, made on first use: a read-only, never-serialized multiline text widget. */
-function reportWidget(node) {
-    let widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
-    if (widget) return widget;
-    widget = ComfyWidgets.STRING(node, WIDGET_NAME, ["STRING", { multiline: true }], app).widget;
-    widget.serialize = false; // not in the workflow's widgets_values
-    widget.options.serialize = false; // not in graphToPrompt's inputs
-    widget.options.read_only = true; // the Vue node renderer reads this
-    if (widget.inputEl) {
-        widget.inputEl.readOnly = true;
-        widget.inputEl.placeholder = "";
-        widget.inputEl.style.opacity = "0.85";
-    }
-    return widget;
+// --- ScaPre Concept List: the live summary --------------------------------------------------------------------
+
+/** Lines for the node's other settings (e.g. added by later versions) that act on the server only. */
+function serverSettingNotes(node) {
+    return (node.widgets ?? [])
+        .filter((w) => !["text", "preset", REPORT].includes(w.name) && w.serialize !== false)
+        .filter((w) => !OFF_VALUES.has(String(w.value)))
+        .map((w) => `${w.label ?? w.name}: ${w.value} (applied when the prompt runs)`);
 }
 
-/**
- * Grow the node (never shrink it) so that the box shows up to MAX_ROWS rows of the report: its lines as the
- * box wraps them, estimated from the box's monospace font (10px in the stock theme) and the node's width.
- */
-function fitNode(node, widget, text) {
-    const style = widget.inputEl?.isConnected ? getComputedStyle(widget.inputEl) : null;
-    const fontSize = parseFloat(style?.fontSize) || 10;
-    const lineHeight = parseFloat(style?.lineHeight) || 1.25 * fontSize;
-    const [minWidth, minHeight] = node.computeSize();
-    const width = Math.max(node.size[0], minWidth);
-    const perRow = Math.max(20, Math.floor((width - 24) / (0.6 * fontSize)));
-    const rows = text.split("\n").reduce((n, line) => n + Math.max(1, Math.ceil(line.length / perRow)), 0);
-    const height = Math.max(node.size[1], minHeight + lineHeight * Math.min(rows, MAX_ROWS));
-    if (width !== node.size[0] || height !== node.size[1]) node.setSize([width, height]);
+function showLiveSummary(node) {
+    const box = widgetOf(node, REPORT);
+    const text = widgetOf(node, "text")?.value ?? "";
+    const preset = widgetOf(node, "preset")?.value;
+    const base = presetTexts[preset] != null ? parseConcepts(presetTexts[preset]) : null;
+    box.value = summaryText(parseConcepts(text, base), serverSettingNotes(node));
+}
+
+function setUpConceptList(node) {
+    for (const widget of node.widgets ?? []) {
+        if (widget.name === REPORT) continue;
+        const callback = widget.callback;
+        widget.callback = function () {
+            const result = callback?.apply(this, arguments);
+            showLiveSummary(node);
+            return result;
+        };
+    }
+    showLiveSummary(node);
+    const onConfigure = node.onConfigure;
+    node.onConfigure = function () {
+        const result = onConfigure?.apply(this, arguments);
+        showLiveSummary(this); // loading sets the widgets without their callbacks
+        return result;
+    };
+}
+
+// --- ScaPre Options and the recipe of ScaPre Unlearn ----------------------------------------------------------
+
+/** Grey each float | None setting's number while its "_rule" widget says "auto" (the recipe's rule). */
+function greyAutoNumbers(node) {
+    for (const rule of node.widgets ?? []) {
+        if (!rule.name.endsWith(RULE)) continue;
+        const number = widgetOf(node, rule.name.slice(0, -RULE.length));
+        if (number) number.disabled = rule.value === "auto";
+    }
     node.setDirtyCanvas?.(true, true);
+}
+
+function fillOptions(optionsNode, recipe) {
+    const values = recipeValues[recipe];
+    if (!values) return;
+    for (const widget of optionsNode.widgets ?? []) {
+        if (widget.name in values) widget.value = values[widget.name];
+    }
+    greyAutoNumbers(optionsNode);
+}
+
+function optionsNodeOf(unlearn) {
+    const slot = unlearn.findInputSlot("options");
+    const node = slot >= 0 ? unlearn.getInputNode(slot) : null;
+    return node?.comfyClass === "ScaPreOptions" ? node : null;
+}
+
+function setUpOptions(node) {
+    greyAutoNumbers(node);
+    const onWidgetChanged = node.onWidgetChanged;
+    node.onWidgetChanged = function (name) {
+        onWidgetChanged?.apply(this, arguments);
+        if (name.endsWith(RULE)) greyAutoNumbers(this);
+    };
+    const onConfigure = node.onConfigure;
+    node.onConfigure = function () {
+        const result = onConfigure?.apply(this, arguments);
+        greyAutoNumbers(this);
+        return result;
+    };
+}
+
+function setUpUnlearn(node) {
+    // onWidgetChanged runs for changes made on the canvas only, not for values set while a workflow loads.
+    const onWidgetChanged = node.onWidgetChanged;
+    node.onWidgetChanged = function (name, value) {
+        onWidgetChanged?.apply(this, arguments);
+        const options = name === "recipe" ? optionsNodeOf(this) : null;
+        if (options) fillOptions(options, value);
+    };
+    // A link the user drops (also from the search box on link release) is made while the link connector is
+    // connecting; links made while a workflow loads are not, and keep the saved values.
+    const onConnectionsChange = node.onConnectionsChange;
+    node.onConnectionsChange = function (type, index, connected, link, slot) {
+        const result = onConnectionsChange?.apply(this, arguments);
+        if (connected && slot?.name === "options" && app.canvas?.linkConnector?.isConnecting) {
+            const options = optionsNodeOf(this);
+            if (options) fillOptions(options, widgetOf(this, "recipe").value);
+        }
+        return result;
+    };
+    // A 0.1.0 workflow: remember its advanced settings; migrateLegacyNodes applies them once the graph is loaded.
+    const onConfigure = node.onConfigure;
+    node.onConfigure = function (info) {
+        const result = onConfigure?.apply(this, arguments);
+        if (info.widgets_values?.length === LEGACY_LENGTH) this.scapreLegacy = legacySettings(info.widgets_values);
+        return result;
+    };
+}
+
+/** Give each 0.1.0 ScaPre Unlearn its new size and, when it set advanced settings, a ScaPre Options node. */
+function migrateLegacyNodes(graph) {
+    const moved = [];
+    for (const unlearn of graph.nodes.filter((n) => n.scapreLegacy)) {
+        const settings = unlearn.scapreLegacy;
+        delete unlearn.scapreLegacy;
+        unlearn.setSize([unlearn.size[0], unlearn.computeSize()[1]]); // the ten widgets are gone
+        if (!Object.keys(settings).length) continue;
+        const options = LiteGraph.createNode("ScaPreOptions");
+        const bottom = Math.max(...graph.nodes.map((n) => n.pos[1] + n.size[1]));
+        options.pos = [unlearn.pos[0], bottom + 2 * LiteGraph.NODE_TITLE_HEIGHT]; // below every node
+        graph.add(options);
+        options.connect(0, unlearn, unlearn.findInputSlot("options"));
+        const values = optionsValues(settings, recipeValues[widgetOf(unlearn, "recipe").value] ?? {});
+        for (const widget of options.widgets) {
+            if (widget.name in values) widget.value = values[widget.name];
+        }
+        greyAutoNumbers(options);
+        const list = Object.entries(settings).map(([name, value]) => `${name} ${value}`).join(", ");
+        moved.push(`#${unlearn.id} (${list})`);
+    }
+    if (moved.length) {
+        app.extensionManager.toast.add({
+            severity: "info", life: 20000, summary: "ScaPre: workflow from version 0.1.0 updated",
+            detail: `The advanced settings of ScaPre Unlearn ${moved.join("; ")} moved to a new ScaPre Options node, `
+                    + "connected to it below the graph. Save the workflow to keep the new layout.",
+        });
+    }
 }
 
 app.registerExtension({
     name: "scapre.reports",
+    setup() {
+        addStyle();
+    },
     async beforeRegisterNodeDef(nodeType, nodeData) {
-        if (!NODE_TYPES.has(nodeData?.name)) return;
+        const type = nodeData?.name;
+        if (type === "ScaPreUnlearn") recipeValues = nodeData.input?.optional?.options?.[1]?.recipe_values ?? {};
+        if (type === "ScaPreConceptList") presetTexts = nodeData.input?.required?.preset?.[1]?.preset_texts ?? {};
+        if (!(type in REPORT_LINES) && type !== "ScaPreOptions") return;
+        const onNodeCreated = nodeType.prototype.onNodeCreated;
+        nodeType.prototype.onNodeCreated = function () {
+            const result = onNodeCreated?.apply(this, arguments);
+            if (type in REPORT_LINES) addReportBox(this, REPORT_LINES[type]);
+            if (type === "ScaPreConceptList") setUpConceptList(this);
+            if (type === "ScaPreUnlearn") setUpUnlearn(this);
+            if (type === "ScaPreOptions") setUpOptions(this);
+            return result;
+        };
         const onExecuted = nodeType.prototype.onExecuted;
         nodeType.prototype.onExecuted = function (output) {
             onExecuted?.apply(this, arguments);
             const text = reportText(output);
-            if (text == null) return;
-            const isNew = !this.widgets?.some((w) => w.name === WIDGET_NAME);
-            const widget = reportWidget(this);
-            widget.value = text;
-            if (isNew) fitNode(this, widget, text); // later runs keep the size the user may have chosen
+            if (text != null && type in REPORT_LINES) widgetOf(this, REPORT).value = text;
         };
+    },
+    async afterConfigureGraph() {
+        migrateLegacyNodes(app.graph);
     },
 });

@@ -1,0 +1,70 @@
+"""Node "ScaPre Erasure Preview": every erased prompt and some kept ones, sampled before and after, as one grid."""
+
+from __future__ import annotations
+
+from ..scapre_core import ConceptSet
+from ..scapre_core.concepts import BLANK_ANCHOR
+from . import comfy_glue as glue
+from ._api import CATEGORY, Concepts, io
+from .preview_grid import MAX_MEGAPIXELS, Row, check_grid_size, erasure_grid, zoom_for
+
+
+def preview_rows(concepts: ConceptSet, preserved: int) -> list[Row]:
+    """The grid's prompts: every erased concept, then the first `preserved` prompts of the '+' lines.
+
+    This is where the phrasings a concept set expands each concept into belong, each right after its concept,
+    once ConceptSet carries them.
+    """
+    erased = [Row(c.text, erased=True, anchor=None if c.anchor == BLANK_ANCHOR else c.anchor) for c in concepts.erase]
+    return erased + [Row(prompt, erased=False) for prompt in concepts.preserve[:preserved]]
+
+
+class ScaPreErasurePreview(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ScaPreErasurePreview",
+            display_name="ScaPre Erasure Preview",
+            category=CATEGORY,
+            description="What the edit does to images: samples every erased prompt and the first preserved ('+') "
+                        "prompts with the original and the edited model at the same seeds (as KSampler does, with "
+                        "a blank negative prompt) and returns one labelled grid: a row per prompt, 'erased' or "
+                        f"'kept', columns 'before' and 'after'. Grids over {MAX_MEGAPIXELS} megapixels are refused.",
+            inputs=[
+                io.Model.Input("original", tooltip="The model before ScaPre, e.g. Load Checkpoint's MODEL."),
+                io.Model.Input("edited", tooltip="The model after ScaPre: ScaPre Unlearn's MODEL."),
+                io.Clip.Input("clip", tooltip="The text encoder of the model, for the prompts."),
+                io.Vae.Input("vae", tooltip="Decodes the samples into images."),
+                Concepts.Input("concepts", tooltip="The concept list the edit erased (ScaPre Concept List)."),
+                io.Int.Input("seed", default=0, min=0, max=2**64 - 1, control_after_generate=False,
+                             tooltip="The noise seed, the same for every prompt and for both models."),
+                io.Int.Input("steps", default=20, min=1, max=10000, tooltip="Sampling steps per image."),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale."),
+                io.Combo.Input("sampler_name", options=glue.SAMPLERS, default="euler", tooltip="The sampler."),
+                io.Combo.Input("scheduler", options=glue.SCHEDULERS, default="normal", tooltip="The scheduler."),
+                io.Int.Input("width", default=512, min=16, max=4096, step=8, tooltip="Width of each sample."),
+                io.Int.Input("height", default=512, min=16, max=4096, step=8, tooltip="Height of each sample."),
+                io.Int.Input("samples", default=1, min=1, max=8,
+                             tooltip="Images per prompt and model: one latent batch, as KSampler with this batch "
+                                     "size."),
+                io.Int.Input("preserved", default=4, min=0, max=64,
+                             tooltip="How many preserved ('+') prompts to show, from the top of the list."),
+            ],
+            outputs=[io.Image.Output(display_name="grid",
+                                     tooltip="Rows: the erased prompts, then the kept ones; left the original "
+                                             "model ('before'), right the edited one ('after'). Samples under 128 "
+                                             "px are enlarged (nearest neighbour).")],
+        )
+
+    @classmethod
+    def execute(cls, original, edited, clip, vae, concepts: ConceptSet, seed: int, steps: int, cfg: float,
+                sampler_name: str, scheduler: str, width: int, height: int, samples: int,
+                preserved: int) -> io.NodeOutput:
+        rows = preview_rows(concepts, preserved)
+        size = (width // 8 * 8, height // 8 * 8)  # the latent is 1/8 of the image, as in EmptyLatentImage
+        zoom = zoom_for(size[1])
+        check_grid_size(len(rows), samples, *size, zoom)  # before any sampling
+        settings = glue.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
+        before, after = glue.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
+        return io.NodeOutput(erasure_grid(rows, before, after, zoom))
