@@ -51,6 +51,7 @@ PROTOCOL (fixed before the first run on v2; the numbers below are parameters, no
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -65,6 +66,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from scapre_core import CONFIG_PRESETS, ScaPreConfig, parse_concepts, unlearn  # noqa: E402
+from scapre_core.api import prior_choice  # noqa: E402
+from scapre_core.concepts import PRIOR_GENERAL  # noqa: E402
+from scapre_core.prior import PreservePrior, general_prior  # noqa: E402
 from toy import env, generate, world  # noqa: E402
 
 SAMPLES = 4                      # seeds per prompt (sample s of concept j: seeds_for(j, SAMPLES)[s])
@@ -145,17 +149,6 @@ def lookalikes(erased) -> list[int]:
     return [j for j in dict.fromkeys(out) if j not in set(erased)]
 
 
-def neighbours(erased) -> list[int]:
-    """The "+lines" preserve list: other colours, look-alike shapes and other styles of each erased concept."""
-    out = []
-    for j in erased:
-        c, s, y = world.CONCEPTS[j]
-        out += [world.concept_index(o, s, y) for o in world.COLOURS if o != c]
-        out += [world.concept_index(c, t, y) for t in world.group_of(s) if t != s]
-        out += [world.concept_index(c, s, o) for o in world.STYLES if o != y]
-    return [j for j in dict.fromkeys(out) if j not in set(erased)]
-
-
 def unrelated(erased) -> list[int]:
     """Concepts that share no attribute with any erased concept."""
     return [j for j in range(len(world.CONCEPTS))
@@ -182,16 +175,25 @@ def concept_text(erased_prompts: list[str], keep_prompts: list[str] = ()) -> str
     return "".join(f"{p}\n" for p in erased_prompts) + "".join(f"+ {p}\n" for p in keep_prompts)
 
 
+@functools.cache
+def toy_prior(toy) -> PreservePrior:
+    """The pack's general preserve prior under the toy CLIP, built once per run (as the node's cache would)."""
+    return general_prior(toy.encode)
+
+
 def edit(toy, config: ScaPreConfig, text: str):
+    """(deltas, seconds of the edit; a general prior the recipe uses is built once, outside the timing)."""
+    concepts = parse_concepts(text)
+    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
     t0 = time.perf_counter()
-    result = unlearn(toy.kv_weights(), toy.encode, parse_concepts(text), config)
+    result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
     return result.deltas, time.perf_counter() - t0
 
 
 def concept_edit(toy, name: str, erased: list[int]):
     """Erase canonical concept prompts with method ``name`` (+lines: their neighbours preserved)."""
     config, lines = config_of(name)
-    keep = [world.PROMPTS[j] for j in neighbours(erased)] if lines else []
+    keep = [world.PROMPTS[j] for j in world.neighbours(erased)] if lines else []
     return edit(toy, config, concept_text([world.PROMPTS[j] for j in erased], keep))
 
 

@@ -3,9 +3,9 @@
     python3 -m harness.demo [--out DIR]
 
 Installs the host if needed (harness.install), starts the real ComfyUI server with this pack, and queues one
-workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, issue 5): an SD1.5
-model trained on 10 shapes x 6 colours ("a red circle"), small enough to sample in a fraction of a second on a
-CPU, with an oracle classifier that says what each image shows. The workflow: Load Checkpoint -> ScaPre
+workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, world v2 of issue 8):
+an SD1.5 model trained on 12 shapes in look-alike triples x 6 colours x 4 styles ("a striped red circle"), small
+enough to sample in a fraction of a second on a CPU, with an oracle classifier that says what each image shows. The workflow: Load Checkpoint -> ScaPre
 Concept List -> ScaPre Unlearn; for every prompt, SEEDS samples from the original and from the edited model,
 laid out as a grid; the report goes to Preview Any and the edit is saved with ScaPre Save Edited Model as an
 exact LoRA file. It writes to DIR (default: demo_output/ in the repo):
@@ -29,10 +29,11 @@ from . import paths
 from .install import ensure_host, exec_in_venv
 
 CHECKPOINT = paths.TOY
-ERASED = ["a red circle", "a green triangle"]
-# look-alikes of the erased prompts (same colour or same shape, and the ring that looks like a circle), then
-# one unrelated prompt: what must stay
-PROMPTS = ERASED + ["a red ring", "a blue circle", "a green square", "a yellow star"]
+ERASED = ["a striped red circle", "a filled green triangle"]
+# neighbours of the erased prompts (the ring that looks like a circle, another colour, another style, the
+# pentagon that looks like a triangle), then one unrelated prompt: what must stay
+PROMPTS = ERASED + ["a striped red ring", "a striped blue circle", "a filled red circle", "a filled green pentagon",
+                    "a dotted yellow star"]
 RECIPE = "large_scale"
 SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
 SEED = 1
@@ -47,16 +48,15 @@ def _stitch(graph: dict, name: str, first: list, second: list, direction: str, s
 
 
 def concept_text() -> str:
-    """The Concept List's text: the erased prompts, then every other prompt of the toy world as a preserve line.
-
-    The toy-world benchmark (docs/BENCHMARKS.md) shows that on this model an edit without preserve lines also
-    damages the prompts it should keep; listing what to keep is what makes the erasure precise.
-    """
+    """The Concept List's text: the erased prompts, then their neighbours as preserve lines (toy.world.neighbours:
+    other colours, look-alike shapes, other styles), the shown prompts first, as the benchmark's "+lines" edits
+    list them (docs/BENCHMARKS.md, toy world v2)."""
     from toy import world
 
-    keep = [p for p in world.PROMPTS if p not in ERASED]
-    return "".join(f"{p}\n" for p in ERASED) + "# keep everything else the model draws\n" + "".join(
-        f"+ {p}\n" for p in keep)
+    erased = [world.PROMPTS.index(p) for p in ERASED]
+    keep = list(dict.fromkeys([p for p in PROMPTS if p not in ERASED]
+                              + [world.PROMPTS[j] for j in world.neighbours(erased)]))
+    return "".join(f"{p}\n" for p in ERASED) + "# keep what looks like them\n" + "".join(f"+ {p}\n" for p in keep)
 
 
 def demo_graph() -> dict:
@@ -121,17 +121,23 @@ def oracle_verdicts(out: Path, entry: dict) -> dict:
                      for im in entry["outputs"][f"{side}{i}_save"]["images"]]
             x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]))
             s = generate.score(oracle, x.permute(0, 3, 1, 2).float() / 255)
-            verdicts[text][side] = [f"{world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}"
-                                    if int(sh) != world.NONE else "no shape" for sh, c in zip(s.shape, s.colour)]
+            verdicts[text][side] = [f"{world.STYLES[int(y)]} {world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}"
+                                    if int(sh) != world.NONE else "no shape"
+                                    for sh, c, y in zip(s.shape, s.colour, s.style)]
     return verdicts
+
+
+def concept_name(text: str) -> str:
+    """ "a striped red circle" -> "striped red circle": how the oracle's verdicts name a concept."""
+    return text.split(" ", 1)[1]
 
 
 def oracle_text(verdicts: dict) -> str:
     lines = [f"What the toy world's oracle sees (erased: {', '.join(ERASED)}; {SEEDS} seeds per prompt)", ""]
     for text, v in verdicts.items():
-        hits = {side: sum(name == text[2:] for name in v[side]) for side in v}
+        hits = {side: sum(name == concept_name(text) for name in v[side]) for side in v}
         tag = "ERASED " if text in ERASED else "kept   "
-        lines.append(f"{tag} {text:<18} before: {hits['before']}/{SEEDS} {text[2:]}  after: {hits['after']}/{SEEDS}"
+        lines.append(f"{tag} {text:<24} before: {hits['before']}/{SEEDS} {concept_name(text)}  after: {hits['after']}/{SEEDS}"
                      f"   ({', '.join(v['before'])} -> {', '.join(v['after'])})")
     return "\n".join(lines) + "\n"
 

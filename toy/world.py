@@ -85,6 +85,18 @@ def group_of(shape: str) -> tuple[str, str, str]:
     return next(g for g in SHAPE_GROUPS if shape in g)
 
 
+def neighbours(erased) -> list[int]:
+    """What a careful user keeps when erasing concepts: for each erased (colour, shape, style), the same shape
+    and style in the other colours, its two look-alike shapes, and the other styles; none of them erased."""
+    out = []
+    for j in erased:
+        c, s, y = CONCEPTS[j]
+        out += [concept_index(o, s, y) for o in COLOURS if o != c]
+        out += [concept_index(c, t, y) for t in group_of(s) if t != s]
+        out += [concept_index(c, s, o) for o in STYLES if o != y]
+    return [j for j in dict.fromkeys(out) if j not in set(erased)]
+
+
 def training_prompts() -> list[str]:
     """Every prompt the UNet is trained on: three phrasings of each concept and every partial prompt."""
     full = [prompt(c, s, y, k) for c, s, y in CONCEPTS for k in range(len(PHRASINGS))]
