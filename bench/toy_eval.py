@@ -73,7 +73,7 @@ from toy import env, generate, world  # noqa: E402
 
 SAMPLES = 4                      # seeds per prompt (sample s of concept j: seeds_for(j, SAMPLES)[s])
 KS = (1, 5, 10, 25, 50, 100)
-DRAWS = 3
+DRAWS = 2  # 3 in the first draft of this protocol; cut to 2 before the first k-curve run (2 CPU cores, time)
 PER_EDIT = {"erased": 8, "kept": 12, "lookalike": 6}
 CALIBRATION_KS = (1, 10, 50)
 CALIBRATION_DRAWS = {1: 8, 10: 3, 50: 2}

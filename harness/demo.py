@@ -6,10 +6,12 @@ Installs the host if needed (harness.install), starts the real ComfyUI server wi
 workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, world v2 of issue 8):
 an SD1.5 model trained on 12 shapes in look-alike triples x 6 colours x 4 styles ("a striped red circle"), small
 enough to sample in a fraction of a second on a CPU, with an oracle classifier that says what each image shows. The workflow: Load Checkpoint -> ScaPre
-Concept List -> ScaPre Unlearn; for every prompt, SEEDS samples from the original and from the edited model,
-laid out as a grid; the report goes to Preview Any and the edit is saved with ScaPre Save Edited Model as an
-exact LoRA file. It writes to DIR (default: demo_output/ in the repo):
-  grid.png             one row per prompt: left the original model, right after ScaPre (same seeds)
+Concept List -> ScaPre Unlearn; ScaPre Erasure Preview samples every prompt SEEDS times with the original and the
+edited model (same seeds) into one labelled grid; for the oracle, KSampler draws the same samples once more per
+prompt and side; the report goes to Preview Any and the edit is saved with ScaPre Save Edited Model as an exact
+LoRA file. It writes to DIR (default: demo_output/ in the repo):
+  grid.png             ScaPre Erasure Preview's grid: one row per prompt, labelled "erased" or "kept", left the
+                       original model ("before"), right after ScaPre ("after"), same seeds
   oracle.txt           what the oracle sees in every image of the grid, and the counts per prompt
   oracle.json          the same verdicts: {prompt: {"before": [...], "after": [...]}}
   report.txt           ScaPre's report (what moved, per concept; time per stage)
@@ -37,14 +39,7 @@ PROMPTS = ERASED + ["a striped red ring", "a striped blue circle", "a filled red
 RECIPE = "large_scale"
 SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
 SEED = 1
-ZOOM = 3            # the 64 x 64 px images are enlarged (nearest neighbour) so a person can look at them
-
-
-def _stitch(graph: dict, name: str, first: list, second: list, direction: str, spacing: int) -> list:
-    graph[name] = {"class_type": "ImageStitch", "inputs": {"image1": first, "image2": second, "direction": direction,
-                                                           "match_image_size": True, "spacing_width": spacing,
-                                                           "spacing_color": "white"}}
-    return [name, 0]
+SIZE = 64           # the toy world's image size (the preview enlarges such small samples itself)
 
 
 def concept_text() -> str:
@@ -73,12 +68,16 @@ def demo_graph() -> dict:
         "save": {"class_type": "ScaPreSaveEditedModel", "inputs": {"model": ["unlearn", 0], "filename_prefix":
                                                                    "demo/edit", "format": "edit (LoRA, exact)"}},
         "negative": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["ckpt", 1]}},
-        "latent": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": SEEDS}},
+        "latent": {"class_type": "EmptyLatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": SEEDS}},
+        "preview": {"class_type": "ScaPreErasurePreview", "inputs": {
+            "original": ["ckpt", 0], "edited": ["unlearn", 0], "clip": ["ckpt", 1], "vae": ["ckpt", 2],
+            "concepts": ["concepts", 0], "seed": SEED, "steps": SAMPLER["steps"], "cfg": SAMPLER["cfg"],
+            "sampler_name": SAMPLER["sampler"], "scheduler": SAMPLER["scheduler"], "width": SIZE, "height": SIZE,
+            "samples": SEEDS, "preserved": len(PROMPTS) - len(ERASED)}},
+        "grid": {"class_type": "SaveImage", "inputs": {"images": ["preview", 0], "filename_prefix": "demo/grid"}},
     }
-    grid = None
     for i, text in enumerate(PROMPTS):
         graph[f"p{i}"] = {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["ckpt", 1]}}
-        blocks = []
         for side, model in (("before", ["ckpt", 0]), ("after", ["unlearn", 0])):
             graph[f"{side}{i}"] = {"class_type": "KSampler", "inputs": {
                 "model": model, "positive": [f"p{i}", 0], "negative": ["negative", 0], "latent_image": ["latent", 0],
@@ -88,18 +87,6 @@ def demo_graph() -> dict:
                                                                            "vae": ["ckpt", 2]}}
             graph[f"{side}{i}_save"] = {"class_type": "SaveImage", "inputs": {"images": [f"{side}{i}_px", 0],
                                                                              "filename_prefix": f"demo/{side}_{i}"}}
-            block = None
-            for j in range(SEEDS):
-                graph[f"{side}{i}_{j}"] = {"class_type": "ImageFromBatch", "inputs": {
-                    "image": [f"{side}{i}_px", 0], "batch_index": j, "length": 1}}
-                tile = [f"{side}{i}_{j}", 0]
-                block = tile if block is None else _stitch(graph, f"{side}{i}_row{j}", block, tile, "right", 2)
-            blocks.append(block)
-        row = _stitch(graph, f"row{i}", blocks[0], blocks[1], "right", 16)
-        grid = row if grid is None else _stitch(graph, f"grid{i}", grid, row, "down", 6)
-    graph["zoom"] = {"class_type": "ImageScaleBy", "inputs": {"image": grid, "upscale_method": "nearest-exact",
-                                                              "scale_by": float(ZOOM)}}
-    graph["grid"] = {"class_type": "SaveImage", "inputs": {"images": ["zoom", 0], "filename_prefix": "demo/grid"}}
     return graph
 
 

@@ -5,11 +5,11 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from harness import demo, paths
+from nodes.preview_grid import grid_size, zoom_for
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +26,9 @@ def test_demo_writes_what_the_readme_promises(demo_out):
     for name in ("grid.png", "oracle.txt", "oracle.json", "report.txt", "edit_summary.json"):
         assert (out / name).is_file(), name
         assert str(out / name) in stdout or name in stdout  # the demo says where it wrote them
-    grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))
+    grid = Image.open(out / "grid.png")  # ScaPre Erasure Preview's labelled grid: a row per prompt, both sides
     rows, per_side = len(demo.PROMPTS), demo.SEEDS
-    assert grid.shape[0] >= rows * 64 * demo.ZOOM and grid.shape[1] >= 2 * per_side * 64 * demo.ZOOM
+    assert grid.size == grid_size(rows, per_side, demo.SIZE, demo.SIZE, zoom_for(demo.SIZE))
     report = (out / "report.txt").read_text()
     assert all(text in report for text in demo.ERASED)
     summary = json.loads((out / "edit_summary.json").read_text())
