@@ -40,10 +40,10 @@ def saved_file(text: str) -> str:
     return text.split(": ", 1)[1].split(" (", 1)[0]
 
 
-SMALL = {"EmptyLatentImage": {"width": 64, "height": 64}, "KSampler": {"steps": 3},
-         "ScaPreErasurePreview": {"width": 32, "height": 32, "steps": 2}}
-"""Inputs that make a workflow run in seconds on the CPU, by node type: 64x64 latents and 3 steps; the preview at
-32x32 (each of its rows is two more samples) and 2 steps."""
+SMALL = {"EmptyLatentImage": {"width": 64, "height": 64}, "EmptySD3LatentImage": {"width": 64, "height": 64},
+         "KSampler": {"steps": 3}, "ScaPreErasurePreview": {"width": 32, "height": 32, "steps": 2}}
+"""Inputs that make a workflow run in seconds on the CPU, by node type: 64x64 latents (SD's and SD3's) and 3 steps;
+the preview at 32x32 (each of its rows is two more samples) and 2 steps."""
 
 
 def small(prompt: dict) -> dict:

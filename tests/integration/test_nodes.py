@@ -17,6 +17,10 @@ from scapre_core import parse_concepts, preset_text
 OUR_NODES = ("ScaPreConceptList", "ScaPreUnlearn", "ScaPreOptions", "ScaPreErasurePreview", "ScaPreSaveEditedModel")
 IMAGENETTE = "example_workflows/api/erase_imagenette_then_sample.json"
 ARTISTS = "example_workflows/api/erase_artists_compare.json"
+SD35 = "example_workflows/api/erase_sd35_large.json"
+FLUX = "example_workflows/api/erase_flux1_dev.json"
+FLUX_FILES = {"UNETLoader": ("unet_name",), "DualCLIPLoader": ("clip_name1", "clip_name2"), "VAELoader": ("vae_name",)}
+"""The inputs of the FLUX example that name model files (FLUX.1-dev, CLIP-L, T5-XXL, its VAE), by node type."""
 
 
 def test_pack_loads_and_documents_its_nodes(comfy_server):
@@ -36,10 +40,18 @@ def test_pack_loads_and_documents_its_nodes(comfy_server):
     assert presets[0] == "none" and "Imagenette-10" in presets and "Artists-50" in presets
 
 
-@pytest.mark.parametrize("source, ckpt", [(IMAGENETTE, paths.TINY_SD15), (ARTISTS, paths.TINY_SD15),
-                                          (IMAGENETTE, paths.TINY_SDXL)], ids=["imagenette-sd15", "artists-sd15",
-                                                                               "imagenette-sdxl"])
-def test_example_workflows_run(comfy_server, workflow, source, ckpt):
+@pytest.mark.parametrize("source, ckpt, family", [
+    (IMAGENETTE, paths.TINY_SD15, ("SD15 model",)),
+    (ARTISTS, paths.TINY_SD15, ("SD15 model",)),
+    (IMAGENETTE, paths.TINY_SDXL, ("KOALA_700M model",)),
+    (SD35, paths.TINY_SD3_CHECKPOINT, ("SD3 model", "CLIP-L/G + T5 -> context_embedder",
+                                       "pooled CLIP-L/G -> y_embedder")),
+], ids=["imagenette-sd15", "artists-sd15", "imagenette-sdxl", "sd35-tiny-sd3"])
+def test_example_workflows_run(comfy_server, workflow, source, ckpt, family):
+    """Each runnable example, shrunk (host_helpers.SMALL), on a tiny checkpoint through its own Load Checkpoint:
+    the SD3.5 Large example on tiny_sd3_checkpoint (a tiny SD3 MMDiT, CLIP-L and TAESD3 in one file), so SD3 is
+    edited, sampled, decoded and previewed end to end through the stock loader. The report names the family and
+    the weights edited, every erased concept and every preserved prompt."""
     prompt = small(workflow(source, ckpt_name=ckpt))
     entry = run_ok(comfy_server, prompt)
     concept_list = prompt[node_of(prompt, "ScaPreConceptList")]["inputs"]
@@ -58,10 +70,62 @@ def test_example_workflows_run(comfy_server, workflow, source, ckpt):
         else:
             assert saved.shape[0] == 64 and saved.std() > 0
     report = entry["outputs"][node_of(prompt, "ScaPreUnlearn")]["text"][0]
+    for text in family:
+        assert text in report
     for concept in concepts.erase:
         assert concept.text in report
     for kept in concepts.preserve:
         assert f"preserved '{kept}'" in report
+
+
+def _refusals(node_errors: dict) -> set[tuple]:
+    """{(node id, class type, error type, input name, received value)} of a refused prompt's node errors."""
+    return {(node_id, node["class_type"], error["type"], error["extra_info"].get("input_name"),
+             error["extra_info"].get("received_value"))
+            for node_id, node in node_errors.items() for error in node["errors"]}
+
+
+def test_the_flux_example_is_refused_only_for_its_missing_model_files(comfy_server, workflow):
+    """The FLUX.1-dev example cannot run here: there are no FLUX weights on this machine, and a T5-XXL cannot be
+    shrunk through the stock loaders (its config is a fixed JSON file; a random full-size one is 4.7 B
+    parameters), so no tiny stand-in loads through its DualCLIPLoader. (The pack's FLUX edit itself is tested in
+    test_families.py on tiny in-process models.) Instead, the example as shipped is queued to the server, which
+    validates every input of every node against the real node definitions, and it must be refused for exactly
+    one reason: its four model files (flux1-dev.safetensors, clip_l.safetensors, t5xxl_fp16.safetensors,
+    ae.safetensors) are not in the server's model folders. Every other input is then valid for the real nodes:
+    the server names no other error, and a control copy with two bad non-file inputs downstream of the loaders
+    is refused for those too (the server does check the nodes behind the missing files). The server ignores
+    inputs a node does not declare, so the inputs' names are checked against /object_info here."""
+    prompt = workflow(FLUX)
+    info = comfy_server.object_info()
+    for node_id, node in prompt.items():  # every input is one the real node declares, every required one given
+        spec = info[node["class_type"]]["input"]
+        declared = {**spec["required"], **spec.get("optional", {})}
+        assert set(node["inputs"]) <= set(declared), (node_id, node["class_type"])
+        assert set(spec["required"]) <= set(node["inputs"]), (node_id, node["class_type"])
+    files = {(node_id, node["class_type"], "value_not_in_list", name, node["inputs"][name])
+             for node_id, node in prompt.items() for name in FLUX_FILES.get(node["class_type"], ())}
+    assert len(files) == 4
+    for _, class_type, _, name, value in files:  # the precondition: this machine has none of these files
+        assert value not in info[class_type]["input"]["required"][name][0], f"{value} is installed here"
+
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(prompt)
+    assert rejected.value.status == 400 and rejected.value.body["error"]["type"] == "prompt_outputs_failed_validation"
+    assert _refusals(rejected.value.node_errors) == files
+    saves = {k for k, v in prompt.items() if v["class_type"] == "SaveImage"}
+    for node in rejected.value.node_errors.values():  # both images (the sample and the preview) need the files
+        assert set(node["dependent_outputs"]) == saves
+
+    control = workflow(prompt)
+    control[node_of(control, "KSampler")]["inputs"]["scheduler"] = "no_such_scheduler"
+    control[node_of(control, "FluxGuidance")]["inputs"]["guidance"] = 1000.0
+    with pytest.raises(PromptRejected) as rejected:
+        comfy_server.queue(control)
+    assert _refusals(rejected.value.node_errors) - files == {
+        (node_of(control, "KSampler"), "KSampler", "value_not_in_list", "scheduler", "no_such_scheduler"),
+        (node_of(control, "FluxGuidance"), "FluxGuidance", "value_bigger_than_max", "guidance", 1000.0)}
+    assert comfy_server.proc.poll() is None
 
 
 def _options_graph(recipe: str, options: dict) -> dict:

@@ -2,13 +2,19 @@
 
 ComfyUI must serve the extension from the pack's WEB_DIRECTORY and the frontend (comfyui-frontend-package 1.32.9 in
 headless Chromium, harness.browser) must load it without errors. Then each example workflow is opened from its UI
-file, as the template browser opens it, shrunk to tiny_sd15 (host_helpers.SMALL) and run by the frontend itself
-(app.queuePrompt): ScaPre Concept List and ScaPre Unlearn have their report box from the start, the run fills it
-with the text the server recorded, no node grows and no two nodes overlap, each box is readable at 100 % zoom,
-the Erasure Preview's progress bar counts every sample, our script logs no error, and neither the prompt the
-frontend queues nor the saved workflow changes. A screenshot of each finished run is written to
-.cache/host/screenshots/ (the README's comes from there). Without Chromium these tests fail:
-`python3 -m harness.install` installs it.
+file, as the template browser opens it, shrunk (host_helpers.SMALL), pointed at a tiny checkpoint (the SD1.5
+examples at tiny_sd15, the SD3.5 Large one at tiny_sd3_checkpoint: a tiny SD3 MMDiT, CLIP-L and TAESD3) and run
+by the frontend itself (app.queuePrompt): ScaPre Concept List and ScaPre Unlearn have their report box from the
+start, the run fills it with the text the server recorded, no node grows and no two nodes overlap, each box is
+readable at 100 % zoom, the Erasure Preview's progress bar counts every sample, our script logs no error, and
+neither the prompt the frontend queues nor the saved workflow changes. A screenshot of each finished run is
+written to .cache/host/screenshots/ (the README's comes from there).
+
+The FLUX.1-dev example is not run: this machine has no FLUX weights, and its T5-XXL cannot be shrunk through
+the stock loaders. It is opened the same way, its report boxes are checked, and the prompt the frontend makes
+of it is queued with the frontend's own API client: the server must refuse it for its four missing model files
+and nothing else (test_nodes.py checks the same of its API twin, with a control). Without Chromium these tests
+fail: `python3 -m harness.install` installs it.
 """
 import json
 import time
@@ -26,6 +32,13 @@ WEB = paths.REPO / "web"
 EXTENSION = "scapre.reports"
 WIDGET = "scapre_report"
 NAMES = sorted(p.stem for p in API_DIR.glob("*.json"))
+RUN = {"erase_artists_compare": paths.TINY_SD15, "erase_imagenette_then_sample": paths.TINY_SD15,
+       "erase_sd35_large": paths.TINY_SD3_CHECKPOINT}
+"""The examples run here, and the checkpoint their Load Checkpoint gets."""
+REFUSED = {"erase_flux1_dev": {"UNETLoader": ("unet_name",), "DualCLIPLoader": ("clip_name1", "clip_name2"),
+                               "VAELoader": ("vae_name",)}}
+"""The examples that cannot run here (no such weights), with the inputs that name their missing model files."""
+RUN_NAMES = sorted(RUN)
 REPORT_TYPES = {"ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"}
 SCREENSHOTS = paths.CACHE / "screenshots"
 LINE_HEIGHT = 14  # px, the report box's line height (web/js/scapre.js)
@@ -46,6 +59,20 @@ app.api.addEventListener("progress", (e) => {
     if (run.status === null) (run.progress[e.detail.node] ??= []).push([e.detail.value, e.detail.max]);
 });
 return app.queuePrompt(0).then(() => null);
+"""
+
+# The prompt the frontend makes of the graph, queued with the frontend's own API client (as app.queuePrompt does,
+# without its error dialog): null when the server accepts it, else the server's answer (error, node_errors).
+_QUEUE_EXPECTING_REFUSAL = """
+return (async () => {
+    const prompt = await app.graphToPrompt();
+    try {
+        await app.api.queuePrompt(0, prompt);
+        return null;
+    } catch (e) {
+        return e.response ?? {error: String(e)};
+    }
+})();
 """
 
 _RUN_STATE = "return window.__scapreRun;"
@@ -168,14 +195,23 @@ def node_ids(prompt, class_type):
 
 @pytest.fixture(scope="module")
 def runs(comfy_server, frontend):
-    """Each example, opened from its UI file, shrunk and run from the frontend: {name: run}; then the artists
-    example once more at strength 0.5 ("artists again"). Each finished run is photographed."""
+    """Each example of REFUSED, opened from its UI file and queued by the frontend: {name: {before (snapshot),
+    refusal (the server's answer), console}}; each example of RUN, opened from its UI file, shrunk and run from
+    the frontend: {name: run}; then the artists example once more at strength 0.5 ("artists again"). Each
+    finished run is photographed."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name in sorted(NAMES, key=lambda n: n == "erase_artists_compare"):  # the artists example stays loaded
+    for name in sorted(REFUSED):
         _, missing = frontend.ui_to_api(load_ui(name), file_name=name)
         assert missing == []
-        frontend.driver.execute(_SHRINK, SMALL, paths.TINY_SD15, "\n")
+        before = snapshot(frontend)
+        frontend.driver.browser_log()  # drop older console messages
+        refusal = frontend.driver.execute(_QUEUE_EXPECTING_REFUSAL)
+        results[name] = {"before": before, "refusal": refusal, "console": frontend.driver.browser_log()}
+    for name in sorted(RUN, key=lambda n: n == "erase_artists_compare"):  # the artists example stays loaded
+        _, missing = frontend.ui_to_api(load_ui(name), file_name=name)
+        assert missing == []
+        frontend.driver.execute(_SHRINK, SMALL, RUN[name], "\n")
         results[name] = run_from_frontend(comfy_server, frontend)
         results[name]["full_size"] = {node_id: frontend.driver.execute(_AT_FULL_SIZE, node_id)
                                       for node_id, node in results[name]["after"]["nodes"].items()
@@ -224,7 +260,7 @@ def test_report_boxes_are_there_before_running(runs, name):
             assert box["value"].startswith("As typed (checked again when the prompt runs):\nerase ")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_a_run_grows_none_of_our_nodes_and_no_nodes_overlap(runs, name):
     run = runs[name]
     for node_id, node in run["before"]["nodes"].items():
@@ -233,7 +269,7 @@ def test_a_run_grows_none_of_our_nodes_and_no_nodes_overlap(runs, name):
     assert overlapping(run["after"]["boxes"]) == []  # Save Image grows to show its image: into free space
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_reports_show_the_server_text(runs, name):
     run = runs[name]
     for node_id in run["after"]["nodes"]:
@@ -243,7 +279,7 @@ def test_reports_show_the_server_text(runs, name):
     assert "relative change" in report_widgets(run["after"], unlearn)[0]["value"]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_reports_are_readable_at_full_size(runs, name):
     run = runs[name]
     for node_id, seen in run["full_size"].items():
@@ -256,7 +292,7 @@ def test_reports_are_readable_at_full_size(runs, name):
         assert seen["scrollHeight"] <= seen["clientHeight"] or seen["overflowY"] == "auto"  # longer text scrolls
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_the_preview_progress_bar_counts_every_sample(runs, name):
     run = runs[name]
     (preview,) = node_ids(run["after"]["prompt"], "ScaPreErasurePreview")
@@ -276,6 +312,27 @@ def test_our_scripts_log_no_error_during_the_run(runs, name):
     assert [m for m in messages if PACK in m.lower()] == []
 
 
+def test_every_example_is_run_or_refused():
+    assert sorted([*RUN, *REFUSED]) == NAMES
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_an_example_that_cannot_run_here_is_refused_only_for_its_model_files(runs, name):
+    """The prompt the frontend makes of the example is valid for the real nodes except for the model files this
+    machine lacks: the server's validation errors are exactly one "not in the list" per file-name input."""
+    run = runs[name]
+    prompt = run["before"]["prompt"]
+    files = {(node_id, "value_not_in_list", input_name, node["inputs"][input_name])
+             for node_id, node in prompt.items() for input_name in REFUSED[name].get(node["class_type"], ())}
+    assert len(files) == sum(len(v) for v in REFUSED[name].values())  # each loader is in the example once
+    refusal = run["refusal"]
+    assert refusal is not None, "the server accepted the prompt"
+    assert refusal["error"]["type"] == "prompt_outputs_failed_validation"
+    errors = {(node_id, e["type"], e["extra_info"].get("input_name"), e["extra_info"].get("received_value"))
+              for node_id, node in refusal["node_errors"].items() for e in node["errors"]}
+    assert errors == files
+
+
 def test_a_second_run_updates_the_same_box(runs):
     run = runs["artists again"]
     (unlearn,) = node_ids(run["after"]["prompt"], "ScaPreUnlearn")
@@ -286,7 +343,7 @@ def test_a_second_run_updates_the_same_box(runs):
     assert box["value"].startswith("erase 5: ")  # not re-run (cached, upstream of a re-run node): box kept
 
 
-@pytest.mark.parametrize("name", [*NAMES, "artists again"])
+@pytest.mark.parametrize("name", [*RUN_NAMES, "artists again"])
 def test_the_queued_prompt_is_unchanged_by_the_report_boxes(runs, name):
     run = runs[name]
     assert run["after"]["prompt"] == run["before"]["prompt"]
@@ -294,7 +351,7 @@ def test_the_queued_prompt_is_unchanged_by_the_report_boxes(runs, name):
     assert run["entry"]["prompt"][2] == run["before"]["prompt"]  # as run
 
 
-@pytest.mark.parametrize("name", [*NAMES, "artists again"])
+@pytest.mark.parametrize("name", [*RUN_NAMES, "artists again"])
 def test_the_saved_workflow_is_unchanged_by_the_report_boxes(runs, name):
     run = runs[name]
     assert saved_nodes(run["after"]["workflow"]) == saved_nodes(run["before"]["workflow"])

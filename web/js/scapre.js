@@ -14,6 +14,8 @@
  *    says "auto" (the recipe's rule).
  * 4. Workflows saved with ScaPre 0.1.0: the advanced settings they set on ScaPre Unlearn move to a new ScaPre
  *    Options node, connected to it, and a message says so (legacy_0_1.js).
+ * 5. Workflows saved before a node gained settings (e.g. ScaPre Concept List's prior and expand): the node is
+ *    taller than its saved size once loaded, and the nodes below it move down by as much, so none overlaps it.
  *
  * The boxes are display only, never saved: `serialize = false` keeps them out of the workflow's `widgets_values`
  * and `options.serialize = false` out of the prompt `app.graphToPrompt()` queues.
@@ -35,6 +37,7 @@ const MARGIN = 6; // around the box, inside the node
 const EMPTY_REPORT = "The report appears here when the node has run.";
 const RULE = "_rule"; // nodes/options.py RULE_SUFFIX
 const OFF_VALUES = new Set(["off", "none", "false"]); // Concept List settings that change nothing
+const OUR_TYPES = new Set([...Object.keys(REPORT_LINES), "ScaPreOptions", "ScaPreErasurePreview"]);
 
 let recipeValues = {}; // recipe -> {ScaPre Options widget: value}
 let presetTexts = {}; // Concept List preset -> its text
@@ -198,6 +201,28 @@ function setUpUnlearn(node) {
     };
 }
 
+/**
+ * Our nodes saved smaller than their widgets now need (a workflow saved before a setting was added) are grown to
+ * fit, and every node below one of them that it overlaps horizontally moves down by as much as it grew.
+ */
+function makeRoomForGrownNodes(graph) {
+    for (const node of graph.nodes.filter((n) => n.scapreSavedHeight != null)) {
+        const saved = node.scapreSavedHeight;
+        delete node.scapreSavedHeight;
+        const height = Math.max(node.size[1], node.computeSize()[1]);
+        const grown = height - saved;
+        if (!(grown > 0.5)) continue;
+        node.setSize([node.size[0], height]);
+        const [left, right, bottom] = [node.pos[0], node.pos[0] + node.size[0], node.pos[1] + saved];
+        for (const other of graph.nodes) {
+            if (other === node || other.pos[1] < bottom) continue;
+            if (other.pos[0] < right && left < other.pos[0] + other.size[0]) {
+                other.pos = [other.pos[0], other.pos[1] + grown];
+            }
+        }
+    }
+}
+
 /** Give each 0.1.0 ScaPre Unlearn its new size and, when it set advanced settings, a ScaPre Options node. */
 function migrateLegacyNodes(graph) {
     const moved = [];
@@ -237,7 +262,13 @@ app.registerExtension({
         const type = nodeData?.name;
         if (type === "ScaPreUnlearn") recipeValues = nodeData.input?.optional?.options?.[1]?.recipe_values ?? {};
         if (type === "ScaPreConceptList") presetTexts = nodeData.input?.required?.preset?.[1]?.preset_texts ?? {};
-        if (!(type in REPORT_LINES) && type !== "ScaPreOptions") return;
+        if (!OUR_TYPES.has(type)) return;
+        const onConfigure = nodeType.prototype.onConfigure;
+        nodeType.prototype.onConfigure = function (info) {
+            const result = onConfigure?.apply(this, arguments);
+            if (info?.size) this.scapreSavedHeight = info.size[1]; // makeRoomForGrownNodes, once the graph is loaded
+            return result;
+        };
         const onNodeCreated = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {
             const result = onNodeCreated?.apply(this, arguments);
@@ -255,6 +286,7 @@ app.registerExtension({
         };
     },
     async afterConfigureGraph() {
+        makeRoomForGrownNodes(app.graph);
         migrateLegacyNodes(app.graph);
     },
 });
