@@ -71,7 +71,7 @@ TINY_SD3 = "tiny_sd3.safetensors"
 # A family ScaPre refuses, for the tests of the refusal: HunyuanVideo (detected from hidden size, one head of 128
 # since its rope axes are fixed at 16 + 56 + 56), one double and one single block.
 HUNYUAN_VIDEO = dict(image_model="hunyuan_video", in_channels=16, out_channels=16, patch_size=[1, 2, 2],
-                     axes_dim=[16, 56, 56], vec_in_dim=768, context_in_dim=64, hidden_size=128, mlp_ratio=1.0,
+                     axes_dim=[16, 56, 56], vec_in_dim=768, context_in_dim=64, hidden_size=128, mlp_ratio=4.0,
                      num_heads=1, depth=1, depth_single_blocks=1, theta=256, qkv_bias=True, guidance_embed=False,
                      byt5=False, meanflow=False, use_cond_type_embedding=False, vision_in_dim=None)
 TINY_HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"

@@ -36,7 +36,7 @@ const PADDING = 4;
 const MARGIN = 6; // around the box, inside the node
 const EMPTY_REPORT = "The report appears here when the node has run.";
 const RULE = "_rule"; // nodes/options.py RULE_SUFFIX
-const OFF_VALUES = new Set(["off", "none", "false"]); // Concept List settings that change nothing
+const OFF_VALUES = new Set(["off", "none", "false", "recipe"]); // Concept List settings that change nothing (or leave it to the recipe)
 const OUR_TYPES = new Set([...Object.keys(REPORT_LINES), "ScaPreOptions", "ScaPreErasurePreview"]);
 
 let recipeValues = {}; // recipe -> {ScaPre Options widget: value}
