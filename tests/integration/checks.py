@@ -85,7 +85,7 @@ def save_round_trips(ckpt: str, concepts: str) -> dict:
     loader = nodes.CheckpointLoaderSimple()
     base, clip, vae = loader.load_checkpoint(ckpt)[:3]
     keys = glue.edited_keys(base)
-    concept_set = concept_list.execute(concepts, "none").args[0]
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
     patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(base, clip, concept_set, "large_scale", 1.0, 0).args[0]
     deltas, _ = glue.scapre_edits(patched)
     patched_w = _effective(patched, keys, mm)
