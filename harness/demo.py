@@ -36,7 +36,7 @@ ERASED = ["a striped red circle", "a filled green triangle"]
 # pentagon that looks like a triangle), then one unrelated prompt: what must stay
 PROMPTS = ERASED + ["a striped red ring", "a striped blue circle", "a filled red circle", "a filled green pentagon",
                     "a dotted yellow star"]
-RECIPE = "large_scale"
+RECIPE = "uce"
 SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
 SEED = 1
 SIZE = 64           # the toy world's image size (the preview enlarges such small samples itself)
