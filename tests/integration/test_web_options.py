@@ -56,7 +56,17 @@ const [id, name, value] = arguments;
 app.graph.getNodeById(id).widgets.find(w => w.name === name).value = value;
 """
 _SAVED = "return JSON.stringify(app.graph.serialize());"
-_CLEAR_MESSAGES = "app.extensionManager.toast.removeAll();"
+# Remove every toast and wait until the last one has left the page (PrimeVue plays a leave transition, which a
+# loaded machine stretches past the 300 ms _LOADED waits): a toast from the previous test must not be read as ours.
+_CLEAR_MESSAGES = """
+app.extensionManager.toast.removeAll();
+const start = Date.now();
+return new Promise(resolve => {
+    const check = () => !document.querySelector(".p-toast-message") || Date.now() - start > 10000
+        ? resolve(true) : setTimeout(check, 100);
+    check();
+});
+"""
 # What loading showed, once the messages are drawn: the toasts' text, every node's box [x, y, w, h] with its title
 # bar, the nodes.
 _LOADED = """
