@@ -7,27 +7,35 @@ its pooled CLIP-L vector into vector_in), each edited by ``unlearn`` with its ow
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .concepts import PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
+from .collateral import Collateral, CollateralReport
+from .concepts import PRIOR_GENERAL, PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
-from .methods import Problem
-from .oce import OrthogonalProblem
-from .prior import PreservePrior, general_prior
+from .method import Editor, KeyEdit
+from .methods import METHODS
+from .nullspace import overlaps
+from .prelude import Prelude
+from .prior import PreservePrior, general_prior, second_moment
 from .tokens import Encode, TokenMatrices, encode_concepts
 
 Progress = Callable[[int, int], None]
 
-VALUE_SUFFIX = "to_v.weight"
-"""How a value projection's key ends (ComfyUI's and diffusers' names); see ScaPreConfig.values_only."""
-FULL_RANK_NOTE = ("the oce edit is a rotation of full rank: save it exactly ('edit (LoRA, exact)' or a checkpoint); "
-                  "a low-rank LoRA does not represent it")
+CONVENTIONAL_VALUES = re.compile(r"(^|\.)(to_v|cross_attn\.v|txt_in|context_embedder)\.weight$")
+"""The value projections of the families the node pack edits, by their ComfyUI key names (SD's to_v, Wan's
+cross_attn v; FLUX.1's and Chroma's txt_in and SD3's context_embedder, the text-input layer OCE's release edits
+for FLUX): what ``values_only`` edits when the caller does not state ``values``."""
+FULL_RANK_NOTE = ("the {method} edit is a rotation of full rank: save it exactly ('edit (LoRA, exact)' or a "
+                  "checkpoint); a low-rank LoRA does not represent it")
+CONFLICT_SHARE = 0.5
+"""A + line and an erased concept overlap when this share of the concept's last word state lies in the line's."""
 ALIGNMENT_HELP = {
     "released": "last word, end token and padding",
     "span": "every word token and the end token",
@@ -49,11 +57,32 @@ class ConceptChange:
 
 
 @dataclass
+class Conflict:
+    """An erased concept and a + line whose states overlap (``share`` of the concept's last word state lies in
+    the line's): keeping the line exactly let the concept move by ``change`` where the same edit without that
+    exact keeping moves it by ``unkept``."""
+
+    concept: str
+    line: str
+    share: float
+    change: float
+    unkept: float
+
+    @property
+    def cost(self) -> float:
+        """The share of the concept's erasure (its output change) that keeping the line cost."""
+        return max(0.0, 1.0 - self.change / self.unkept) if self.unkept > 0 else 0.0
+
+
+@dataclass
 class Report:
     """What an edit did: per-stage seconds, what moved, and the per-key statistics.
 
     ``weight_changes[key] = |dW|_F / |W0|_F`` for every edited weight; ``prior`` says which
-    preserve prior the edit used and with what weight, ``nullspace`` what null-space precision protected.
+    preserve prior the edit used and with what weight, ``nullspace`` what null-space precision protected;
+    ``collateral`` how far the general prompts' outputs moved (None without a general prior);
+    ``informax`` the share of Informax mask channels at the mask's top weight, overall and its min and max over
+    the weights (None without masks); ``conflicts`` the + lines kept exactly at an erased concept's expense.
     """
 
     method: str
@@ -68,6 +97,9 @@ class Report:
     prior: str = PRIOR_OFF
     nullspace: str = "off"
     alignment: str = "released"
+    collateral: CollateralReport | None = None
+    informax: tuple[float, float, float] | None = None
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -76,29 +108,54 @@ class Report:
         lines.append(f"aligned token positions: {ALIGNMENT_HELP[self.alignment]} ({self.alignment})")
         if self.mu is not None:
             lines.append("mu (entropy) min/mean/max: " + " / ".join(f"{v:.3f}" for v in self.mu))
+        if self.informax is not None:
+            overall, low, high = self.informax
+            lines.append(f"Informax masks: {overall:.1%} of channels at the top weight (per weight {low:.1%} to "
+                         f"{high:.1%}; near 100 % the masks weigh every channel alike)")
         lines.append("relative change of each erased concept's last-token output:")
         for c in self.concepts:
             target = "" if c.anchor == " " else f" -> {c.anchor}"
             lines.append(f"  {c.change:7.1%}  {c.concept}{target}")
         lines.append(f"relative change of the empty prompt's outputs: {self.empty_change:.2%}")
+        for prompt, change in self.preserve_changes.items():
+            lines.append(f"relative change of preserved '{prompt}': {change:.2%}")
+        lines.extend(self._collateral_lines())
         lines.append(f"preserve prior: {self.prior}")
         lines.append(f"null space: {self.nullspace}")
+        for c in self.conflicts:
+            lines.append(f"conflict: '{c.concept}' and '+ {c.line}' overlap ({c.share:.0%} of the concept's last word "
+                         f"state lies in the line's states): keeping the line exactly cost {c.cost:.0%} of its "
+                         f"erasure (moved {c.change:.1%}, {c.unkept:.1%} without keeping the line)")
         if self.weight_changes:
             changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
             values = [v for _, v in changes]
             lines.append(f"relative weight change |dW| / |W0| over {len(values)} weights: min {min(values):.2%}, "
                          f"mean {sum(values) / len(values):.2%}, max {max(values):.2%} ({changes[0][0]})")
-        for prompt, change in self.preserve_changes.items():
-            lines.append(f"relative change of preserved '{prompt}': {change:.2%}")
-        lines.extend(f"warning: {w}" for w in self.warnings)
+        warnings = self.warnings
+        if self.collateral is not None and self.collateral.warning is not None:
+            warnings += (self.collateral.warning,)
+        lines.extend(f"warning: {w}" for w in warnings)
         return "\n".join(lines)
+
+    def _collateral_lines(self) -> list[str]:
+        c = self.collateral
+        if c is None:
+            return ["collateral over general prompts: not measured (no general preserve prior given)"]
+        values = sorted(c.per_weight.items(), key=lambda kv: kv[1], reverse=True)
+        lines = [f"collateral: relative change of the edited layers' outputs over {c.source}: {c.overall:.2%} "
+                 f"(per weight {values[-1][1]:.2%} to {values[0][1]:.2%}, most in {values[0][0]})"]
+        if c.worst:
+            lines.append("  most moved: " + ", ".join(f"'{p}' {v:.1%}" for p, v in c.worst))
+        return lines
 
 
 @dataclass
 class StreamsReport:
-    """The reports of one edit over several text streams, by stream name (in edit order)."""
+    """The reports of one edit over several text streams, by stream name (in edit order), and the streams left
+    alone (``skipped[name]``: why)."""
 
     streams: dict[str, Report]
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> dict[str, float]:
@@ -111,9 +168,11 @@ class StreamsReport:
 
     def to_text(self) -> str:
         """One stream: its report as it is; several: each under a line naming the stream."""
-        if len(self.streams) == 1:
+        skipped = [f"[text stream: {name}] not edited: {why}" for name, why in self.skipped.items()]
+        if len(self.streams) == 1 and not skipped:
             return next(iter(self.streams.values())).to_text()
-        return "\n".join(f"[text stream: {name}]\n{report.to_text()}" for name, report in self.streams.items())
+        return "\n".join([f"[text stream: {name}]\n{report.to_text()}" for name, report in self.streams.items()]
+                         + skipped)
 
 
 @dataclass
@@ -138,9 +197,9 @@ class _Movement:
         self.moved = torch.zeros(count, dtype=torch.float64)
         self.base = torch.zeros(count, dtype=torch.float64)
 
-    def add(self, weight: Tensor, delta: Tensor) -> None:
+    def add(self, weight: Tensor, edit: KeyEdit) -> None:
         vectors = self.vectors.to(weight)
-        self.moved.index_add_(0, self.groups, (delta @ vectors.T).double().pow(2).sum(0).cpu())
+        self.moved.index_add_(0, self.groups, edit.outputs(vectors).double().pow(2).sum(0).cpu())
         self.base.index_add_(0, self.groups, (weight @ vectors.T).double().pow(2).sum(0).cpu())
 
     def relative(self) -> list[float]:
@@ -160,11 +219,11 @@ def prior_choice(concepts: ConceptSet, config: ScaPreConfig) -> str:
     return concepts.prior if concepts.prior is not None else config.prior
 
 
-def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, concepts: ConceptSet,
-                   tokens: TokenMatrices) -> PreservePrior | None:
+def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, concepts: ConceptSet) -> PreservePrior | None:
     """The prior an edit uses for ``choice`` (concepts.PRIORS): None, the general one, or the + lines'.
 
-    The general prior is ``general`` when given, else computed here with ``encode``.
+    The general prior is ``general`` when given, else computed here with ``encode`` (keeping its prompts'
+    factors, for the report's most-moved prompts); the + lines' prior is computed with ``encode``.
     """
     if choice == PRIOR_OFF:
         return None
@@ -172,29 +231,51 @@ def preserve_prior(choice: str, general: PreservePrior | None, encode: Encode, c
         if not concepts.preserve:
             raise ConceptError(f"the preserve prior {PRIOR_PLUS_LINES!r} needs '+' lines in the concept list")
         count = len(concepts.preserve)
-        return PreservePrior.of_states(tokens.preserve, count, f"{PRIOR_PLUS_LINES} ({count} prompts)")
-    return general if general is not None else general_prior(encode)
+        return second_moment(encode, concepts.preserve, f"{PRIOR_PLUS_LINES} ({count} prompts)")
+    return general if general is not None else general_prior(encode, keep_prompts=True)
+
+
+def value_keys(weights: Mapping[str, Tensor], values: Collection[str] | None) -> list[str]:
+    """The keys of ``weights`` that are value projections: those in ``values``, or without it the conventional
+    names (CONVENTIONAL_VALUES)."""
+    if values is None:
+        return [key for key in weights if CONVENTIONAL_VALUES.search(key)]
+    return [key for key in weights if key in values]
+
+
+def _conflicts(tokens: TokenMatrices, concepts: ConceptSet, editor: Editor) -> list[tuple[int, int, float]]:
+    """(concept j, + line p, share) for the pairs whose states overlap (CONFLICT_SHARE), most overlapping line
+    per concept; none without lines kept exactly."""
+    protected = editor.protected
+    if protected is None or not protected.lines:
+        return []
+    shares = overlaps(tokens.E, tokens.preserve.reshape(-1, tokens.sequence, tokens.d))
+    best, line = shares.max(dim=1)
+    return [(j, int(line[j]), float(best[j])) for j in range(tokens.m) if best[j] >= CONFLICT_SHARE]
 
 
 @torch.no_grad()
 def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet, config: ScaPreConfig, *,
-            prior: PreservePrior | None = None, device: torch.device | str | None = None,
-            progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
+            prior: PreservePrior | None = None, values: Collection[str] | None = None,
+            device: torch.device | str | None = None, progress: Progress | None = None,
+            dtype: torch.dtype = torch.float32) -> UnlearnResult:
     """Erase ``concepts`` from cross-attention key/value weights in closed form.
 
     Args:
         weights: key -> the weights the text reaches [out, d] (any float dtype): to_k / to_v, or a DiT's
-            text-input layers. Keys are opaque (except that ``config.values_only`` edits only those
-            ending in "to_v.weight"); each weight is edited independently from its own W0, so
+            text-input layers. Keys are opaque; each weight is edited independently from its own W0, so
             splitting the mapping across calls gives the same deltas. Each value is read once, in
             order, so a lazy mapping keeps one weight in memory at a time.
         encode: ``encode(prompts) -> (hidden [N, S, d], n_tokens [N] or a Layout)``, see
-            ``scapre_core.tokens``; called once.
+            ``scapre_core.tokens``; called once for the concepts (and once more for each prior it computes).
         concepts: what to erase (and preserve).
         config: method and hyperparameters.
         prior: the general preserve prior of this ``encode`` (``prior.general_prior`` or a cache of
-            it), used when the concepts (or else the config) ask for the "general" prior; computed
-            here when they do and none is given (1,000 more prompts through ``encode``).
+            it): the report's collateral is measured over its prompts, and it is the prior used when the
+            concepts (or else the config) ask for the "general" prior; computed here when they do and none is
+            given (1,000 more prompts through ``encode``).
+        values: the keys of ``weights`` that are value projections (what ``config.values_only`` edits); None:
+            the conventional names of the families the node pack edits (CONVENTIONAL_VALUES).
         device: where to compute (default: the CPU).
         progress: called as ``progress(done, total)`` after each weight; may raise to abort.
         dtype: dtype of the per-weight products (float32 or float64); the per-call
@@ -205,6 +286,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     if not weights:
         raise ValueError("no weights to edit")
     device = torch.device(device if device is not None else "cpu")
+    method = METHODS[config.method]
     seconds: dict[str, float] = {}
 
     def stage(name: str, start: float) -> float:
@@ -214,56 +296,82 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         seconds[name] = seconds.get(name, 0.0) + now - start
         return now
 
+    keys = list(weights)
+    if config.values_only:
+        keys = value_keys(weights, values)
+        if not keys:
+            raise ValueError(f"values_only edits the value projections only; none of the {len(weights)} weights is "
+                             f"one (state them with unlearn(values=...))")
     start = time.perf_counter()
     tokens = encode_concepts(encode, concepts, device, config.alignment)
     start = stage("encode", start)
-    used = preserve_prior(prior_choice(concepts, config), prior, encode, concepts, tokens)
+    choice = prior_choice(concepts, config)
+    used = preserve_prior(choice, prior, encode, concepts)
     if used is not None and used is not prior:
         start = stage("prior", start)
-    if config.method == "oce":
-        problem = OrthogonalProblem(config, tokens, used)
-    else:
-        problem = Problem(config, tokens, dtype, used)
+    general = prior if prior is not None else used if choice == PRIOR_GENERAL else None
+    editor = method.prepare(Prelude.of(config, tokens, dtype, used, method.keeps_empty))
+    conflicts = _conflicts(tokens, concepts, editor)
+    unkept_editor = None
+    if conflicts:  # the same edit without keeping the + lines exactly: what keeping them cost
+        unkept_editor = method.prepare(Prelude.of(config, tokens, dtype, used, method.keeps_empty, keep_lines=False))
     start = stage("prepare", start)
-    keys = [key for key in weights if not config.values_only or key.endswith(VALUE_SUFFIX)]
-    if not keys:
-        raise ValueError(f"values_only edits the value projections (keys ending in {VALUE_SUFFIX!r}); none of the "
-                         f"{len(weights)} weights is one")
 
     erased = _Movement(tokens.E, torch.arange(tokens.m))
+    unkept = _Movement(tokens.E, torch.arange(tokens.m))
     empty = _Movement(tokens.empty, torch.zeros(tokens.empty.shape[0], dtype=torch.long))
     n_preserve = len(concepts.preserve)
-    kept = _Movement(tokens.preserve, torch.arange(n_preserve).repeat_interleave(tokens.preserve.shape[0] // max(n_preserve, 1)))
+    kept = _Movement(tokens.preserve, torch.arange(n_preserve).repeat_interleave(tokens.sequence))
+    collateral = Collateral(general, device, dtype) if general is not None else None
     deltas: dict[str, Tensor] = {}
     weight_changes: dict[str, float] = {}
-    mus = []
+    mus, tops = [], []
     for done, key in enumerate(keys, start=1):
         w = weights[key]
         _check_weight(key, w, tokens.d)
         weight = w.to(device=device, dtype=dtype)
-        edit = problem.edit(key, weight)
-        deltas[key] = edit.delta.to(device="cpu", dtype=torch.float32)
-        mus.append(edit.mu)
-        weight_changes[key] = float(edit.delta.norm() / weight.norm().clamp_min(1e-30))
+        edit = editor.edit(key, weight)
+        delta = edit.dense()
+        deltas[key] = delta.to(device="cpu", dtype=torch.float32)
+        if edit.mu is not None:
+            mus.append(edit.mu)
+        if edit.top_channels is not None:
+            tops.append(edit.top_channels)
+        weight_changes[key] = float(delta.norm() / weight.norm().clamp_min(1e-30))
         for movement in (erased, empty, kept):
-            movement.add(weight, edit.delta)
+            movement.add(weight, edit)
+        if collateral is not None:
+            collateral.add(key, weight, edit)
+        if unkept_editor is not None:
+            unkept.add(weight, unkept_editor.edit(key, weight))
         start = stage("edit", start)
         if progress is not None:
             progress(done, len(keys))
 
+    changes = erased.relative()
+    unkept_changes = unkept.relative()
+    informax = None
+    if tops:
+        fractions = [top / total for top, total in tops]
+        informax = (sum(t for t, _ in tops) / sum(n for _, n in tops), min(fractions), max(fractions))
+    notes = (FULL_RANK_NOTE.format(method=method.name),) if method.full_rank else ()
     report = Report(
         method=config.method,
         keys=len(keys),
         seconds=seconds,
-        concepts=[ConceptChange(c.text, c.anchor, v) for c, v in zip(concepts.erase, erased.relative())],
+        concepts=[ConceptChange(c.text, c.anchor, v) for c, v in zip(concepts.erase, changes)],
         empty_change=empty.relative()[0],
         preserve_changes=dict(zip(concepts.preserve, kept.relative())),
-        mu=(min(mus), sum(mus) / len(mus), max(mus)) if config.method == "scapre" else None,
+        mu=(min(mus), sum(mus) / len(mus), max(mus)) if mus else None,
         weight_changes=weight_changes,
-        warnings=concepts.warnings + ((FULL_RANK_NOTE,) if config.method == "oce" else ()),
+        warnings=concepts.warnings + editor.warnings + notes,
         prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
-        nullspace="off" if problem.protected is None else problem.protected.describe(),
+        nullspace="off" if editor.protected is None else editor.protected.describe(),
         alignment=tokens.alignment,
+        collateral=None if collateral is None else collateral.report(),
+        informax=informax,
+        conflicts=[Conflict(concepts.erase[j].text, concepts.preserve[p], share, changes[j], unkept_changes[j])
+                   for j, p, share in conflicts],
     )
     return UnlearnResult(deltas, report)
 
@@ -275,26 +383,40 @@ def _offset(progress: Progress, before: int, total: int) -> Progress:
 
 def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], concepts: ConceptSet,
                     config: ScaPreConfig, *, priors: Mapping[str, PreservePrior] | None = None,
-                    device: torch.device | str | None = None,
+                    values: Mapping[str, Collection[str]] | None = None, device: torch.device | str | None = None,
                     progress: Progress | None = None, dtype: torch.dtype = torch.float32) -> UnlearnResult:
     """``unlearn`` on each text stream of one model: ``streams[name] = (weights, encode)``; ``priors[name]``: that
-    stream's preserve prior, when the edit uses one (computed by ``unlearn`` when not given).
+    stream's general preserve prior (the report's collateral, and the prior when the edit uses it; computed by
+    ``unlearn`` when the edit uses it and none is given); ``values[name]``: that stream's value projections (see
+    ``unlearn``).
 
     Each stream's weights read their own input (e.g. T5 token states, or one pooled vector per prompt), so each
     is edited from its own ``encode``, exactly as ``unlearn(weights, encode, ...)`` alone would; the streams'
-    keys must be distinct. ``progress(done, total)`` counts the weights of all streams together. The result's
+    keys must be distinct. With ``config.values_only`` a stream without value projections is left alone (the
+    report says so). ``progress(done, total)`` counts the weights of all streams together. The result's
     report is a ``StreamsReport`` (its text is the one stream's report when there is one).
     """
-    total = sum(len(weights) for weights, _ in streams.values())
+    plan, skipped = {}, {}
+    for name, (weights, encode) in streams.items():
+        stated = None if values is None else values.get(name, ())
+        if config.values_only and not value_keys(weights, stated):
+            skipped[name] = "it has no value projections (values only)"
+            continue
+        plan[name] = (weights, encode, stated)
+    if not plan:
+        raise ValueError(f"values_only edits the value projections only; none of the streams "
+                         f"{', '.join(streams)} has one")
+    total = sum(len(value_keys(weights, stated)) if config.values_only else len(weights)
+                for weights, _, stated in plan.values())
     deltas: dict[str, Tensor] = {}
     reports: dict[str, Report] = {}
-    for name, (weights, encode) in streams.items():
+    for name, (weights, encode, stated) in plan.items():
         shared = set(weights) & set(deltas)
         if shared:
             raise ValueError(f"text stream {name!r} edits keys another stream edits too, e.g. {sorted(shared)[0]}")
-        prior = None if priors is None else priors[name]
-        result = unlearn(weights, encode, concepts, config, prior=prior, device=device, dtype=dtype,
+        prior = None if priors is None else priors.get(name)
+        result = unlearn(weights, encode, concepts, config, prior=prior, values=stated, device=device, dtype=dtype,
                          progress=None if progress is None else _offset(progress, len(deltas), total))
         deltas |= result.deltas
         reports[name] = result.report
-    return UnlearnResult(deltas, StreamsReport(reports))
+    return UnlearnResult(deltas, StreamsReport(reports, skipped))

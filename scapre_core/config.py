@@ -12,11 +12,15 @@ import json
 from dataclasses import dataclass
 
 from .concepts import PRIORS
+from .methods import METHODS
 from .tokens import ALIGNMENTS
 
-METHODS = ("scapre", "scapre_base", "uce", "oce")
 NEGATIVES = ("empty", "preserve")
 """Where the Informax negatives come from: the empty prompt's end token, or the + lines (look-alikes)."""
+ORIENTATIONS = ("objective", "released")
+"""OCE's rotation: the one maximising the paper's objective, or the release's (its transpose); see oce.py."""
+SCALES = ("relative", "released")
+"""OCE's weights: in the units of the problem's tokens and outputs, or as absolute numbers (the release's)."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,19 @@ class ScaPreConfig:
             protected by the null-space option (0 < energy < 1; more protects more, erases less).
         informax_negatives: what the Informax masks contrast each concept with: "empty" (the empty
             prompt's end token, as released) or "preserve" (its most similar + lines, the look-alikes).
-        values_only: edit only the value projections (keys ending in "to_v.weight"), as OCE's release
-            does; the key projections are left as they are.
+        values_only: edit only the weights the caller marks as value projections (``unlearn(values=...)``:
+            SD's to_v, Wan's cross_attn v, the text-input layer of FLUX.1, Chroma and SD3), as OCE's release
+            does; the others are left as they are.
         alignment: which concept token positions are paired with which anchor positions
             (scapre_core.tokens): "auto" (what the encoder's layout states: "released" for SD's CLIP,
             "span" for T5 encoders), "released" (last word, end token, padding: UCE's alignment),
             "span" (every word token and the end token), "span+pads" (and the padding), "all" (every
             position with the same position of the anchor).
+        oce_orientation: OCE's rotation: "objective" (the maximiser of the paper's objective) or "released"
+            (the release's, its transpose: same output norms, other directions).
+        oce_scales: OCE's erase, preserve and prior weights: "relative" (in units of the encoder's real-token
+            energy and the layer's output energy: the release's SD1.4 values on a CLIP-L-scale problem, and
+            the same effect on any encoder) or "released" (absolute numbers, as the release uses them).
     """
 
     method: str = "scapre"
@@ -95,10 +105,12 @@ class ScaPreConfig:
     informax_negatives: str = "empty"
     values_only: bool = False
     alignment: str = "auto"
+    oce_orientation: str = "objective"
+    oce_scales: str = "relative"
 
     def __post_init__(self):
         checks = [
-            (self.method in METHODS, f"method must be one of {METHODS}, got {self.method!r}"),
+            (self.method in METHODS, f"method must be one of {tuple(METHODS)}, got {self.method!r}"),
             (self.lam > 0, f"lam must be > 0, got {self.lam}"),
             (self.erase_scale >= 0, f"erase_scale must be >= 0, got {self.erase_scale}"),
             (self.p > 0, f"p must be > 0, got {self.p}"),
@@ -120,6 +132,9 @@ class ScaPreConfig:
              f"informax_negatives must be one of {NEGATIVES}, got {self.informax_negatives!r}"),
             (self.alignment == "auto" or self.alignment in ALIGNMENTS,
              f"alignment must be 'auto' or one of {ALIGNMENTS}, got {self.alignment!r}"),
+            (self.oce_orientation in ORIENTATIONS,
+             f"oce_orientation must be one of {ORIENTATIONS}, got {self.oce_orientation!r}"),
+            (self.oce_scales in SCALES, f"oce_scales must be one of {SCALES}, got {self.oce_scales!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -169,9 +184,10 @@ PRESETS: dict[str, ScaPreConfig] = {
     "nullspace": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False, nullspace=True,
                               prior="general"),
     # OCE (Sun et al., ICML 2026), the release's multi-concept command trainscripts/celeb_100.sh: oce.py
-    #   --erase_scale 800 --preserve_concept_scale 2 --preserve_global_scale 70 --lamb 10, to_v only, with C_g
-    #   from captions. Its C_g is a per-token mean, ours a per-prompt mean over 77 positions: 70 / 77 per prompt.
-    "oce": ScaPreConfig(method="oce", erase_scale=800.0, preserve_scale=2.0, prior="general", prior_scale=70 / 77,
+    #   --erase_scale 800 --preserve_concept_scale 2 --preserve_global_scale 70 --lamb 10, values only, with C_g
+    #   the per-real-token mean of the general prompts (as compute_Cg.py's); the weights relative to the problem's
+    #   token and output energy (their values on a CLIP-L-scale problem) and the objective's orientation (oce.py).
+    "oce": ScaPreConfig(method="oce", erase_scale=800.0, preserve_scale=2.0, prior="general", prior_scale=70.0,
                         lam=10.0, informax=False, spectral=False, values_only=True),
 }
 """The released commands of the authors' ``script/erase.sh`` as configs, plus recipes beyond them (toy_tuned_uce,

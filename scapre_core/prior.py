@@ -4,18 +4,23 @@ Every precise closed-form eraser knows what must not change (OCE's global preser
 null spaces of SPEED and Double Projections); users cannot list "everything else". The pack ships a
 licence-clean list of 1,000 general prompts (``data/general_prompts.txt``, sources and licences in
 ``data/SOURCES.md``: people-free COCO captions, ImageNet classes in a template, generic styles) and
-summarises what a text encoder makes of it in one matrix, computed once per encoder:
+summarises what a text encoder makes of it, computed once per encoder, in two conventions:
 
-    C_g = sum_n sum_t x_nt x_nt^T      [d, d] float64 (units: squared encoder outputs),
+    C_g = sum_n sum_t x_nt x_nt^T          over the N prompts n and all S positions t        [d, d] float64
+    C_tok = sum_n sum_{t real} x_nt x_nt^T  over the prompts' real tokens only (T of them)    [d, d] float64
 
-over the N prompts n and all S positions t (CLIP's 77: start, words, end and padding; every position of
-a DiT's text sequence: what the edited layers read; OCE's ``compute_Cg.py`` skips the padding). Every recipe can use its per-prompt mean C_g / N:
+(units: squared encoder outputs). All positions are what the edited layers read: CLIP's 77 (start, words, end
+and padding), every position of a DiT's text sequence. The real tokens are each segment's start token, words
+and end token, without padding: the tokens OCE's ``compute_Cg.py`` averages (its attention mask), so
+``C_tok / T`` is OCE's per-token C_g. The recipes use:
 
 * the additive methods add ``prior_scale (w - w0)^T (C_g / N) (w - w0)``
   = ``prior_scale (1 / N) sum_n sum_t (w . x_nt - w0 . x_nt)^2`` to each row's objective, so
   prior_scale = 1 weighs the prior like one preserve prompt of average content;
-* OCE uses it as its global preservation statistic (``oce.py``);
-* null-space precision protects its principal directions (``nullspace.py``).
+* OCE uses ``C_tok / T`` as its global preservation statistic (``oce.py``), as its release does;
+* null-space precision protects the principal directions of ``C_g / N`` (``nullspace.py``);
+* every report measures the collateral of the edit over the prompts with ``C_g / N`` (``collateral.py``), and,
+  when the prior keeps each prompt's own factor (``prompt_factors``), names the prompts that moved most.
 
 The prior "+ lines only" is the same statistic of the concept list's ``+`` lines.
 """
@@ -31,36 +36,76 @@ import torch
 from torch import Tensor
 
 from .solve import gram
-from .tokens import Encode, as_layout
+from .tokens import Encode, Layout, as_layout
 
 GENERAL_PROMPTS = Path(__file__).with_name("data") / "general_prompts.txt"
+PROMPT_RANK = 8
+"""Directions kept per prompt in ``prompt_factors`` (its states' top singular directions, all positions)."""
 
 
 @dataclass
 class PreservePrior:
-    """C_g of a prompt list: ``gram`` [d, d] float64 (the sum), over ``prompts`` prompts; ``source`` names them."""
+    """The second moments of a prompt list under one encoder; ``source`` names the list.
+
+    Attributes:
+        gram: C_g [d, d] float64, the sum over ``prompts`` prompts and all their positions.
+        prompts: N.
+        source: how a report names the list.
+        token_gram: C_tok [d, d] float64, the sum over the prompts' real tokens (None: not computed, e.g. a
+            prior cached before it existed).
+        tokens: T, the number of those real tokens.
+        prompt_factors: [N, k, d] float32, prompt n's factor F_n with ``F_n^T F_n`` its states' second moment
+            (all positions) up to its top k singular directions; None when the prompts' states were not kept.
+        prompt_names: the N prompts, in the order of ``prompt_factors``.
+    """
 
     gram: Tensor
     prompts: int
     source: str
+    token_gram: Tensor | None = None
+    tokens: int = 0
+    prompt_factors: Tensor | None = None
+    prompt_names: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not (self.gram.ndim == 2 and self.gram.shape[0] == self.gram.shape[1] and self.prompts > 0):
             raise ValueError(f"a preserve prior needs a square second moment and at least one prompt, got "
                              f"{tuple(self.gram.shape)} over {self.prompts} prompts")
+        if self.token_gram is not None and not (self.token_gram.shape == self.gram.shape and self.tokens > 0):
+            raise ValueError("a preserve prior's real-token second moment needs the same shape and at least one token")
+        if self.prompt_factors is not None and len(self.prompt_names) != self.prompt_factors.shape[0]:
+            raise ValueError("a preserve prior's prompt factors need one prompt name each")
 
     @property
     def d(self) -> int:
         return self.gram.shape[0]
 
     def mean(self) -> Tensor:
-        """C_g / N [d, d] float64: the second moment of one prompt of average content."""
+        """C_g / N [d, d] float64: the second moment of one prompt of average content (all positions)."""
         return self.gram.double() / self.prompts
+
+    def token_mean(self) -> Tensor | None:
+        """C_tok / T [d, d] float64: the second moment of one real token (OCE's C_g); None when not computed."""
+        return None if self.token_gram is None else self.token_gram.double() / self.tokens
 
     @classmethod
     def of_states(cls, states: Tensor, prompts: int, source: str) -> PreservePrior:
         """The prior of ``prompts`` prompts whose encoder outputs, all positions, are the rows of ``states``."""
         return cls(gram(states), prompts, source)
+
+
+def real_positions(layout: Layout, index: int) -> list[int]:
+    """The real tokens of prompt ``index``: in each segment its start token (if any), words and end token."""
+    return [t for segment in layout.prompts[index] for t in range(segment.start, segment.tail + 1)]
+
+
+def factors(states: Tensor, rank: int = PROMPT_RANK) -> Tensor:
+    """[N, rank, d] float32: each prompt's ``diag(sigma) V^T`` over its top singular directions (zero-padded)."""
+    _, sigma, vh = torch.linalg.svd(states.double(), full_matrices=False)
+    k = min(rank, sigma.shape[1])
+    out = torch.zeros(states.shape[0], rank, states.shape[2], dtype=torch.float32, device=states.device)
+    out[:, :k] = (sigma[:, :k, None] * vh[:, :k]).float()
+    return out
 
 
 def general_prompts() -> tuple[str, ...]:
@@ -75,30 +120,39 @@ def prompts_digest(prompts: tuple[str, ...] | list[str]) -> str:
 
 
 def second_moment(encode: Encode, prompts: tuple[str, ...] | list[str], source: str, batch_size: int = 64,
-                  progress: Callable[[int, int], None] | None = None) -> PreservePrior:
-    """C_g of ``prompts`` under ``encode``, encoding ``batch_size`` prompts at a time.
+                  progress: Callable[[int, int], None] | None = None, keep_prompts: bool = False) -> PreservePrior:
+    """C_g and C_tok of ``prompts`` under ``encode``, encoding ``batch_size`` prompts at a time.
 
-    ``progress(done, total)`` is called after each batch (it may raise to abort).
+    With ``keep_prompts`` the prior also keeps every prompt's factor (``PreservePrior.prompt_factors``), so that
+    reports can name the prompts an edit moved most. ``progress(done, total)`` is called after each batch (it may
+    raise to abort).
     """
     if not prompts:
         raise ValueError("the preserve prior needs at least one prompt")
-    total = None
+    total, tokens, count, kept = None, None, 0, []
     for start in range(0, len(prompts), batch_size):
         batch = list(prompts[start:start + batch_size])
-        hidden, layout = encode(batch)
-        as_layout(batch, hidden, layout)  # refuses malformed outputs, as the edit would
+        hidden, raw_layout = encode(batch)
+        layout = as_layout(batch, hidden, raw_layout)  # refuses malformed outputs, as the edit would
         part = gram(hidden.reshape(-1, hidden.shape[2]))
+        real = torch.cat([hidden[i, real_positions(layout, i)] for i in range(len(batch))])
+        real_part = gram(real)
         total = part if total is None else total + part
+        tokens = real_part if tokens is None else tokens + real_part
+        count += real.shape[0]
+        if keep_prompts:
+            kept.append(factors(hidden).cpu())
         if progress is not None:
             progress(min(start + batch_size, len(prompts)), len(prompts))
-    return PreservePrior(total, len(prompts), source)
+    return PreservePrior(total, len(prompts), source, tokens, count, torch.cat(kept) if keep_prompts else None,
+                         tuple(prompts) if keep_prompts else ())
 
 
-def general_prior(encode: Encode, batch_size: int = 64,
-                  progress: Callable[[int, int], None] | None = None) -> PreservePrior:
+def general_prior(encode: Encode, batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+                  keep_prompts: bool = False) -> PreservePrior:
     """The prior of the shipped list under ``encode`` (its ``source`` names the list's digest)."""
     prompts = general_prompts()
-    return second_moment(encode, prompts, general_source(prompts), batch_size, progress)
+    return second_moment(encode, prompts, general_source(prompts), batch_size, progress, keep_prompts)
 
 
 def general_source(prompts: tuple[str, ...]) -> str:

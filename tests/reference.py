@@ -132,28 +132,66 @@ def _bures_row(w0, a, mu, lam_p, iters):
     return r * u
 
 
-def _prior_mean(encode, concepts, config, general_prompts):
-    """C_g / N of the prior the edit uses (None when off): sum over prompts and all their positions of x x^T."""
+def _real(hidden, layout):
+    """The real tokens of one prompt: start, words and end tokens of each segment (no padding)."""
+    if isinstance(layout, int):  # the CLIP form: start token, n words, end token
+        return hidden[:layout + 2]
+    rows = []
+    for seg in layout:
+        last = seg.end if seg.end is not None else seg.words[-1]
+        rows += list(range(seg.start, last + 1))
+    return hidden[rows]
+
+
+def _prior_mean(encode, concepts, config, general_prompts, per_token=False):
+    """The prior the edit uses (None when off): C_g / N, the mean over prompts of sum_t x x^T over all positions, or
+    with ``per_token`` (OCE) the mean of x x^T over the prompts' real tokens."""
     choice = concepts.prior or config.prior
     if choice == "off":
         return None
     prompts = list(concepts.preserve) if choice == "+ lines only" else list(general_prompts)
-    total = 0
+    total, count = 0, 0
     for prompt in prompts:
-        H = encode([prompt])[0][0].double()
+        hidden, layout = encode([prompt])
+        H = hidden[0].double()
+        if per_token:
+            H = _real(H, layout.prompts[0] if isinstance(layout, Layout) else int(layout[0]))
+            count += H.shape[0]
+        else:
+            count += 1
         total = total + H.T @ H
-    return total / len(prompts)
+    return total / count
 
 
-def _protected(preserve, prior, energy):
-    """(U, N): the protected directions (nullspace.py) and an orthonormal basis of their complement, via an SVD of S."""
-    S = sum(P.T @ P for P in preserve) / len(preserve) if preserve else 0
-    if prior is not None:
-        S = S + prior
-    U, sigma, _ = torch.linalg.svd(S)  # S is symmetric positive semi-definite
-    cumulative = torch.cumsum(sigma, 0)
-    k = next(i + 1 for i in range(len(sigma)) if cumulative[i] >= energy * cumulative[-1])
-    return U[:, :k], U[:, k:]
+def _protected(lines, others, energy):
+    """(U, N): the protected directions (nullspace.py) and an orthonormal basis of their complement.
+
+    The + lines' states ``lines`` (one [S, d] per line) exactly: the fewest top singular directions of the
+    lines, each scaled to unit norm and stacked, leaving at most 1e-10 of the squared norm out; then the fewest
+    top principal directions of ``others`` (a second moment, or None) in the remaining space such that both
+    hold ``energy`` of its trace.
+    """
+    d = (lines[0] if lines else others).shape[-1]
+    kept = torch.zeros(d, 0, dtype=torch.float64)
+    scaled = [L / L.norm() for L in lines if L.norm() > 0]
+    if scaled:
+        _, sigma, vh = torch.linalg.svd(torch.cat(scaled), full_matrices=True)
+        energies = torch.zeros(d, dtype=torch.float64)
+        energies[:sigma.shape[0]] = sigma**2
+        k = next(k for k in range(d + 1) if energies[k:].sum() <= 1e-10)
+        kept = vh[:k].T
+    rest = torch.linalg.svd(kept, full_matrices=True)[0][:, kept.shape[1]:] if kept.shape[1] else torch.eye(d, dtype=torch.float64)
+    if others is None:
+        return kept, rest
+    total = float(torch.trace(others))
+    held = float(torch.trace(kept.T @ others @ kept))
+    U, sigma, _ = torch.linalg.svd(rest.T @ others @ rest)  # symmetric PSD
+    count = 0
+    while held < energy * total and count < sigma.shape[0]:
+        held += float(sigma[count])
+        count += 1
+    extra = rest @ U
+    return torch.cat([kept, extra[:, :count]], 1), extra[:, count:]
 
 
 def _solve_row(M, b, w0, N):
@@ -174,7 +212,8 @@ def _key(entry):
 
 
 def reference_unlearn(weights, encode, concepts, config, general_prompts=(), layout_alignment="span"):
-    """W_new (float64) for every key, by the per-row transcription of ``config.method``.
+    """W_new (float64) for every key, by the per-row transcription of ``config.method`` (with ``values_only``: the
+    keys ending in to_v.weight only).
 
     ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it. For an
     encoder returning a Layout, the alignment is ``config.alignment`` ("auto": ``layout_alignment``), the
@@ -184,7 +223,8 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=(), lay
     enc = _encode(encode, concepts)
     prior = _prior_mean(encode, concepts, config, general_prompts)
     if config.method == "oce":
-        return _reference_oce(weights, enc, concepts, config, prior)
+        per_token = _prior_mean(encode, concepts, config, general_prompts, per_token=True)
+        return _reference_oce(weights, enc, concepts, config, per_token, prior)
     clip_form = isinstance(enc[""][1], int)
     if clip_form and config.alignment in ("auto", "released"):
         pairs = _aligned_pairs(enc, concepts)
@@ -209,7 +249,12 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=(), lay
         s_p = config.preserve_scale
     else:
         s_p = max(0.1, 1 / len(preserve)) if preserve else 0.0
-    N = _protected(preserve, prior, config.nullspace_energy)[1] if config.nullspace else None
+    N = None
+    if config.nullspace:  # the + lines exactly; the prior and UCE's "" by energy
+        others = prior
+        if config.method == "uce":
+            others = enc[""][0].T @ enc[""][0] + (0 if prior is None else prior)
+        N = _protected([enc[p][0] for p in concepts.preserve], others, config.nullspace_energy)[1]
     s, lam, sigma = config.erase_scale, config.lam, config.noise_sigma
     mask_sets = 0 if config.method == "uce" or not config.informax else (2 if config.method == "scapre" else 1)
     bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, mask_sets)
@@ -312,8 +357,15 @@ def _kabsch(M):
     return U @ Vh
 
 
-def _reference_oce(weights, enc, concepts, config, prior):
-    """OCE, W = R W0, with R from the n x n Procrustes problem of oce.py's docstring, built term by term."""
+def _reference_oce(weights, enc, concepts, config, prior, prior_all):
+    """OCE, W = R W0, with R from the n x n Procrustes problem of oce.py's docstring, built term by term.
+
+    ``prior``: the second moment of one real token (``prior_all``: of one prompt, all positions: what the null
+    space protects by energy). Orientation "objective": R maximises tr(R^T M) with the
+    erase term -s k (I - P_G) P_E; "released": R is the polar factor of M's transpose (the release's term
+    -s P_E (I - P_G)). Scales "relative": k = t |W0|_F^2 / n and the ridge lam t, t = tr(prior) / d (without a
+    prior: the mean squared norm per dimension of the concepts' and + lines' last words); "released": k = t = 1.
+    """
     def last(prompt):
         return _key(enc[prompt])
 
@@ -324,6 +376,12 @@ def _reference_oce(weights, enc, concepts, config, prior):
         s_c = config.preserve_scale
     else:
         s_c = max(0.1, 1 / len(kept)) if kept else 0.0
+    d = erased[0].shape[0]
+    if prior is not None:
+        t = float(torch.trace(prior)) / d
+    else:
+        t = sum(float(v @ v) for v in erased + kept) / (len(erased + kept) * d)
+    relative = config.oce_scales == "relative"
     out = {}
     for key, w in weights.items():
         if config.values_only and not key.endswith("to_v.weight"):
@@ -337,15 +395,18 @@ def _reference_oce(weights, enc, concepts, config, prior):
 
         P_E = _span_projector(torch.stack([unit(W0 @ e) for e in erased], 1))
         P_G = _span_projector(torch.stack([unit(W0 @ g) for g in guides], 1))
-        M = -config.erase_scale * P_E @ (I - P_G)
-        for k in kept:
-            v = W0 @ k
+        k = t * float((W0**2).sum()) / n if relative else 1.0
+        M = -config.erase_scale * k * (I - P_G) @ P_E
+        for kp in kept:
+            v = W0 @ kp
             M += s_c * torch.outer(v, v)
         if prior is not None:
             M += config.prior_scale * W0 @ prior @ W0.T
-        M += config.lam * W0 @ W0.T
+        M += config.lam * (t if relative else 1.0) * W0 @ W0.T
+        if config.oce_orientation == "released":
+            M = M.T
         if config.nullspace:  # R W0 U = W0 U: rotate the complement of span(W0 U) only
-            U = _protected([enc[p][0] for p in concepts.preserve], prior, config.nullspace_energy)[0]
+            U = _protected([enc[p][0] for p in concepts.preserve], prior_all, config.nullspace_energy)[0]
             Uv, Sv, _ = torch.linalg.svd(W0 @ U, full_matrices=True)
             rank = int((Sv > Sv.max() * max(n, U.shape[1]) * torch.finfo(torch.float64).eps).sum())
             fixed, free = Uv[:, :rank], Uv[:, rank:]

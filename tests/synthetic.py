@@ -51,7 +51,7 @@ def random_encode(d: int, rank: int | None = None, seed: int = 0, scale: float =
     return encode
 
 
-def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 0.15):
+def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 0.15, rank: int | None = None):
     """An ``encode`` whose prompts share CLIP-like start, end and padding states.
 
     As measured on the harness's CLIP-L: every state is layer-normalised (norm sqrt(d)); the start
@@ -59,11 +59,17 @@ def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 
     prompt drift slowly along the positions (cosine ~0.98 between neighbours) and those of two
     prompts have cosine ~0.9 (a shared sequence plus ``share`` times a per-prompt vector). Word
     tokens are random. Under UCE's alignment most paired tokens x, y then nearly coincide, so the
-    erase targets nearly cancel the ``X^T X w0`` term: the float32 test problem.
+    erase targets nearly cancel the ``X^T X w0`` term: the float32 test problem. With ``rank``, every state is
+    then projected onto one random ``rank``-dimensional subspace (and rescaled by sqrt(d / rank), so that the
+    states' mean squared norm stays d).
     """
     g = torch.Generator().manual_seed(seed)
     start = torch.randn(d, generator=g)
     padding = torch.randn(d, generator=g) + drift * torch.randn(77, d, generator=g).cumsum(0) / 77**0.5
+    projector = None
+    if rank is not None:
+        basis = torch.linalg.qr(torch.randn(d, rank, generator=g))[0]
+        projector = basis @ basis.T * (d / rank) ** 0.5
 
     def layer_norm(h):
         h = h - h.mean(-1, keepdim=True)
@@ -77,7 +83,8 @@ def clip_like_encode(d: int, seed: int = 0, share: float = 0.35, drift: float = 
             h = padding + share * torch.randn(d, generator=gp) + 0.05 * torch.randn(77, d, generator=gp)
             h[1:n + 1] = torch.randn(n, d, generator=gp)
             h[0] = start
-            hidden.append(layer_norm(h))
+            h = layer_norm(h)
+            hidden.append(h if projector is None else h @ projector)
             counts.append(n)
         return torch.stack(hidden).float(), torch.tensor(counts)
 

@@ -34,9 +34,11 @@ CONFIGS = {
     "large_scale_nullspace": ScaPreConfig.preset("large_scale", nullspace=True, prior="general", nullspace_energy=0.7),
     "confusable_nullspace": ScaPreConfig.preset("confusable", nullspace=True, prior="general",
                                                 nullspace_energy=0.8),
-    # OCE on every key (these keys are not named to_v), with and without its prior, with the null space (a low
-    # energy: with n = 10 outputs, the outputs of more than 10 protected directions would leave nothing to rotate)
+    # OCE on every key (these keys are not named to_v), with and without its prior, in the release's orientation
+    # and scales, with the null space (a low energy: with n = 10 outputs, the outputs of more than 10 protected
+    # directions would leave nothing to rotate)
     "oce": ScaPreConfig.preset("oce", values_only=False),
+    "oce_released": ScaPreConfig.preset("oce", values_only=False, oce_orientation="released", oce_scales="released"),
     "oce_no_prior_small_scales": ScaPreConfig.preset("oce", values_only=False, prior="off", erase_scale=3.0,
                                                      preserve_scale=None, lam=0.5),
     "oce_nullspace": ScaPreConfig.preset("oce", values_only=False, nullspace=True, nullspace_energy=0.05),
@@ -51,14 +53,23 @@ SHAPES = [
     (40, 24, 5, 6, False, 1),
     (168, 10, 1, None, False, 1),
 ]
+# With null-space precision every + line keeps its 77 states exactly: on the shapes above they fill every
+# direction (or every output, for OCE), so the null space is checked on problems without + lines and on one
+# wide enough for a line and room to erase.
+NULLSPACE_SHAPES = [s for s in SHAPES if s[5] == 0] + [(24, 16, 5, None, True, 0), (200, 160, 3, None, True, 1)]
+CASES = [(shape, name) for name, config in CONFIGS.items()
+         for shape in (NULLSPACE_SHAPES if config.nullspace else SHAPES)]
 
 
 def _max_relative_error(new, reference):
     return float(((new - reference).norm(dim=1) / reference.norm(dim=1)).max())
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
-@pytest.mark.parametrize("name", list(CONFIGS))
+def _shape_id(shape) -> str:
+    return "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*shape)
+
+
+@pytest.mark.parametrize("shape,name", CASES, ids=[f"{name}-{_shape_id(shape)}" for shape, name in CASES])
 def test_fast_path_matches_reference(shape, name):
     d, n, m, rank, anchors, keep = shape
     encode = random_encode(d, rank, seed=d + m)
@@ -78,16 +89,19 @@ def test_fast_path_matches_reference(shape, name):
 
 def test_subspace_path_is_taken_for_few_tokens():
     """With fewer tokens than dimensions the solver works in their span (r < d)."""
-    from scapre_core.methods import Problem
+    from scapre_core.additive import SCAPRE
+    from scapre_core.prelude import Prelude
     from scapre_core.tokens import encode_concepts
-    tokens = encode_concepts(random_encode(168), parse_concepts(concept_text(1, False, 1)))
-    assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank < 168
-    tokens = encode_concepts(random_encode(24), parse_concepts(concept_text(1, False, 0)))
-    assert Problem(ScaPreConfig(), tokens, torch.float64).solver.rank == 24
+
+    def rank(d, keep):
+        tokens = encode_concepts(random_encode(d), parse_concepts(concept_text(1, False, keep)))
+        return SCAPRE.prepare(Prelude.of(ScaPreConfig(), tokens, torch.float64, None, False)).solver.rank
+
+    assert rank(168, 1) < 168
+    assert rank(24, 0) == 24
 
 
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0],
-                         ids=lambda s: "d{}-n{}-m{}-rank{}-anchors{}-keep{}".format(*s))
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[5] > 0], ids=_shape_id)
 @pytest.mark.parametrize("preset", ["large_scale", "objects_base"])
 def test_lookalike_negatives_match_reference(shape, preset):
     """Informax negatives drawn from the + lines (each concept's most similar ones) instead of the empty prompt."""

@@ -13,9 +13,10 @@ import torch
 from synthetic import concept_text, random_encode
 
 from scapre_core import CONFIG_PRESETS, ConceptError, ScaPreConfig, parse_concepts, unlearn
-from scapre_core.api import preserve_prior
+from scapre_core.api import preserve_prior, prior_choice
 from scapre_core.bures import bures_prox
-from scapre_core.methods import Problem
+from scapre_core.methods import METHODS
+from scapre_core.prelude import Prelude
 from scapre_core.tokens import encode_concepts
 
 D = 32
@@ -129,7 +130,7 @@ def test_key_order_and_splitting_change_nothing(problem):
         assert torch.equal(whole[k], {**first, **second}[k])
 
 
-@pytest.mark.parametrize("preset", [name for name, cfg in CONFIG_PRESETS.items() if cfg.method != "oce"])
+@pytest.mark.parametrize("preset", [name for name, cfg in CONFIG_PRESETS.items() if not METHODS[cfg.method].full_rank])
 def test_directions_orthogonal_to_every_token_are_unchanged(preset):
     """Every token lies in the first 6 of 32 coordinates: the solve never moves W along the rest.
 
@@ -141,12 +142,15 @@ def test_directions_orthogonal_to_every_token_are_unchanged(preset):
         hidden, counts = small(prompts)
         return torch.cat([hidden, torch.zeros(len(prompts), 77, d - rank)], dim=2), counts
 
-    concepts = parse_concepts(concept_text(5, anchors=True, preserve=1))
+    cfg = editing_preset(preset)
+    # a + line kept exactly (null space) holds all 6 token directions: nothing would be edited
+    concepts = parse_concepts(concept_text(5, anchors=True, preserve=0 if cfg.nullspace else 1))
     tokens = encode_concepts(encode, concepts)
     complement = torch.eye(d, dtype=torch.float64)[:, rank:]
     weight = torch.randn(20, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64) / d**0.5
-    cfg = editing_preset(preset)
-    prob = Problem(cfg, tokens, torch.float64, preserve_prior(cfg.prior, None, encode, concepts, tokens))
+    method = METHODS[cfg.method]
+    prior = preserve_prior(prior_choice(concepts, cfg), None, encode, concepts)
+    prob = method.prepare(Prelude.of(cfg, tokens, torch.float64, prior, method.keeps_empty))
     if cfg.method == "scapre":  # the solve before the Bures step
         entropy, masks = prob.statistics("k", weight)
         mu = float(entropy.clamp(0, 1).mean())
@@ -244,12 +248,13 @@ from scapre_core import ScaPreConfig, parse_concepts, unlearn
 from scapre_core.prior import general_prompts, second_moment
 encode = clip_like_encode({d}, seed=3)
 g = torch.Generator().manual_seed(0)
-weights = {{f"b{{i}}.attn2.to_v.weight": torch.randn(12 + 4 * i, {d}, generator=g) / {d} ** 0.5 for i in range(3)}}
+weights = {{f"b{{i}}.attn2.to_v.weight": torch.randn(100 + 4 * i, {d}, generator=g) / {d} ** 0.5 for i in range(3)}}
 prior = second_moment(encode, general_prompts()[:20], "20")
 out = {{}}
 for name, config in {configs!r}.items():
-    r = unlearn(weights, encode, parse_concepts(concept_text(5, True, 2), prior="general"),
+    r = unlearn(weights, encode, parse_concepts(concept_text(5, True, 1), prior="general"),
                 ScaPreConfig.from_json(config), prior=prior)
+    assert all(v.abs().max() > 1e-4 for v in r.deltas.values()), name
     out[name] = {{k: v.numpy().tobytes().hex() for k, v in r.deltas.items()}}
 print(json.dumps(out))
 """
@@ -264,7 +269,8 @@ def test_the_options_beyond_the_release_are_bit_identical_across_processes():
                                            informax_negatives="preserve", seed=4).to_json(),
     }
     tests = Path(__file__).parent
-    code = _CHILD_OPTIONS.format(paths=[str(tests.parent), str(tests)], d=D, configs=configs)
+    # wide enough for the + line's 77 states kept exactly and room to erase (and, for OCE, to rotate)
+    code = _CHILD_OPTIONS.format(paths=[str(tests.parent), str(tests)], d=160, configs=configs)
     runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                       check=True).stdout) for _ in range(2)]
     assert runs[0] == runs[1] and set(runs[0]) == set(configs)

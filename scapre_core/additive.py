@@ -1,0 +1,313 @@
+"""The additive family: ScaPre, ScaPre-base and UCE built from the terms (spec 2-3), W = W0 + delta.
+
+Per weight W0 [n, d], row i of the edit minimises, with s = erase_scale, s_p = preserve_scale:
+
+* "scapre" (``erase_scale.py``):
+  ``(lam + mu) |w - w0|^2 + |E w|^2 + s sum_{j,t} (w . x_jt - q_ji v_jti)^2 + w^T R w
+  + alpha_i |Pi_E w|^2 + s_p sum_p (w . p - w0 . p)^2``, then the row-wise Bures prox;
+  mu = mean normalised activation entropy, v_jt = W0 y_jt, q = Informax target masks,
+  alpha_i = s max_j q'_ji (a second, independent set of masks), R the spectral regulariser.
+* "scapre_base" (``erase.py``): ``lam |w - w0|^2 + |E w|^2 + s sum (w . x_jt - q_ji v_jti)^2
+  - 2 r sum_j (w . P e_j)(w0 . P e_j) + s_p sum_p (...)^2`` (the SSA-SVD residual term only with
+  ``svd_residual``), then the entropy rollback ``w <- a_i w + (1 - a_i) w0`` with
+  ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``.
+* "uce": ``lam |w - w0|^2 + s sum (w . x_jt - v_jti)^2 + s_p sum_{p in [""] + preserve} (...)^2``.
+
+With ``informax_negatives = "preserve"`` the masks contrast each concept with its most similar
+``+`` lines instead of the empty prompt's end token (``lookalikes``).
+With a preserve prior (``prior.py``) every method's objective gains
+``prior_scale (w - w0)^T (C_g / N) (w - w0)``; with null-space precision (``nullspace.py``) every
+row's update, the Bures step and the rollback included, is confined to ``delta_i U = 0``. Without
+either they are exactly as above.
+
+Each is an ``Additive`` method: one solver (``AdditiveEditor``) whose terms the method's traits switch on
+(``concept_term``, ``mask_sets``, ``regulariser``, ``projector``, ``residual``, ``finish``).
+
+The preserve term of "scapre" and "scapre_base" is our extension (the authors parse preserve
+prompts but never use them); with no preserve prompts it vanishes and the methods are exactly
+the released ones. Note that the released variants keep the weight-1 ``|E w|^2`` term even at
+erase_scale 0, so they still change W there; "uce" at erase_scale 0 returns W0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .bures import bures_prox
+from .entropy import normalized_entropy
+from .informax import mutual_information, soft_mask
+from .method import Editor, KeyEdit, Method
+from .noise import MI_SAMPLES, KeyTransform, NoiseBank
+from .prelude import Prelude, preserve_weight
+from .solve import CHUNK, RowSolver, gram, update_basis
+from .spectral import ConceptSpectrum
+
+_BLOCK_BYTES = 64 * 2**20
+
+
+def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
+    """Each concept's MI_SAMPLES Informax negatives drawn from the + lines: [m, MI_SAMPLES, d].
+
+    Concept j's negatives are the last word tokens of the + lines most similar to e_j (cosine, ties
+    in list order), repeated in that order when there are fewer than MI_SAMPLES + lines. An
+    independent audit of the release found the masks more precise with look-alikes as negatives
+    than with the empty prompt's end token.
+    """
+    if candidates.shape[0] == 0:
+        raise ValueError("informax_negatives 'preserve' draws the Informax negatives from the '+' lines: add "
+                         "the look-alikes to keep as '+' lines, or use 'empty'")
+    unit = torch.nn.functional.normalize
+    similarity = unit(E.double(), dim=1) @ unit(candidates.double(), dim=1).T
+    order = similarity.argsort(dim=1, descending=True, stable=True)
+    picks = order[:, torch.arange(MI_SAMPLES, device=E.device) % candidates.shape[0]]
+    return candidates[picks]
+
+
+def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Tensor, entropy: Tensor, mu: float) -> Tensor:
+    """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta."""
+    cfg = editor.config
+    return bures_prox(weight, weight + delta, mu, cfg.lam + mu, cfg.bures_iters) - weight
+
+
+def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Tensor, entropy: Tensor, mu: float) -> Tensor:
+    """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``."""
+    cfg = editor.config
+    rollback = cfg.alpha_min + (1 - cfg.alpha_min) * (1 - entropy)
+    return rollback[:, None].to(delta) * delta
+
+
+Finish = Callable[["AdditiveEditor", Tensor, Tensor, Tensor, float], Tensor]
+
+
+@dataclass(frozen=True)
+class Additive(Method):
+    """A method of the additive family, by the terms it switches on (the module docstring's objectives).
+
+    Attributes:
+        keeps_empty: ``""`` joins the preserve prompts (UCE).
+        statistics: it reads W0's activation entropy per key (and draws the noise for it).
+        concept_term: the weight-1 ``|E w|^2`` term of the released ScaPre variants.
+        mask_sets: Informax mask sets it draws when ``config.informax`` is on (the last set masks the erase
+            targets; "scapre" draws a second, independent one for alpha).
+        entropy_mu: mu = the mean normalised entropy (the ridge ``lam + mu`` and the spectral regulariser's weight).
+        regulariser: the spectral regulariser R (when ``config.spectral``).
+        projector: the ``alpha_i |Pi_E w|^2`` term, alpha from the first mask set.
+        residual: the SSA-SVD residual term (when ``config.svd_residual``).
+        finish: the step applied to the solved delta (the Bures step, the entropy rollback), or None.
+    """
+
+    name: str
+    keeps_empty: bool = False
+    statistics: bool = True
+    concept_term: bool = True
+    mask_sets: int = 0
+    entropy_mu: bool = False
+    regulariser: bool = False
+    projector: bool = False
+    residual: bool = False
+    finish: Finish | None = None
+
+    def prepare(self, prelude: Prelude) -> AdditiveEditor:
+        return AdditiveEditor(self, prelude)
+
+
+SCAPRE = Additive("scapre", mask_sets=2, entropy_mu=True, regulariser=True, projector=True, finish=bures_step)
+SCAPRE_BASE = Additive("scapre_base", mask_sets=1, residual=True, finish=entropy_rollback)
+UCE = Additive("uce", keeps_empty=True, statistics=False, concept_term=False)
+
+
+class AdditiveEditor(Editor):
+    """An ``Additive`` method prepared for one ``unlearn`` call (everything that does not depend on the layer).
+
+    With a preserve prior its term ``prior_scale (w - w0)^T (C_g / N) (w - w0)`` joins every row's objective
+    (being full rank, the rows are then solved in all of R^d); ``edit(key, W0)`` then edits one weight.
+    """
+
+    def __init__(self, method: Additive, prelude: Prelude):
+        config, tokens, dtype, prior = prelude.config, prelude.tokens, prelude.dtype, prelude.prior
+        self.method, self.config, self.tokens, self.dtype = method, config, tokens, dtype
+        s = config.erase_scale
+        m, d = tokens.m, tokens.d
+        self.preserve_scale = preserve_weight(config, prelude.preserve_prompts)
+
+        self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
+        context, kept = gram(tokens.X), gram(prelude.preserve)
+        quadratic = [(s, context), (self.preserve_scale, kept)]
+        if method.concept_term:
+            quadratic.append((1.0, gram(tokens.E)))
+        if prior is not None:
+            quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
+        regulariser = self.spectrum.regulariser_factor() if method.regulariser and config.spectral else None
+        projector = self.spectrum.projector_factor() if method.projector else None
+        self.protected = prelude.protected
+        span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
+        basis = update_basis(span, None if self.protected is None else self.protected.allowed, d)
+        self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
+        psi = self.solver.psi64
+
+        # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
+        # -Psi^T (s X^T X + E^T E) w0, for the SSA-SVD residual -r Psi^T Z^T Z w0 (Z = P E), and, when
+        # the masks are off (q = 1), the erase targets + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part
+        # is formed in float64 and rounded once: the targets and -s X^T X w0 nearly cancel where the
+        # concept and anchor share their padding states, so rounding them apart would lose the residual.
+        self.fold = -s * (context @ psi)
+        if method.concept_term:
+            E = tokens.E.double()
+            self.fold -= E.T @ (E @ psi)
+        if method.residual and config.svd_residual:
+            r_scale = s if config.res_scale is None else config.res_scale
+            Z = self.spectrum.residual(tokens.E)
+            self.fold -= r_scale * (Z.T @ (Z @ psi))
+        # -Psi^T R1 w0 per unit mu
+        self.fold_per_mu = None
+        if regulariser is not None:
+            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
+
+        S = tokens.sequence
+        self.concept_anchor = tokens.token_slot[prelude.first] // S
+        self.anchors = tokens.anchor_pool.reshape(-1, S, d)
+
+        self.mask_sets = method.mask_sets if config.informax else 0
+        self.noise = None
+        if not self.mask_sets:
+            self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
+        else:
+            # Context tokens in solver coordinates, summed at their anchor position, for the masks'
+            # per-row remainders: [m, S, r] (a concept's tokens may share an anchor position, e.g. a
+            # multi-token concept aligned to a one-word anchor).
+            position = tokens.token_slot % S
+            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X),
+                                        accumulate=True)
+        self.negatives = None
+        if self.mask_sets and config.informax_negatives == "preserve":
+            self.negatives = lookalikes(tokens.E, tokens.preserve_last).to(dtype)
+        if method.statistics:
+            bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, self.mask_sets)
+            self.noise = torch.cat([bank.entropy.reshape(-1, d), bank.masks.reshape(-1, d)]).to(
+                device=tokens.E.device, dtype=dtype)
+
+    def _target_fold(self, common: Tensor) -> Tensor:
+        """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
+
+        The context tokens, weighted, are summed into the anchor positions they are paired with
+        (``placed`` [anchors * S, d]), so the targets cost two GEMMs with the anchors' outputs.
+        """
+        t = self.tokens
+        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
+        weights = common[t.token_concept]
+        for start in range(0, t.X.shape[0], CHUNK):
+            rows = slice(start, start + CHUNK)
+            placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
+        return t.anchor_pool.double().T @ (placed @ self.solver.psi64)
+
+    # --- statistics of the original weight -------------------------------------------------
+
+    def statistics(self, key: str, weight: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised activation entropy per row [n] and Informax masks [sets, m, n] of W0 (float64).
+
+        The samples are ``W0 (e_j + sigma xi)`` (entropy, positives) and ``W0 (nu + sigma xi)``
+        (negatives; nu = the empty prompt's end token, or with look-alike negatives concept j's
+        ``lookalikes``) with this key's noise xi; rows are processed in blocks to bound memory.
+        """
+        cfg, t = self.config, self.tokens
+        m, sets, S, K2 = t.m, self.mask_sets, cfg.entropy_samples, 2 * MI_SAMPLES
+        permuted = KeyTransform.for_key(cfg.seed, key, t.d).permuted_weight(weight)
+        E, nu = t.E.to(self.dtype), t.nu.to(self.dtype)
+        n = weight.shape[0]
+        block = max(1, _BLOCK_BYTES // (self.noise.shape[0] * self.noise.element_size()))
+        entropy = torch.empty(n, dtype=torch.float64, device=weight.device)
+        mi = torch.empty(sets, m, n, dtype=torch.float64, device=weight.device)
+        is_negative = torch.arange(K2, device=weight.device) >= MI_SAMPLES
+        for start in range(0, n, block):
+            rows = slice(start, start + block)
+            jitter = cfg.noise_sigma * (permuted[rows] @ self.noise.T)
+            b = jitter.shape[0]
+            on_concepts = (weight[rows] @ E.T)[:, :, None]
+            entropy[rows] = normalized_entropy((on_concepts + jitter[:, :m * S].view(b, m, S)).view(b, -1),
+                                               cfg.entropy_bins)
+            if sets:
+                if self.negatives is None:
+                    clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                else:
+                    negative = (weight[rows] @ self.negatives.flatten(0, 1).T).view(b, m, MI_SAMPLES)
+                    clean = torch.cat([on_concepts.expand(b, m, MI_SAMPLES), negative], dim=2)
+                acts = clean[:, None] + jitter[:, m * S:].view(b, sets, m, K2)
+                mi[:, :, rows] = mutual_information(acts).permute(1, 2, 0)
+        return entropy, soft_mask(mi, cfg.p, cfg.T) if sets else mi
+
+    # --- the right-hand side ---------------------------------------------------------------
+
+    def rhs(self, weight: Tensor, mu: float, targets: Tensor | None) -> Tensor:
+        """``Psi^T rho_i`` for every row: [n, r] (see ``solve``).
+
+        rho_i = the erase targets ``s sum_{j,t} q_ji (w0_i . y_jt) x_jt`` minus the folded terms
+        linear in w0; with ``targets`` (q [m, n]) None, q = 1. The ridge and preserve terms
+        contribute nothing: their residual at W0 is zero.
+        Each concept's q_j is split into its most frequent value a_j (shared by almost every
+        row: q depends only on the row's 2x2 MI table) and a sparse remainder. The a_j part
+        folds into the [d, r] matrix (in float64) and costs one GEMM for all rows; only pairs with
+        q_ji != a_j get a correction of their own (``_remainder``).
+        """
+        s = self.config.erase_scale
+        fold = self.fold if self.fold_per_mu is None else self.fold + mu * self.fold_per_mu
+        if targets is not None:
+            targets = targets.to(self.dtype)
+            common = targets.mode(dim=1).values
+            fold = fold + s * self._target_fold(common.double())
+        rhs = weight @ fold.to(self.dtype)
+        if targets is not None and s != 0:
+            self._remainder(rhs, weight, s * (targets - common[:, None]))
+        return rhs
+
+    def _remainder(self, rhs: Tensor, weight: Tensor, remainder: Tensor) -> None:
+        """Add ``sum_j rho_ji sum_t (w0_i . y_jt) x_jt`` (coordinates) to rhs for rho [m, n] != 0.
+
+        Concepts sharing an anchor are batched: their nonzero rows are padded to a common count
+        and handled by two batched products.
+        """
+        counts = (remainder != 0).sum(dim=1)
+        for a in range(self.anchors.shape[0]):
+            concepts = ((self.concept_anchor == a) & (counts > 0)).nonzero().flatten()
+            if concepts.numel() == 0:
+                continue
+            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, S]
+            width = int(counts[concepts].max())
+            per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
+            for chunk in concepts.split(per_chunk):
+                # rows of each concept with a remainder, padded (with weight 0) to `width`
+                order = (remainder[chunk] != 0).to(torch.int8).sort(dim=1, descending=True, stable=True).indices
+                rows = order[:, :width]
+                rho = remainder[chunk].gather(1, rows)
+                values = torch.bmm(projected[rows] * rho[:, :, None], self.slot_coords[chunk])
+                rhs.index_add_(0, rows.flatten(), values.flatten(0, 1))
+
+    # --- one key ---------------------------------------------------------------------------
+
+    def edit(self, key: str, weight: Tensor) -> KeyEdit:
+        """Edit one weight W0 [n, d] (solver dtype and device); returns W - W0 and its statistics.
+
+        The solve of (*) (``solve.py``) with this key's mu (0 without ``entropy_mu``), masked targets and alpha,
+        then the method's finishing step, confined to the null space when there is one.
+        """
+        method, cfg = self.method, self.config
+        entropy, masks, top = None, None, None
+        if method.statistics:
+            entropy, masks = self.statistics(key, weight)
+        mu = float(entropy.clamp(0, 1).mean()) if method.entropy_mu else 0.0
+        targets = masks[-1] if self.mask_sets else None
+        alpha = None
+        if method.projector:
+            alpha = cfg.erase_scale * (masks[0].max(dim=0).values if self.mask_sets else torch.ones_like(entropy))
+        delta = self.solver.solve(weight, self.rhs(weight, mu, targets), mu, alpha)
+        if method.finish is not None:
+            delta = method.finish(self, weight, delta, entropy, mu)
+        if self.protected is not None:
+            delta = self.protected.confine(delta)
+        if self.mask_sets:
+            top = (int((masks == masks.amax(dim=2, keepdim=True)).sum()), masks.numel())
+        return KeyEdit(delta, mu if method.entropy_mu else None, top)

@@ -1,0 +1,103 @@
+"""Collateral: how far an edit moves the edited layers' outputs for the prompts it was not asked about.
+
+With ``C = C_g / N`` the general prompts' second moment per prompt (``prior.py``; all positions: what the edited
+layers read), the relative change of weight k's outputs over those prompts is
+
+    c_k = sqrt( tr(dW_k C dW_k^T) / tr(W0_k C W0_k^T) ),
+
+the root of the mean squared output change over the prompts' positions relative to the mean squared output (the
+same measure as the report's changes of the erased concepts and the + lines), and over all edited weights
+``c = sqrt( sum_k tr(dW_k C dW_k^T) / sum_k tr(W0_k C W0_k^T) )``. It is computed during the edit from the
+prior alone: with ``C = Q diag(lambda) Q^T`` (Q [d, r], r the numerical rank of C), ``tr(dW C dW^T) =
+sum_j lambda_j |dW q_j|^2``, two products of [n, d] by [d, r] per weight.
+
+When the prior keeps each prompt's factor F_p (``PreservePrior.prompt_factors``, ``F_p^T F_p`` its states' second
+moment up to its top directions), the prompts that moved most are named: every prompt's states lie in span(Q), so
+with ``D = sum_k Q^T dW_k^T dW_k Q`` and ``B = sum_k Q^T W0_k^T W0_k Q`` [r, r], prompt p moved by
+``sqrt( tr(F_p Q D Q^T F_p^T) / tr(F_p Q B Q^T F_p^T) )``.
+
+``WARN_ABOVE``: the report warns above it (docs/BENCHMARKS.md, "Collateral", says how it was chosen).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .method import KeyEdit
+from .prior import PreservePrior
+from .subspace import principal
+
+WARN_ABOVE = 0.05
+"""Collateral (c, over all edited weights) above which the report warns."""
+WORST = 5
+"""How many of the most-moved general prompts a report names."""
+_RANK_TOLERANCE = 1e-12
+
+
+@dataclass
+class CollateralReport:
+    """``overall`` c, ``per_weight[key]`` c_k, ``worst``: (prompt, its change) for the most-moved prompts (empty
+    when the prior keeps no prompt factors), ``source``: the prompts' name."""
+
+    source: str
+    overall: float
+    per_weight: dict[str, float]
+    worst: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def warning(self) -> str | None:
+        if self.overall <= WARN_ABOVE:
+            return None
+        return (f"the edit moves the edited layers' outputs for general prompts by {self.overall:.1%} on average, "
+                f"above {WARN_ABOVE:.0%}: expect other content to change too (check the worst prompts, or keep "
+                "what matters with '+' lines, the preserve prior or a lower erase_scale)")
+
+
+def _ratio(moved: float, base: float) -> float:
+    return math.sqrt(moved / base) if base > 0 else 0.0
+
+
+class Collateral:
+    """Accumulates, weight by weight, what ``CollateralReport`` states (see the module docstring)."""
+
+    def __init__(self, prior: PreservePrior, device: torch.device, dtype: torch.dtype):
+        sigma, Q = principal(prior.mean())
+        keep = sigma > sigma[0] * _RANK_TOLERANCE
+        self.source = prior.source
+        self.lam = sigma[keep].to(device)
+        self.basis = Q[:, keep].to(device=device, dtype=dtype)
+        self.moved: dict[str, float] = {}
+        self.base: dict[str, float] = {}
+        self.names = prior.prompt_names
+        self.prompts = None
+        if prior.prompt_factors is not None:
+            r = self.basis.shape[1]
+            self.prompts = prior.prompt_factors.to(device=device, dtype=dtype) @ self.basis  # [N, k, r]
+            self.D = torch.zeros(r, r, dtype=torch.float64, device=device)
+            self.B = torch.zeros(r, r, dtype=torch.float64, device=device)
+
+    def add(self, key: str, weight: Tensor, edit: KeyEdit) -> None:
+        Y = edit.outputs(self.basis.T)  # dW Q [n, r]
+        Z = weight @ self.basis.to(weight)
+        self.moved[key] = float((Y.double().pow(2).sum(0) * self.lam).sum())
+        self.base[key] = float((Z.double().pow(2).sum(0) * self.lam).sum())
+        if self.prompts is not None:
+            self.D += (Y.T @ Y).double()
+            self.B += (Z.T @ Z).double()
+
+    def report(self) -> CollateralReport:
+        per_weight = {key: _ratio(self.moved[key], self.base[key]) for key in self.moved}
+        overall = _ratio(sum(self.moved.values()), sum(self.base.values()))
+        worst = []
+        if self.prompts is not None:
+            P = self.prompts
+            moved = ((P @ self.D.to(P)) * P).sum(dim=(1, 2)).double()
+            base = ((P @ self.B.to(P)) * P).sum(dim=(1, 2)).double().clamp_min(1e-300)
+            change = (moved.clamp_min(0) / base).sqrt()
+            order = change.argsort(descending=True, stable=True)[:WORST]
+            worst = [(self.names[i], float(change[i])) for i in order.tolist()]
+        return CollateralReport(self.source, overall, per_weight, worst)

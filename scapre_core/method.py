@@ -1,0 +1,69 @@
+"""A method is a registered object (``methods.METHODS``): given one call's ``Prelude`` it prepares an ``Editor``,
+which edits one weight at a time.
+
+The split follows the cost: ``Method.prepare`` does everything that does not depend on the layer (one
+factorisation per call), ``Editor.edit`` only what does. An edit is returned as a ``KeyEdit``; everything after
+it (the report's measurements, the deltas) reads the edit through ``KeyEdit.outputs`` and ``KeyEdit.dense``, so
+a solver that returns its edit as factors needs only a ``KeyEdit`` of its own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .nullspace import ProtectedSubspace
+from .prelude import Prelude
+
+
+@dataclass
+class KeyEdit:
+    """One weight's edit: ``delta = W - W0`` [n, d] and its statistics.
+
+    ``mu``: the entropy weight it used (methods with one); ``top_channels``: over its Informax masks, (channels at
+    the mask's top weight, channels), for the report's saturation figure.
+    """
+
+    delta: Tensor
+    mu: float | None = None
+    top_channels: tuple[int, int] | None = None
+
+    def outputs(self, inputs: Tensor) -> Tensor:
+        """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move."""
+        return self.delta @ inputs.to(self.delta).T
+
+    def dense(self) -> Tensor:
+        return self.delta
+
+
+class Editor(ABC):
+    """A method prepared for one call: ``edit(key, W0)`` edits one weight [n, d] (solver dtype and device).
+
+    ``protected``: the null space it keeps (None without); ``warnings``: what the report should tell the user
+    about how it was prepared.
+    """
+
+    protected: ProtectedSubspace | None = None
+    warnings: tuple[str, ...] = ()
+
+    @abstractmethod
+    def edit(self, key: str, weight: Tensor) -> KeyEdit:
+        ...
+
+
+class Method(ABC):
+    """One recipe family's solver. Attributes, read by the prelude and the report:
+
+    name: the config's ``method``; keeps_empty: ``""`` is one of its preserve prompts (UCE); full_rank: its edits
+    are of full rank (saved exactly, never as a low-rank LoRA).
+    """
+
+    name: str
+    keeps_empty: bool = False
+    full_rank: bool = False
+
+    @abstractmethod
+    def prepare(self, prelude: Prelude) -> Editor:
+        ...
