@@ -5,10 +5,11 @@ import re
 import pytest
 import torch
 from reference import reference_unlearn
-from synthetic import concept_text, random_encode
+from synthetic import concept_text, random_encode, random_layout_encode
 
 from scapre_core import CONFIG_PRESETS, ConceptError, ScaPreConfig, parse_concepts, unlearn
-from scapre_core.prior import GENERAL_PROMPTS, PreservePrior, general_prompts, prompts_digest, second_moment
+from scapre_core.prior import (GENERAL_PROMPTS, PROMPT_RANK, PreservePrior, general_prompts, prompts_digest,
+                                second_moment)
 
 D = 24
 
@@ -40,6 +41,46 @@ def test_second_moment_is_the_plain_sum_in_any_batch_size():
     assert seen[-1] == (37, 37) and (8, 37) in seen
     with pytest.raises(ValueError, match="at least one prompt"):
         second_moment(encode, [], "empty")
+
+
+def test_the_real_token_statistic_leaves_the_padding_out():
+    """OCE's convention (compute_Cg.py's attention mask): start, words and end token of each segment, no padding."""
+    prompts = general_prompts()[:9] + ("",)
+    clip = random_encode(D, seed=4)
+    expected, count = 0, 0
+    for p in prompts:
+        hidden, n = clip([p])
+        real = hidden[0, :int(n[0]) + 2].double()  # start token, n words, end token
+        expected, count = expected + real.T @ real, count + real.shape[0]
+    prior = second_moment(clip, prompts, "clip", batch_size=4)
+    assert prior.tokens == count and torch.allclose(prior.token_gram, expected, rtol=1e-12, atol=0)
+    assert torch.allclose(prior.token_mean(), expected / count, rtol=1e-12, atol=0)
+    sd3 = random_layout_encode(D, "sd3", length=64, seed=4)  # a CLIP segment (start token at 0), then T5 from 77
+    hidden, layout = sd3(list(prompts))
+    rows = []
+    for i, segments in enumerate(layout.prompts):
+        clip_part, t5_part = segments
+        rows += [hidden[i, t] for t in range(0, clip_part.end + 1)] + [hidden[i, t] for t in range(77, t5_part.end + 1)]
+    real = torch.stack(rows).double()
+    prior = second_moment(sd3, prompts, "sd3")
+    assert prior.tokens == len(rows) and torch.allclose(prior.token_gram, real.T @ real, rtol=1e-10, atol=1e-10)
+    assert PreservePrior(prior.gram, 3, "no tokens").token_mean() is None
+
+
+def test_kept_prompts_are_their_states_top_directions():
+    """F_p^T F_p is the prompt's second moment when its states have rank <= PROMPT_RANK, and its best rank-8 part
+    (no larger than it) otherwise."""
+    prompts = general_prompts()[:12]
+    low = second_moment(random_encode(D, 5, seed=4), prompts, "rank 5", keep_prompts=True)
+    assert low.prompt_factors.shape == (12, PROMPT_RANK, D) and low.prompt_names == prompts
+    for F, p in zip(low.prompt_factors, prompts):
+        X = random_encode(D, 5, seed=4)([p])[0][0].double()
+        assert torch.allclose(F.double().T @ F.double(), X.T @ X, rtol=0, atol=1e-4 * float((X.T @ X).norm()))
+    full = second_moment(random_encode(D, seed=4), prompts, "full", keep_prompts=True)
+    X = random_encode(D, seed=4)([prompts[0]])[0][0].double()
+    kept = full.prompt_factors[0].double().T @ full.prompt_factors[0].double()
+    assert 0.2 * float(torch.trace(X.T @ X)) < float(torch.trace(kept)) < float(torch.trace(X.T @ X))
+    assert second_moment(random_encode(D, seed=4), prompts, "no").prompt_factors is None
 
 
 def _problem():
