@@ -6,17 +6,22 @@
     python -m bench.solver --recipes uce uce+prior nullspace oce --no-reference   # issue 9's recipes
     python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
     python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
+    python -m bench.solver --models sd15 --m 100 --recipes uce oce --collateral  # every report with its collateral
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
 shapes (70 + 70, widths 640/1280, d = 2048), or the DiT families' (tests/synthetic.MODEL_SHAPES: FLUX.1's
 txt_in [3072, 4096], SD3.5 Large's context_embedder [2432, 4096], Wan 2.1 14B's 40 + 40 cross_attn k / v
 [5120, 5120]), a random rank-64 ``encode`` (tests/synthetic.py, the 77-token CLIP form for every model),
 the default "scapre" recipe (or ``--recipes``: preset names; "<preset>+prior" adds the general
-preserve prior). Rows give wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the general prior gets it already built ("cached"), from the
-synthetic encoder over the shipped 1,000 prompts; that one-time build is timed separately. Each case
-runs in a fresh process so its peak RSS is its own. Weights over LAZY_BYTES are drawn one at a time as
-the edit reads them (synthetic.RandomWeights), inside the timed call; the row's "draw_s" is that drawing,
-measured on its own per weight, times the number of weights.
+preserve prior). The value projections a values-only recipe (oce) edits are stated per model
+(tests/synthetic.VALUE_KINDS: SD's to_v, FLUX.1's txt_in, SD3.5's context_embedder, Wan's v). Rows give
+wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the
+general prior gets it already built ("cached"), from the synthetic encoder over the shipped 1,000 prompts;
+that one-time build is timed separately. With ``--collateral`` every recipe gets it, so every report
+measures its collateral (the stage "collateral"). Each case runs in a fresh process so its peak RSS is its
+own. Weights over LAZY_BYTES are drawn one at a time as the edit reads them (synthetic.RandomWeights),
+inside the timed call; the row's "draw_s" is that drawing, measured on its own per weight, times the
+number of weights.
 
 ``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
 seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
@@ -44,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reference import reference_unlearn  # noqa: E402
-from synthetic import MODEL_SHAPES, RandomWeights, random_encode, random_weights  # noqa: E402
+from synthetic import MODEL_SHAPES, RandomWeights, random_encode, random_weights, value_keys  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 from scapre_core.api import prior_choice  # noqa: E402
@@ -68,7 +73,7 @@ def recipe_config(recipe: str) -> ScaPreConfig:
 
 
 def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int] | None,
-             recipe: str = "large_scale") -> dict:
+             recipe: str = "large_scale", collateral: bool = False) -> dict:
     widths, d, kinds = MODEL_SHAPES[model]
     weight_bytes = 4 * d * sum(widths) * len(kinds)
     weights = (RandomWeights if weight_bytes > LAZY_BYTES else random_weights)(widths, d, seed=0, kinds=kinds)
@@ -76,18 +81,19 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
     config = recipe_config(recipe)
     prior, prior_seconds = None, None
-    if prior_choice(concepts, config) == "general":
+    if collateral or prior_choice(concepts, config) == "general":
         start = time.perf_counter()
         prior = general_prior(encode)
         prior_seconds = round(time.perf_counter() - start, 3)
 
+    values = value_keys(model, weights)
     before = _rss_bytes()
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = unlearn(weights, encode, concepts, config, prior=prior, device=device)
+    result = unlearn(weights, encode, concepts, config, prior=prior, values=values, device=device)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     edited_bytes = sum(delta.numel() * 4 for delta in result.deltas.values())
@@ -107,11 +113,11 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     if reference_rows is None:
         return row
 
-    key = next(k for k in weights if not config.values_only or k.endswith("to_v.weight"))
+    key = next(k for k in weights if not config.values_only or k in values)
     timings = []
     for rows in reference_rows:
         start = time.perf_counter()
-        reference_unlearn({key: weights[key][:rows]}, encode, concepts, config, general_prompts())
+        reference_unlearn({key: weights[key][:rows]}, encode, concepts, config, general_prompts(), values={key})
         timings.append(time.perf_counter() - start)
     (r1, r2), (t1, t2) = reference_rows, timings
     per_row = max((t2 - t1) / (r2 - r1), 0.0)
@@ -159,6 +165,8 @@ def main() -> None:
     parser.add_argument("--reference-rows", nargs=2, type=int, default=[4, 12])
     parser.add_argument("--no-reference", action="store_true", help="skip the reference's estimate")
     parser.add_argument("--clip-prior", action="store_true", help="time the prior's build with the real tiny CLIP")
+    parser.add_argument("--collateral", action="store_true",
+                        help="give every recipe the general prior, so that every report measures the collateral")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,7 +176,8 @@ def main() -> None:
         print(json.dumps(clip_prior()))
         return
     if args.one:
-        print(json.dumps(run_case(args.models[0], args.m[0], args.rank, args.device, reference_rows, args.recipes[0])))
+        print(json.dumps(run_case(args.models[0], args.m[0], args.rank, args.device, reference_rows, args.recipes[0],
+                                  args.collateral)))
         return
 
     rows = []
@@ -185,6 +194,8 @@ def main() -> None:
                            "--reference-rows", *map(str, args.reference_rows)]
                 if args.no_reference:
                     command.append("--no-reference")
+                if args.collateral:
+                    command.append("--collateral")
                 done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
                 if done.returncode != 0:
                     print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||",

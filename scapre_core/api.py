@@ -340,11 +340,13 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         weight_changes[key] = float(delta.norm() / weight.norm().clamp_min(1e-30))
         for movement in (erased, empty, kept):
             movement.add(weight, edit)
+        start = stage("edit", start)
         if collateral is not None:
             collateral.add(key, weight, edit)
+            start = stage("collateral", start)
         if unkept_editor is not None:
             unkept.add(weight, unkept_editor.edit(key, weight))
-        start = stage("edit", start)
+            start = stage("conflicts", start)
         if progress is not None:
             progress(done, len(keys))
 

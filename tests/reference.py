@@ -211,9 +211,9 @@ def _key(entry):
     return hidden[first.words[-1] if first.words else first.end]
 
 
-def reference_unlearn(weights, encode, concepts, config, general_prompts=(), layout_alignment="span"):
+def reference_unlearn(weights, encode, concepts, config, general_prompts=(), layout_alignment="span", values=None):
     """W_new (float64) for every key, by the per-row transcription of ``config.method`` (with ``values_only``: the
-    keys ending in to_v.weight only).
+    keys in ``values`` only, by default those ending in to_v.weight).
 
     ``general_prompts``: the prompt list of the "general" preserve prior, when the edit uses it. For an
     encoder returning a Layout, the alignment is ``config.alignment`` ("auto": ``layout_alignment``), the
@@ -224,6 +224,8 @@ def reference_unlearn(weights, encode, concepts, config, general_prompts=(), lay
     prior = _prior_mean(encode, concepts, config, general_prompts)
     if config.method == "oce":
         per_token = _prior_mean(encode, concepts, config, general_prompts, per_token=True)
+        if config.values_only:
+            weights = {k: w for k, w in weights.items() if (k.endswith("to_v.weight") if values is None else k in values)}
         return _reference_oce(weights, enc, concepts, config, per_token, prior)
     clip_form = isinstance(enc[""][1], int)
     if clip_form and config.alignment in ("auto", "released"):
@@ -384,8 +386,6 @@ def _reference_oce(weights, enc, concepts, config, prior, prior_all):
     relative = config.oce_scales == "relative"
     out = {}
     for key, w in weights.items():
-        if config.values_only and not key.endswith("to_v.weight"):
-            continue
         W0 = w.double()
         n = W0.shape[0]
         I = torch.eye(n, dtype=torch.float64)

@@ -27,6 +27,15 @@ MODEL_SHAPES = {
 }
 """name -> (output widths of the edited layers, their input width d, the weights of each layer): the benchmarks'
 model shapes (one weight per layer and kind: SD's to_k and to_v, FLUX.1's one txt_in, ...)."""
+VALUE_KINDS = {"sd15": ("to_v",), "sdxl": ("to_v",), "flux1": ("txt_in",), "sd35_large": ("context_embedder",),
+               "wan21_14b": ("v",)}
+"""name -> the kinds of MODEL_SHAPES' weights that are value projections (what OCE edits: SD's to_v, Wan's cross_attn
+v, and the text-input layer of FLUX.1 and SD3, as OCE's release edits FLUX's)."""
+
+
+def value_keys(model: str, keys) -> set[str]:
+    """The keys (named as ``random_weights`` names them) of ``model``'s value projections."""
+    return {k for k in keys if k.rsplit(".", 2)[-2] in VALUE_KINDS[model]}
 
 
 def text_seed(text: str, salt: int = 0) -> int:
