@@ -49,7 +49,7 @@ def test_oce_rotates_the_value_weights(comfy_server, ckpt):
     summary, report = _texts(comfy_server, _graph(ckpt, "oce", prior="+ lines only"))
     assert "preserve prior: + lines only" in summary
     assert "ScaPre (oce): 2 concept(s) erased" in report
-    assert "preserve prior: + lines only (1 prompts), weight 0.909091" in report
+    assert "preserve prior: + lines only (1 prompts), weight 70" in report
     assert "oce edit is a rotation of full rank" in report
     _, uce = _texts(comfy_server, _graph(ckpt, "uce"))
     assert 0 < 2 * _edited(report) == _edited(uce)  # the to_v weights only
