@@ -350,6 +350,10 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         if progress is not None:
             progress(done, len(keys))
 
+    collateral_report = None
+    if collateral is not None:
+        collateral_report = collateral.report()
+        stage("collateral", start)
     changes = erased.relative()
     unkept_changes = unkept.relative()
     informax = None
@@ -370,7 +374,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         prior=PRIOR_OFF if used is None else f"{used.source}, weight {config.prior_scale:g}",
         nullspace="off" if editor.protected is None else editor.protected.describe(),
         alignment=tokens.alignment,
-        collateral=None if collateral is None else collateral.report(),
+        collateral=collateral_report,
         informax=informax,
         conflicts=[Conflict(concepts.erase[j].text, concepts.preserve[p], share, changes[j], unkept_changes[j])
                    for j, p, share in conflicts],
