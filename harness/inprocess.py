@@ -6,6 +6,7 @@ folder_paths. Library use:
     from harness import inprocess
     inprocess.init()                               # once per process; later calls are no-ops
     result = inprocess.run_prompt(prompt)          # {"success", "outputs", "errors", "node_errors"}
+    host = inprocess.pack_host()                   # the pack's nodes/host modules, as ComfyUI loaded them
 
 Command line (one process start and node init for several prompts; prints the list of their results as JSON
 on stdout; exit status 0 only if all succeeded):
@@ -20,9 +21,12 @@ Packs that need server.PromptServer.instance at import time (route registration)
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
+import pkgutil
 import sys
+import types
 import uuid
 
 from . import paths
@@ -83,6 +87,19 @@ def init(output_directory=None, whitelist=(paths.PACK_LINK_NAME,)):
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
     _config = config
     return _config
+
+
+def pack_host():
+    """The pack's host layer (nodes/host/) as ComfyUI loaded it: a namespace with each of its modules, e.g.
+    ``pack_host().families.family_of(model)``."""
+    if _config is None:
+        raise RuntimeError("call harness.inprocess.init() first")
+    import nodes
+
+    root = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__.rsplit(".nodes.", 1)[0]
+    package = importlib.import_module(f"{root}.nodes.host")
+    return types.SimpleNamespace(**{m.name: importlib.import_module(f"{package.__name__}.{m.name}")
+                                    for m in pkgutil.iter_modules(package.__path__)})
 
 
 def run_prompt(prompt, extra_data=None):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..scapre_core import CONFIG_PRESETS, ScaPreConfig
 from ..scapre_core.config import NEGATIVES
 from ..scapre_core.tokens import ALIGNMENTS
-from ._api import CATEGORY, io
+from .host.node_api import CATEGORY, io
 
 DEFAULT_RECIPE = "large_scale"
 PRECISIONS = ("float32", "float64")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..scapre_core import ConceptSet
 from ..scapre_core.concepts import BLANK_ANCHOR
-from . import comfy_glue as glue
-from ._api import CATEGORY, Concepts, io
+from .host import sampling
+from .host.node_api import CATEGORY, Concepts, io
 from .preview_grid import MAX_MEGAPIXELS, Row, check_grid_size, erasure_grid, zoom_for
 
 
@@ -41,8 +41,8 @@ class ScaPreErasurePreview(io.ComfyNode):
                 io.Int.Input("steps", default=20, min=1, max=10000, tooltip="Sampling steps per image."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
                                tooltip="Classifier-free guidance scale."),
-                io.Combo.Input("sampler_name", options=glue.SAMPLERS, default="euler", tooltip="The sampler."),
-                io.Combo.Input("scheduler", options=glue.SCHEDULERS, default="normal", tooltip="The scheduler."),
+                io.Combo.Input("sampler_name", options=sampling.SAMPLERS, default="euler", tooltip="The sampler."),
+                io.Combo.Input("scheduler", options=sampling.SCHEDULERS, default="normal", tooltip="The scheduler."),
                 io.Int.Input("width", default=512, min=16, max=4096, step=8, tooltip="Width of each sample."),
                 io.Int.Input("height", default=512, min=16, max=4096, step=8, tooltip="Height of each sample."),
                 io.Int.Input("samples", default=1, min=1, max=8,
@@ -65,6 +65,6 @@ class ScaPreErasurePreview(io.ComfyNode):
         size = (width // 8 * 8, height // 8 * 8)  # the latent is 1/8 of the image, as in EmptyLatentImage
         zoom = zoom_for(size[1])
         check_grid_size(len(rows), samples, *size, zoom)  # before any sampling
-        settings = glue.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
-        before, after = glue.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
+        settings = sampling.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
+        before, after = sampling.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
         return io.NodeOutput(erasure_grid(rows, before, after, zoom))

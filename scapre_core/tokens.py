@@ -54,7 +54,7 @@ class Segment:
     ``words``: the positions of the prompt's word tokens (every sub-token), ascending; ``end``: the end token's
     position (after the words), or None when the segment has none (a pooled vector: one word, no end);
     positions after the end token are padding, positions before the first word (a start token) belong to no
-    group.
+    group. Without words and end token, the segment's last position stands for the prompt.
     """
 
     start: int
@@ -65,19 +65,21 @@ class Segment:
     def __post_init__(self):
         limit = self.stop if self.end is None else self.end
         inside = all(self.start <= w < limit for w in self.words) and (
-            self.start <= self.end < self.stop if self.end is not None else bool(self.words))
+            self.start <= self.end < self.stop if self.end is not None else self.start < self.stop)
         if not inside or list(self.words) != sorted(set(self.words)):
             raise ValueError(f"inconsistent segment {self}: need start <= words < end < stop (words ascending), "
-                             "or words and no end token")
+                             "or start <= words < stop and no end token")
 
     @property
     def last(self) -> int:
         """The last word token (the position before the end token when there are no words)."""
-        return self.words[-1] if self.words else max(self.start, self.end - 1)
+        if self.words:
+            return self.words[-1]
+        return max(self.start, self.end - 1) if self.end is not None else self.stop - 1
 
     @property
     def first(self) -> int:
-        return self.words[0] if self.words else self.end
+        return self.words[0] if self.words else self.tail
 
     @property
     def tail(self) -> int:
@@ -87,7 +89,7 @@ class Segment:
     @property
     def key(self) -> int:
         """The token standing for the prompt in the statistics: its last word (its end token if it has none)."""
-        return self.words[-1] if self.words else self.end
+        return self.words[-1] if self.words else self.tail
 
 
 PromptLayout = tuple[Segment, ...]

@@ -23,8 +23,7 @@ def _setup(output_directory=None):
     inprocess.init(output_directory=output_directory)
     import comfy.model_management
     import nodes
-    pack = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__]
-    return nodes, pack.glue, comfy.model_management
+    return nodes, inprocess.pack_host(), comfy.model_management
 
 
 def _unet_weights(model, keys):
@@ -47,9 +46,9 @@ def _relative(a, b):
 
 def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     """The patched model's effective to_k/to_v weights against W0 + strength * delta."""
-    nodes, glue, mm = _setup()
+    nodes, host, mm = _setup()
     model, clip, _ = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[:3]
-    keys = glue.edited_keys(model)
+    keys = host.families.edited_keys(model)
     base_before = _unet_weights(model, keys)
     patches_before, uuid_before = dict(model.patches), model.patches_uuid
     concepts = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute("golf ball\nchurch -> a building\n+ dog", "none")
@@ -57,7 +56,7 @@ def patched_weights(ckpt: str, strengths: list[float]) -> dict:
     out = {"keys": len(keys), "by_strength": {}}
     for strength in strengths:
         patched = unlearn.execute(model, clip, concepts.args[0], "large_scale", strength, 0).args[0]
-        deltas, infos = glue.scapre_edits(patched)
+        deltas, infos = host.patches.scapre_edits(patched)
         effective = _effective(patched, keys, mm)
         expected = {k: (base_before[k] + deltas[k]).half().float() for k in keys}  # stored as fp16
         out["by_strength"][str(strength)] = {
@@ -78,16 +77,16 @@ def _saved_path(result: dict, folder: str) -> Path:
 
 def save_round_trips(ckpt: str, concepts: str) -> dict:
     """Save every format, load each back with stock nodes, compare with the patched model."""
-    nodes, glue, mm = _setup()
+    nodes, host, mm = _setup()
     import folder_paths
     import torch
     from safetensors import safe_open
     loader = nodes.CheckpointLoaderSimple()
     base, clip, vae = loader.load_checkpoint(ckpt)[:3]
-    keys = glue.edited_keys(base)
+    keys = host.families.edited_keys(base)
     concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
     patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(base, clip, concept_set, "large_scale", 1.0, 0).args[0]
-    deltas, _ = glue.scapre_edits(patched)
+    deltas, _ = host.patches.scapre_edits(patched)
     patched_w = _effective(patched, keys, mm)
     base_w = _unet_weights(base, keys)
     base_all = {k: v.float().clone() for k, v in base.model.state_dict().items()}
@@ -167,18 +166,18 @@ def interrupted_save(ckpt: str) -> dict:
 
 def prior_cache(ckpt: str, prompts: list[str]) -> dict:
     """The preserve prior's disk cache: computed, read back, and rebuilt after each kind of damage."""
-    nodes, glue, _ = _setup()
+    nodes, host, _ = _setup()
     import folder_paths
     import torch
 
     from scapre_core.prior import prompts_digest, second_moment
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
     prompts = tuple(prompts)
-    path = glue.prior_cache_path(glue.encoder_fingerprint(glue.clip_encoder(clip)), prompts_digest(prompts))
+    path = host.prior_cache.prior_cache_path(host.prior_cache.encoder_fingerprint(host.text.clip_encoder(clip)), prompts_digest(prompts))
     path.unlink(missing_ok=True)
-    first = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
-    second = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
-    plain = second_moment(glue.clip_encoder(clip), prompts, "plain", batch_size=1)
+    first = host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
+    second = host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
+    plain = second_moment(host.text.clip_encoder(clip), prompts, "plain", batch_size=1)
     out = {"path": str(path), "user_directory": folder_paths.get_user_directory(), "first": first.source,
            "second": second.source, "same_gram": torch.equal(first.gram, second.gram),
            "plain_relative_error": float((first.gram - plain.gram).norm() / plain.gram.norm()), "damage": {}}
@@ -187,13 +186,13 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
         "flipped_byte": data[:-9] + bytes([data[-9] ^ 0x40]) + data[-8:],
         "truncated": data[: len(data) // 2],
         "not_safetensors": b"not a cache file",
-        "other_encoder": data.replace(glue.encoder_fingerprint(glue.clip_encoder(clip)).encode(), b"0" * 64),
+        "other_encoder": data.replace(host.prior_cache.encoder_fingerprint(host.text.clip_encoder(clip)).encode(), b"0" * 64),
     }
     for name, damaged in damages.items():
         path.write_bytes(damaged)
-        again = glue.cached_prior(glue.clip_encoder(clip), prompts, "test list")
+        again = host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
         out["damage"][name] = {"source": again.source, "same_gram": torch.equal(again.gram, first.gram),
-                               "then": glue.cached_prior(glue.clip_encoder(clip), prompts, "test list").source}
+                               "then": host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list").source}
     path.unlink()
     return out
 
@@ -201,16 +200,16 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
 def plant_general_prior(ckpt: str) -> dict:
     """A valid cache entry of the general prior for this checkpoint's CLIP, from a stand-in statistic (its first
     16 prompts, scaled to the list's 1,000), so host tests can use the general prior without computing it."""
-    nodes, glue, _ = _setup()
+    nodes, host, _ = _setup()
     import dataclasses
 
     from scapre_core.prior import general_prompts, general_source, prompts_digest, second_moment
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
     prompts = general_prompts()
-    part = second_moment(glue.clip_encoder(clip), prompts[:16], "")
+    part = second_moment(host.text.clip_encoder(clip), prompts[:16], "")
     stand_in = dataclasses.replace(part, gram=part.gram * (len(prompts) / 16), prompts=len(prompts),
                                    source=general_source(prompts) + " [test stand-in]")
-    path = glue.write_prior_cache(stand_in, glue.encoder_fingerprint(glue.clip_encoder(clip)), prompts_digest(prompts))
+    path = host.prior_cache.write_prior_cache(stand_in, host.prior_cache.encoder_fingerprint(host.text.clip_encoder(clip)), prompts_digest(prompts))
     return {"path": str(path)}
 
 
@@ -228,7 +227,7 @@ def _stream_inputs(model, clip, family, text: str) -> dict:
     import torch
     out = clip.encode_from_tokens(clip.tokenize(text), return_pooled=True, return_dict=True)
     inputs = {}
-    for stream in family.streams:
+    for stream in family.streams_of(model):
         x = out["cond"] if stream.source == "cond" else out["pooled_output"]
         if stream.features is not None:  # Wan
             with torch.no_grad():
@@ -276,18 +275,18 @@ def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept:
     untouched input model, the report against the patched layers' outputs), the concept's token layout against
     the tokenizers, and an edit aligned on every position (UCE, no preserve term, ridge 1e-6, float64) that
     must make the edited layers see the anchor for the concept."""
-    nodes, glue, mm = _setup()
+    nodes, host, mm = _setup()
     import torch
     from harness import tiny_models
     pack = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__]
     concept_list, config_class = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"], pack.ScaPreConfig  # the pack's own
     model, clip = tiny_models.build_model(name), tiny_models.build_text_encoder(encoder)
-    family = glue.family_of(model)
-    keys = {stream.name: glue.stream_keys(model, stream) for stream in family.streams}
+    family = host.families.family_of(model)
+    keys = {stream.name: host.families.stream_keys(model, stream) for stream in family.streams_of(model)}
     edited = [k for ks in keys.values() for k in ks]
     before = _all_weights(model, mm)
     patches_before, uuid_before = dict(model.patches), model.patches_uuid
-    out = {"model_config": glue.model_family(model), "keys": keys}
+    out = {"model_config": host.families.model_family(model), "keys": keys}
 
     # the node's default edit (large_scale)
     concept_set = concept_list.execute(concepts, "none").args[0]
@@ -295,7 +294,7 @@ def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept:
                                                                            1.0, 0).args
     result, _, cached = pack.run(model, clip, concept_set, config_class.preset("large_scale", seed=0),
                                   torch.float32)
-    deltas, _ = glue.scapre_edits(patched)
+    deltas, _ = host.patches.scapre_edits(patched)
     after = _all_weights(patched, mm)
     out["node_report"] = report
     out["patched_keys"] = sorted(patched.patches)
@@ -316,11 +315,11 @@ def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept:
     out["concept_measured"] = {n: _relative_norm(new, old, ks) for n, ks in keys.items()}
 
     # where the concept's tokens are, against the tokenizers themselves
-    plan = glue.edit_plan(model, clip, torch.device("cpu"))
+    plan = host.plan.edit_plan(model, clip, torch.device("cpu"))
     out["layouts"] = {n: [list((s.start, list(s.words), s.end, s.stop)) for s in encode([concept])[1].prompts[0]]
                       for n, (_, encode) in plan.streams.items()}
     out["word_counts"] = _tokenizer_word_counts(clip, concept)
-    if family.streams[0].features is not None:  # Wan: the pack's text_embedding against the model's own
+    if family.streams_of(model)[0].features is not None:  # Wan: the pack's text_embedding against the model's own
         hidden = plan.streams[family.streams[0].name][1]([concept])[0][0]
         own = _stream_inputs(model, clip, family, concept)[family.streams[0].name][0]
         out["features_max_abs_error"] = float((hidden - own).abs().max())
@@ -329,7 +328,7 @@ def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept:
     config = config_class.preset("uce", alignment="all", preserve_scale=0.0, lam=1e-6)
     exact, info, _ = pack.run(model, clip, concept_list.execute(f"{concept} -> {anchor}", "none").args[0], config,
                               torch.float64)
-    aligned = glue.apply_edit(model, exact.deltas, 1.0, info)
+    aligned = host.patches.apply_edit(model, exact.deltas, 1.0, info)
     ours, theirs = _stream_inputs(model, clip, family, concept), _stream_inputs(model, clip, family, anchor)
     edited_concept = _outputs(aligned, keys, ours, mm)
     original_concept, original_anchor = _outputs(model, keys, ours, mm), _outputs(model, keys, theirs, mm)
@@ -344,7 +343,7 @@ def family_save(name: str, encoder: str, concepts: str) -> dict:
     the stock LoraLoaderModelOnly, the diffusion model through the stock UNETLoader where ComfyUI detects the
     tiny model (SD3, Wan; FLUX and Chroma are detected only at full size, so their file is compared tensor by
     tensor), the checkpoint (with the tiny text encoder and the TAESD3 VAE) tensor by tensor."""
-    nodes, glue, mm = _setup()
+    nodes, host, mm = _setup()
     import folder_paths
     import torch
     from safetensors import safe_open
@@ -353,7 +352,7 @@ def family_save(name: str, encoder: str, concepts: str) -> dict:
     vae = nodes.VAELoader().load_vae("taesd3")[0]
     concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
     patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0, 0).args[0]
-    edited = glue.edited_keys(model)
+    edited = host.families.edited_keys(model)
     base, after = ({k: v for k, v in _all_weights(m, mm).items() if k.startswith("diffusion_model.")}
                    for m in (model, patched))
     save = nodes.NODE_CLASS_MAPPINGS["ScaPreSaveEditedModel"].PREPARE_CLASS_CLONE({})
@@ -381,7 +380,7 @@ def family_save(name: str, encoder: str, concepts: str) -> dict:
     out["diffusion_model"] = {"stored_keys_match": sorted(stored) == sorted(base), **compare(stored)}
     if name in tiny_models.DETECTED_MODELS:
         reloaded = nodes.UNETLoader().load_unet(str(path.relative_to(folder)), "default")[0]
-        out["diffusion_model"]["reloaded"] = {"model_config": glue.model_family(reloaded),
+        out["diffusion_model"]["reloaded"] = {"model_config": host.families.model_family(reloaded),
                                               **compare(_all_weights(reloaded, mm))}
 
     path, _ = saved("checkpoint", "checkpoints", clip=clip, vae=vae)
@@ -400,7 +399,7 @@ def quantised(kinds: list[str], concepts: str) -> dict:
     marker, as scaled-fp8 files are): what ScaPre reads against the dequantised stored weights, and the
     patched weights ComfyUI materialises (in fp8, stochastically rounded) against W0 + delta. ComfyUI patches
     and samples under torch.inference_mode(); so does this check."""
-    nodes, glue, mm = _setup()
+    nodes, host, mm = _setup()
     import comfy.sd
     import comfy.utils
     import folder_paths
@@ -419,7 +418,7 @@ def quantised(kinds: list[str], concepts: str) -> dict:
                 state[key] = (state[key].float() / scale).to(torch.float8_e4m3fn)
             state["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
             model = comfy.sd.load_diffusion_model_state_dict(state)
-        keys = glue.edited_keys(model)
+        keys = host.families.edited_keys(model)
 
         def dequantised(m, key):
             weight = comfy.utils.get_attr(m.model, key).float()
@@ -437,12 +436,12 @@ def quantised(kinds: list[str], concepts: str) -> dict:
 
         stored = {k: dequantised(model, k) for k in keys}
         with torch.inference_mode():
-            read = glue.EffectiveWeights(model, keys, torch.device("cpu"))
+            read = host.weights.EffectiveWeights(model, keys, torch.device("cpu"))
             read_errors = [float((read[k] - stored[k]).abs().max()) for k in keys]
         base = materialised(model)
         patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0,
                                                                        0).args[0]
-        deltas, _ = glue.scapre_edits(patched)
+        deltas, _ = host.patches.scapre_edits(patched)
         after = materialised(patched)
         out[kind] = {
             "weight_dtype": str(comfy.utils.get_attr(model.model, keys[0]).dtype),
