@@ -62,9 +62,11 @@ class ScaPreErasurePreview(io.ComfyNode):
                 sampler_name: str, scheduler: str, width: int, height: int, samples: int,
                 preserved: int) -> io.NodeOutput:
         rows = preview_rows(concepts, preserved)
-        size = (width // 8 * 8, height // 8 * 8)  # the latent is 1/8 of the image, as in EmptyLatentImage
+        size = sampling.image_size(vae, width, height)  # whole latent positions, as the empty-latent nodes
         zoom = zoom_for(size[1])
         check_grid_size(len(rows), samples, *size, zoom)  # before any sampling
         settings = sampling.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
+        for model in (original, edited):
+            sampling.empty_latent(model, vae, settings)  # refuses a VAE or a family it cannot sample, first
         before, after = sampling.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
         return io.NodeOutput(erasure_grid(rows, before, after, zoom))

@@ -148,7 +148,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
         metadata |= edit_metadata(infos)
         lines = []
         if format in (CHECKPOINT, DIFFUSION_MODEL):
-            expected = {files.checkpoint_key(k) for k in deltas}
+            expected = set(files.checkpoint_keys(model, deltas).values())
             size = write_verified(path, lambda p: files.write_model(p, model, clip if format == CHECKPOINT else None,
                                                                       vae if format == CHECKPOINT else None,
                                                                       metadata), expected)

@@ -66,7 +66,8 @@ class ScaPreConfig:
             (scapre_core.tokens): "auto" (what the encoder's layout states: "released" for SD's CLIP,
             "span" for T5 encoders), "released" (last word, end token, padding: UCE's alignment),
             "span" (every word token and the end token), "span+pads" (and the padding), "all" (every
-            position with the same position of the anchor).
+            position with the same position of the anchor), "words" (every word token: "auto" for LLM
+            encoders, whose end token is a chat template's).
     """
 
     method: str = "scapre"

@@ -14,7 +14,7 @@ its text encoder in comfy/text_encoders/ first):
   2. For each, write its ModelPatcher keys as a regular expression, where its input comes from (``source``) and
      the model's own layers in front of it (``features``: a norm, an MLP, a mean), if any.
   3. Write or reuse its layout function (layouts.py): where a prompt's words and end token sit in those rows.
-     LLM encoders: ``chat_layout`` finds them inside the chat template by the tokenizer's own tokens.
+     LLM encoders: ``ChatLayout`` finds them inside the chat template by the tokenizer's own tokens.
   4. Add the row below: its label, its model_config class names with their modelspec architecture, its
      streams, the token names its text encoder's tokenizer returns, and which loaders and encoder to connect.
   5. Add a tiny model to harness/tiny_models.py and a case to tests/integration/test_families.py, an example
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .features import rms_norm, row_mean, wan_text_embedding
-from .layouts import chat_layout, pooled_layout, sd3_layout, t5_layout
+from .layouts import ChatLayout, pooled_layout, sd3_layout, t5_layout
 
 
 class UnsupportedModel(ValueError):
@@ -93,7 +93,7 @@ def hidream_streams(model) -> tuple[TextStream, ...]:
     layers = model.model.diffusion_model.llama_layers
     return tuple(TextStream(f"Llama-3.1 layer {layer} -> caption_projection.{i}",
                             rf"diffusion_model\.caption_projection\.{i}\.linear\.weight", "conditioning_llama3",
-                            chat_layout("llama"), index=layer) for i, layer in enumerate(layers)) + (
+                            ChatLayout("llama"), alignment="words", index=layer) for i, layer in enumerate(layers)) + (
         TextStream(f"T5 -> caption_projection.{len(layers)}",
                    rf"diffusion_model\.caption_projection\.{len(layers)}\.linear\.weight", "cond", t5_layout("t5xxl")),
         TextStream("pooled CLIP-L/G -> p_embedder", r"diffusion_model\.p_embedder\.pooled_embedder\.linear_1\.weight",
@@ -121,7 +121,7 @@ FAMILIES: tuple[Family, ...] = (
            "T5-XXL (CLIPLoader, type chroma)"),
     Family("FLUX.2", {"Flux2": "flux-2-dev"},
            (TextStream("Mistral-3 -> txt_in", r"diffusion_model\.txt_in\.weight", "cond",
-                       chat_layout("mistral3_24b")),),
+                       ChatLayout("mistral3_24b"), alignment="words"),),
            frozenset({"mistral3_24b"}), "Mistral-3 Small (CLIPLoader, type flux2)"),
     Family("Wan 2.x", {"WAN21_T2V": "wan-2.1-t2v", "WAN21_I2V": "wan-2.1-i2v", "WAN22_T2V": "wan-2.2-ti2v-5b",
                        "WAN21_FunControl2V": "wan-2.1-fun-control", "WAN21_Camera": "wan-2.1-camera",
@@ -133,7 +133,7 @@ FAMILIES: tuple[Family, ...] = (
            frozenset({"umt5xxl"}), "UMT5-XXL (CLIPLoader, type wan)"),
     Family("HunyuanVideo 1.5", {"HunyuanVideo15": "hunyuan-video-1.5"},
            (TextStream(f"{QWEN_7B} -> txt_in.input_embedder", r"diffusion_model\.txt_in\.input_embedder\.weight",
-                       "cond", chat_layout("qwen25_7b")),
+                       "cond", ChatLayout("qwen25_7b"), alignment="words"),
             TextStream(f"mean of {QWEN_7B} -> txt_in.c_embedder", r"diffusion_model\.txt_in\.c_embedder\.in_layer\.weight",
                        "cond", pooled_layout, row_mean, alignment="all")),
            frozenset({"qwen25_7b"}),
@@ -142,15 +142,15 @@ FAMILIES: tuple[Family, ...] = (
            "CLIP-L, CLIP-G, T5-XXL and Llama-3.1-8B (QuadrupleCLIPLoader)"),
     Family("Lumina 2", {"Lumina2": "lumina-2"},
            (TextStream("Gemma-2 -> cap_embedder", r"diffusion_model\.cap_embedder\.1\.weight", "cond",
-                       chat_layout("gemma2_2b"), rms_norm("cap_embedder.0")),),
+                       ChatLayout("gemma2_2b"), rms_norm("cap_embedder.0"), "words"),),
            frozenset({"gemma2_2b"}), "Gemma-2-2B (CLIPLoader, type lumina2), or the checkpoint's own"),
     Family("Qwen-Image", {"QwenImage": "qwen-image"},
-           (TextStream(f"{QWEN_7B} -> txt_in", r"diffusion_model\.txt_in\.weight", "cond", chat_layout("qwen25_7b"),
-                       rms_norm("txt_norm")),),
+           (TextStream(f"{QWEN_7B} -> txt_in", r"diffusion_model\.txt_in\.weight", "cond", ChatLayout("qwen25_7b"),
+                       rms_norm("txt_norm"), "words"),),
            frozenset({"qwen25_7b"}), f"{QWEN_7B} (CLIPLoader, type qwen_image)"),
     Family("Z-Image", {"ZImage": "z-image"},
            (TextStream("Qwen3-4B -> cap_embedder", r"diffusion_model\.cap_embedder\.1\.weight", "cond",
-                       chat_layout("qwen3_4b"), rms_norm("cap_embedder.0")),),
+                       ChatLayout("qwen3_4b"), rms_norm("cap_embedder.0"), "words"),),
            frozenset({"qwen3_4b"}), "Qwen3-4B (CLIPLoader, type lumina2)"),
 )
 BY_CLASS: dict[str, Family] = {name: family for family in FAMILIES for name in family.classes}

@@ -43,9 +43,15 @@ def relative_to_models(path: Path, folder: str, kind: str) -> str:
     return f"{kind}/{path.relative_to(folder).as_posix()}"
 
 
-def checkpoint_key(model_key: str) -> str:
-    """The name of a UNet weight in a saved checkpoint or diffusion model file."""
-    return f"model.{model_key}"
+def checkpoint_keys(model, model_keys) -> dict[str, str]:
+    """model key -> the name of that weight in a checkpoint or diffusion model file ComfyUI saves, as the model
+    config's own saving hook names it ("model.diffusion_model.<path>"; HunyuanVideo: "model.model.<path>")."""
+    prefix = "diffusion_model."
+    named = {key: torch.empty(0) for key in model_keys}
+    saved = model.model.model_config.process_unet_state_dict_for_saving(
+        {key[len(prefix):]: tensor for key, tensor in named.items()})
+    by_tensor = {id(tensor): name for name, tensor in saved.items()}
+    return {key: by_tensor[id(tensor)] for key, tensor in named.items()}
 
 
 def _architecture(model) -> str:

@@ -5,12 +5,14 @@ padding) over the ``rows`` rows the encoder returned for it.
 ComfyUI's token lists hold ``(token, weight, word id)`` with word id 0 exactly for start, end and padding tokens.
 An LLM encoder reads the prompt inside a chat template with ``disable_weights=True``: every token of the
 template and the prompt then has word id 1, and there is no start or end token, so the prompt's own tokens are
-found between the tokenizer's own tokens for the template's two halves (``chat_layout``).
+found between the tokenizer's own tokens for the template's two halves (``ChatLayout``).
 
 Imports nothing from ComfyUI: it works on the token lists and the CLIP's tokenizer objects it is given.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ...scapre_core import ConceptError
 from ...scapre_core.tokens import CONTEXT_LENGTH, PromptLayout, Segment
@@ -82,22 +84,28 @@ def _template_ids(tokenizer, part: str) -> list[int]:
     return [token for token, _, word in chunk if word != 0]
 
 
-def chat_layout(name: str):
+@dataclass(frozen=True)
+class ChatLayout:
     """The layout of a prompt read by a causal LLM (tokens[name]), inside its tokenizer's chat template if it has
     one (the CLIP tokenizer's ``llama_template``, e.g. Z-Image's ``<|im_start|>user\\n{}<|im_end|>\\n...``).
 
     The prompt's words are the tokens between the tokenizer's own tokens for the template's two halves; the
     first token after them (the template's end of turn, ``<|im_end|>``, ``[/INST]``) or, without a template, the
-    first padding token (HiDream's ``<|eot_id|>``) is the end token: because the states are causal it is the
-    first state that has read the whole prompt, as T5's ``</s>`` is. The segment starts at the first word: the
-    template's rows before it are the same in every prompt (causal: they have seen nothing of it), so no
-    alignment ever erases them and every preserved prompt keeps them; the rows after the end token are the
-    segment's "padding". An encoder that drops the template's first rows inside ``encode`` (Qwen-Image) returns
-    fewer rows than there are tokens: the dropped ones are the first.
+    first padding token (HiDream's ``<|eot_id|>``) is the end token, and the rows after it the segment's
+    "padding". The segment starts at the first word. The states are causal: the template's rows before the
+    words are the same in every prompt (they have seen nothing of it), so no alignment erases them and every
+    preserved prompt keeps them. The end token's row has read the whole prompt, but it is the template's token,
+    alike in every prompt: an edit of it moves every prompt (on the tiny models, aligning it doubled a preserved
+    prompt's change), so these families align the words alone ("words"). An encoder that drops the template's
+    first rows inside ``encode`` (Qwen-Image) returns fewer rows than there are tokens: the dropped ones are
+    the first.
     """
-    def layout(clip, tokens, text: str, rows: int) -> PromptLayout:
-        chunk = single_chunk(tokens, name, text)
-        tokenizer = getattr(clip.tokenizer, name)
+
+    name: str
+
+    def __call__(self, clip, tokens, text: str, rows: int) -> PromptLayout:
+        chunk = single_chunk(tokens, self.name, text)
+        tokenizer = getattr(clip.tokenizer, self.name)
         prefix, _, suffix = getattr(clip.tokenizer, "llama_template", "{}").partition("{}")
         before, after = _template_ids(tokenizer, prefix), _template_ids(tokenizer, suffix)
         content = word_positions(chunk)
@@ -120,4 +128,3 @@ def chat_layout(name: str):
         words, end = tuple(shifted[:len(words)]), (shifted[-1] if end is not None else None)
         start = words[0] if words else (end if end is not None else rows - 1)
         return (Segment(start, words, end, rows),)
-    return layout
