@@ -28,13 +28,15 @@ class ScaPreErasurePreview(io.ComfyNode):
             category=CATEGORY,
             description="What the edit does to images: samples every erased prompt and the first preserved ('+') "
                         "prompts with the original and the edited model at the same seeds (as KSampler does, with "
-                        "a blank negative prompt) and returns one labelled grid: a row per prompt, 'erased' or "
-                        f"'kept', columns 'before' and 'after'. Grids over {MAX_MEGAPIXELS} megapixels are refused.",
+                        "a blank negative prompt, on the family's own empty latent: one frame for video models) "
+                        "and returns one labelled grid: a row per prompt, 'erased' or 'kept', columns 'before' and "
+                        f"'after'. Grids over {MAX_MEGAPIXELS} megapixels are refused.",
             inputs=[
                 io.Model.Input("original", tooltip="The model before ScaPre, e.g. Load Checkpoint's MODEL."),
                 io.Model.Input("edited", tooltip="The model after ScaPre: ScaPre Unlearn's MODEL."),
                 io.Clip.Input("clip", tooltip="The text encoder of the model, for the prompts."),
-                io.Vae.Input("vae", tooltip="Decodes the samples into images."),
+                io.Vae.Input("vae", tooltip="The model's own VAE: it decodes the samples into images, and its latent "
+                                            "grid sets the samples' size."),
                 Concepts.Input("concepts", tooltip="The concept list the edit erased (ScaPre Concept List)."),
                 io.Int.Input("seed", default=0, min=0, max=2**64 - 1, control_after_generate=False,
                              tooltip="The noise seed, the same for every prompt and for both models."),
@@ -43,8 +45,11 @@ class ScaPreErasurePreview(io.ComfyNode):
                                tooltip="Classifier-free guidance scale."),
                 io.Combo.Input("sampler_name", options=sampling.SAMPLERS, default="euler", tooltip="The sampler."),
                 io.Combo.Input("scheduler", options=sampling.SCHEDULERS, default="normal", tooltip="The scheduler."),
-                io.Int.Input("width", default=512, min=16, max=4096, step=8, tooltip="Width of each sample."),
-                io.Int.Input("height", default=512, min=16, max=4096, step=8, tooltip="Height of each sample."),
+                io.Int.Input("width", default=512, min=16, max=4096, step=8,
+                             tooltip="Width of each sample, rounded down to the VAE's latent grid (8 px; 16 for "
+                                     "Wan 2.2 TI2V-5B, FLUX.2 and HunyuanVideo 1.5)."),
+                io.Int.Input("height", default=512, min=16, max=4096, step=8,
+                             tooltip="Height of each sample, rounded down to the VAE's latent grid."),
                 io.Int.Input("samples", default=1, min=1, max=8,
                              tooltip="Images per prompt and model: one latent batch, as KSampler with this batch "
                                      "size."),

@@ -481,6 +481,67 @@ def family_save(name: str, encoder: str, concepts: str, formats: list[str]) -> d
     return out
 
 
+def _node(nodes, name: str, **inputs):
+    """The first output of a stock node, run as the executor would (V3 nodes on a class clone)."""
+    cls = nodes.NODE_CLASS_MAPPINGS[name]
+    if hasattr(cls, "PREPARE_CLASS_CLONE"):
+        return cls.PREPARE_CLASS_CLONE({}).execute(**inputs).args[0]
+    return getattr(cls(), cls.FUNCTION)(**inputs)[0]
+
+
+def _vae(nodes, kind: str):
+    from harness import tiny_models
+    if kind in ("taesd3", "pixel_space"):
+        return nodes.VAELoader().load_vae(kind)[0]
+    return tiny_models.build_vae(kind)
+
+
+def preview_latents(cases: list, refusals: list, width: int, height: int, batch: int) -> dict:
+    """For each (model_config class, VAE kind, the family's stock empty-latent node, its extra inputs): the shape
+    of ScaPre Erasure Preview's empty latent against the stock node's as KSampler receives it (after
+    comfy.sample.fix_empty_latent_channels), both at width x height; for each (class, VAE kind) in
+    ``refusals``: the error the preview gives."""
+    nodes, host, _ = _setup()
+    from harness import tiny_models
+    import comfy.sample
+    settings = host.sampling.SamplerSettings(0, 1, 1.0, "euler", "normal", width, height, batch)
+    out = {"latents": {}, "refusals": {}}
+    for name, kind, node, extra in cases:
+        if name == "SD15":
+            model, _, vae = nodes.CheckpointLoaderSimple().load_checkpoint(paths.TINY_SD15)[:3]
+        else:
+            model, vae = tiny_models.build_model(name), _vae(nodes, kind)
+        inputs = {"width": width, "height": height, "batch_size": batch, **extra}
+        stock = _node(nodes, node, **({**inputs, "vae": vae} if "vae" in extra else inputs))["samples"]
+        ours = host.sampling.empty_latent(model, vae, settings)
+        out["latents"][name] = {"ours": list(ours.shape),
+                                "stock": list(comfy.sample.fix_empty_latent_channels(model, stock).shape),
+                                "zero": bool((ours == 0).all())}
+    for name, kind in refusals:
+        try:
+            host.sampling.empty_latent(tiny_models.build_model(name), _vae(nodes, kind), settings)
+            out["refusals"][name] = None
+        except ValueError as err:
+            out["refusals"][name] = str(err)
+    return out
+
+
+def video_preview(concepts: str, width: int, height: int) -> dict:
+    """ScaPre Erasure Preview on a tiny Wan 2.1 (its one-frame, 5-D latents decoded by a tiny Wan VAE): the grid's
+    size, and its tiles against the node's own sampling of the same prompts."""
+    nodes, host, _ = _setup()
+    from harness import tiny_models
+    model, clip, vae = tiny_models.build_model("WAN21_T2V"), tiny_models.build_text_encoder("wan"), _vae(nodes, "wan21")
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    edited = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "uce", 1.0, 0).args[0]
+    grid = nodes.NODE_CLASS_MAPPINGS["ScaPreErasurePreview"].execute(
+        model, edited, clip, vae, concept_set, 0, 2, 1.0, "euler", "simple", width, height, 1, 1).args[0]
+    settings = host.sampling.SamplerSettings(0, 2, 1.0, "euler", "simple", width, height, 1)
+    before, after = host.sampling.sample_prompts([model, edited], clip, vae, ["golf ball", "a red apple"], settings)
+    return {"grid": list(grid.shape), "tile": list(before[0].shape), "finite": bool(grid.isfinite().all()),
+            "before_after_differ": float((before[0] - after[0]).abs().max())}
+
+
 def quantised(kinds: list[str], concepts: str) -> dict:
     """The SD3 diffusion model from its file with fp8 weights ("fp8": UNETLoader's fp8_e4m3fn) and with scaled fp8
     weights ("scaled_fp8": each weight stored as fp8 of W / s with its float32 scale s, and the "scaled_fp8"
@@ -563,7 +624,8 @@ def families(cases: list, concepts: str, preserved: str, concept: str, anchors: 
 
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
           "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior,
-          "families": families, "quantised": quantised}
+          "families": families, "quantised": quantised, "preview_latents": preview_latents,
+          "video_preview": video_preview}
 
 
 def main() -> None:
