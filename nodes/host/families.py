@@ -184,8 +184,8 @@ def architecture(model) -> str:
 
 def stream_keys(model, stream: TextStream) -> list[str]:
     """The weights of one text stream of the model, in model order (none of them a bias)."""
-    pattern = re.compile(stream.keys)
-    keys = [k for k in model.model_state_dict("diffusion_model.") if pattern.fullmatch(k)]
+    pattern = re.compile(stream.keys)  # parameters: listing them reads no weight
+    keys = [k for k, _ in model.model.named_parameters() if k.startswith("diffusion_model.") and pattern.fullmatch(k)]
     if not keys:
         raise UnsupportedModel(f"this {model_family(model)} model has no {stream.name} weights "
                                f"(no key matches {stream.keys})")

@@ -42,6 +42,24 @@ def logical_shape(layer) -> tuple[int, int] | None:
     return None
 
 
+def _key_patches(model) -> dict:
+    """``model.get_key_patches("diffusion_model.")``; a model whose stored weights this ComfyUI fails to read is
+    refused naming their format (ComfyUI 0.3.75 under torch 2.14 cannot detach its own QuantizedTensors in
+    inference mode: its LoRA loaders and samplers fail on such a model the same way)."""
+    try:
+        return model.get_key_patches("diffusion_model.")
+    except RuntimeError as err:
+        found = next(((name, weight) for name, weight in model.model.named_parameters() if type(weight) not in PLAIN),
+                     None)
+        if found is None:
+            raise
+        name, weight = found
+        layer = comfy.utils.get_attr(model.model, name.rsplit(".", 1)[0])
+        raise UnsupportedModel(f"this ComfyUI cannot read this model's weights ({err}): {name} is stored as "
+                               f"{stored_format(weight, layer)}, which its own LoRA loaders and samplers cannot use "
+                               "either here: load the model in a plain or fp8 format, or update ComfyUI") from err
+
+
 class EffectiveWeights(Mapping):
     """key -> the model's effective float32 weight (base, dequantised, plus upstream patches).
 
@@ -57,7 +75,7 @@ class EffectiveWeights(Mapping):
 
     def __init__(self, model, keys: list[str], device: torch.device, patches: dict | None = None):
         self._model = model
-        self._patches = model.get_key_patches("diffusion_model.") if patches is None else patches
+        self._patches = _key_patches(model) if patches is None else patches
         self._keys = keys
         self._device = device
         self._digests: dict[str, str] = {}

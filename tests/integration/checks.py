@@ -542,35 +542,83 @@ def video_preview(concepts: str, width: int, height: int) -> dict:
             "before_after_differ": float((before[0] - after[0]).abs().max())}
 
 
-def quantised(kinds: list[str], concepts: str) -> dict:
-    """The SD3 diffusion model from its file with fp8 weights ("fp8": UNETLoader's fp8_e4m3fn) and with scaled fp8
-    weights ("scaled_fp8": each weight stored as fp8 of W / s with its float32 scale s, and the "scaled_fp8"
-    marker, as scaled-fp8 files are): what ScaPre reads against the dequantised stored weights, and the
-    patched weights ComfyUI materialises (in fp8, stochastically rounded) against W0 + delta. ComfyUI patches
-    and samples under torch.inference_mode(); so does this check."""
-    nodes, host, mm = _setup()
+class _Writes:
+    """A torch dispatch mode that records every operation writing into the storage of one of ``tensors`` (an
+    in-place op, an out= argument, a copy_ into it): what "never written" means for base weights."""
+
+    def __init__(self, tensors):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        def storage(t):
+            inner = getattr(t, "_qdata", t)  # a QuantizedTensor's data
+            return inner.untyped_storage().data_ptr()
+
+        watched = {storage(t) for t in tensors}
+        self.writes = []
+        outer = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                for i, argument in enumerate(func._schema.arguments):
+                    if argument.alias_info is None or not argument.alias_info.is_write:
+                        continue
+                    value = args[i] if i < len(args) else kwargs.get(argument.name)
+                    if hasattr(value, "untyped_storage") and storage(value) in watched:
+                        outer.writes.append(str(func))
+                return func(*args, **kwargs)
+
+        self.mode = Mode()
+
+
+def _quantised_sd3(kind: str, nodes):
+    """The tiny SD3 diffusion model as one of the quantised formats ComfyUI 0.3.75 makes: "fp8" (UNETLoader's
+    fp8_e4m3fn), "scaled_fp8" (each 2-D weight stored as fp8 of W / s with its float32 scale, and the
+    "scaled_fp8" marker, as scaled-fp8 files are) or "mixed_fp8" (every linear layer listed in the file's
+    _quantization_metadata as float8_e4m3fn with its weight_scale: ComfyUI loads those weights as QuantizedTensors
+    of its TensorCoreFP8Layout)."""
+    import json as jsonlib
+
     import comfy.sd
     import comfy.utils
     import folder_paths
+    import torch
+    if kind == "fp8":
+        return nodes.UNETLoader().load_unet(paths.TINY_SD3, "fp8_e4m3fn")[0]
+    state = comfy.utils.load_torch_file(folder_paths.get_full_path_or_raise("diffusion_models", paths.TINY_SD3))
+    layers = {}
+    for key in [k for k, v in state.items() if v.ndim == 2]:
+        scale = state[key].float().abs().max() / 448.0
+        state[key[: -len("weight")] + ("scale_weight" if kind == "scaled_fp8" else "weight_scale")] = scale
+        state[key] = (state[key].float() / scale).to(torch.float8_e4m3fn)
+        layers[key[: -len(".weight")]] = {"format": "float8_e4m3fn"}
+    if kind == "scaled_fp8":
+        state["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+        return comfy.sd.load_diffusion_model_state_dict(state)
+    metadata = {"_quantization_metadata": jsonlib.dumps({"format_version": "1.0", "layers": layers})}
+    return comfy.sd.load_diffusion_model_state_dict(state, metadata=metadata)
+
+
+def quantised(kinds: list[str], concepts: str) -> dict:
+    """The SD3 diffusion model in each quantised format of ``kinds`` (_quantised_sd3): what ScaPre reads against
+    the dequantised stored weights, whether the edit wrote into any stored weight (_Writes), and the patched
+    weights ComfyUI materialises (in fp8, stochastically rounded) against W0 + delta. ComfyUI patches and samples
+    under torch.inference_mode(); so does this check."""
+    nodes, host, mm = _setup()
+    import comfy.utils
     import torch
     clip = nodes.CLIPLoader().load_clip(paths.TINY_CLIP_L, "sd3")[0]
     concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
     out = {}
     for kind in kinds:
-        if kind == "fp8":
-            model = nodes.UNETLoader().load_unet(paths.TINY_SD3, "fp8_e4m3fn")[0]
-        else:
-            state = comfy.utils.load_torch_file(folder_paths.get_full_path_or_raise("diffusion_models", paths.TINY_SD3))
-            for key in [k for k, v in state.items() if v.ndim == 2]:
-                scale = state[key].float().abs().max() / 448.0
-                state[key[: -len("weight")] + "scale_weight"] = scale
-                state[key] = (state[key].float() / scale).to(torch.float8_e4m3fn)
-            state["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
-            model = comfy.sd.load_diffusion_model_state_dict(state)
+        model = _quantised_sd3(kind, nodes)
         keys = host.families.edited_keys(model)
 
         def dequantised(m, key):
-            weight = comfy.utils.get_attr(m.model, key).float()
+            weight = comfy.utils.get_attr(m.model, key)
+            if hasattr(weight, "dequantize") and hasattr(weight, "layout_type"):  # a QuantizedTensor
+                return weight.dequantize().float()
+            weight = weight.float()
             if not key.endswith(".weight"):
                 return weight
             scale = getattr(comfy.utils.get_attr(m.model, key[: -len(".weight")]), "scale_weight", None)
@@ -588,14 +636,25 @@ def quantised(kinds: list[str], concepts: str) -> dict:
             read = host.weights.EffectiveWeights(model, keys, torch.device("cpu"))
             read_errors = [float((read[k] - stored[k]).abs().max()) for k in keys]
         base = materialised(model)
-        patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0,
-                                                                       0).args[0]
+        weights = [comfy.utils.get_attr(model.model, k) for k in model.model.state_dict() if k.endswith(".weight")]
+        bytes_before = [bytes(getattr(w, "_qdata", w).detach().contiguous().view(torch.uint8).flatten().numpy())
+                        for w in weights]
+        writes = _Writes(weights)
+        with writes.mode:
+            patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale",
+                                                                           1.0, 0).args[0]
+        bytes_after = [bytes(getattr(w, "_qdata", w).detach().contiguous().view(torch.uint8).flatten().numpy())
+                       for w in weights]
         deltas, _ = host.patches.scapre_edits(patched)
         after = materialised(patched)
+        weight = comfy.utils.get_attr(model.model, keys[0])
         out[kind] = {
-            "weight_dtype": str(comfy.utils.get_attr(model.model, keys[0]).dtype),
-            "scaled": hasattr(comfy.utils.get_attr(model.model, keys[0][: -len(".weight")]), "scale_weight"),
+            "weight_type": type(weight).__name__,
+            "weight_dtype": str(getattr(weight, "_qdata", weight).dtype),
+            "format": host.weights.stored_format(weight, comfy.utils.get_attr(model.model, keys[0][: -len(".weight")])),
             "read_max_abs_error": max(read_errors),
+            "writes_into_stored_weights": writes.writes,
+            "stored_bytes_unchanged": bytes_before == bytes_after,
             "edited_relative_error": {k: float((after[k] - stored[k] - deltas[k]).norm() / (stored[k] + deltas[k]).norm())
                                       for k in keys},
             "applied_cosine": {k: float(torch.nn.functional.cosine_similarity((after[k] - stored[k]).flatten(),
@@ -605,6 +664,56 @@ def quantised(kinds: list[str], concepts: str) -> dict:
             "restored": all(torch.equal(v, base[k]) for k, v in materialised(model).items()),
         }
     return out
+
+
+def quantised_refused(kind: str, concepts: str) -> dict:
+    """The SD3 diffusion model in a quantised format this ComfyUI cannot use (_quantised_sd3): what ScaPre Unlearn
+    says, whether it wrote into any stored weight, and what the stock KSampler (under torch.inference_mode(), as
+    the executor runs it) says about the same model."""
+    nodes, host, _ = _setup()
+    import comfy.utils
+    import torch
+    model = _quantised_sd3(kind, nodes)
+    clip = nodes.CLIPLoader().load_clip(paths.TINY_CLIP_L, "sd3")[0]
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    weights = [w for k, w in model.model.named_parameters() if k.endswith(".weight")]
+    writes, out = _Writes(weights), {}
+    try:
+        with torch.inference_mode(), writes.mode:
+            nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "uce", 1.0, 0)
+        out["unlearn"] = None
+    except Exception as err:
+        out["unlearn"] = f"{type(err).__name__}: {err}"
+    out["writes_into_stored_weights"] = writes.writes
+    cond = nodes.CLIPTextEncode().encode(clip, "a golf ball")[0]
+    try:
+        with torch.inference_mode():
+            nodes.common_ksampler(model, 0, 1, 1.0, "euler", "normal", cond, cond, {"samples": torch.zeros(1, 16, 8, 8)})
+        out["ksampler"] = None
+    except Exception as err:
+        out["ksampler"] = f"{type(err).__name__}: {err}"
+    out["weight_type"] = type(comfy.utils.get_attr(model.model, "diffusion_model.context_embedder.weight")).__name__
+    return out
+
+
+def unreadable_weight(concepts: str) -> dict:
+    """The tiny SD3 whose context_embedder weight is stored packed, two 4-bit values to a byte ([out, in / 2]
+    uint8, as NVFP4 and other packed formats are), in a layer that does not dequantise it: what ScaPre
+    Unlearn says."""
+    nodes, host, _ = _setup()
+    import comfy.utils
+    import torch
+    model = nodes.UNETLoader().load_unet(paths.TINY_SD3, "default")[0]
+    clip = nodes.CLIPLoader().load_clip(paths.TINY_CLIP_L, "sd3")[0]
+    layer = comfy.utils.get_attr(model.model, "diffusion_model.context_embedder")
+    packed = torch.zeros(layer.out_features, layer.in_features // 2, dtype=torch.uint8)
+    layer.weight = torch.nn.Parameter(packed, requires_grad=False)
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    try:
+        nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "uce", 1.0, 0)
+    except Exception as err:
+        return {"error": type(err).__name__, "message": str(err)}
+    return {"error": None}
 
 
 def families(cases: list, concepts: str, preserved: str, concept: str, anchors: list, saves: dict,
@@ -624,7 +733,9 @@ def families(cases: list, concepts: str, preserved: str, concept: str, anchors: 
 
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
           "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior,
-          "families": families, "quantised": quantised, "preview_latents": preview_latents,
+          "families": families, "quantised": quantised, "quantised_refused": quantised_refused,
+          "unreadable_weight": unreadable_weight,
+          "preview_latents": preview_latents,
           "video_preview": video_preview}
 
 

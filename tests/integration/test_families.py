@@ -304,15 +304,41 @@ def test_sd3_refuses_a_clip_that_is_not_its_text_encoder(comfy_server):
     assert comfy_server.proc.poll() is None
 
 
-def test_quantised_weights_are_read_dequantised_and_patched_in_fp8(host):
-    result = run_check("quantised", kinds=["fp8", "scaled_fp8"], concepts=CONCEPTS)
-    for kind, scaled in (("fp8", False), ("scaled_fp8", True)):
+QUANTISED = {  # the quantised formats ComfyUI 0.3.75 makes and uses: how it stores the edited weight, ScaPre's name
+    "fp8": ("torch.float8_e4m3fn", "float8_e4m3fn"),
+    "scaled_fp8": ("torch.float8_e4m3fn", "scaled float8_e4m3fn"),
+}
+
+
+def test_quantised_weights_are_read_dequantised_and_patched_never_written(host):
+    result = run_check("quantised", kinds=list(QUANTISED), concepts=CONCEPTS)
+    for kind, (dtype, stored_format) in QUANTISED.items():
         q = result[kind]
-        assert q["weight_dtype"] == "torch.float8_e4m3fn" and q["scaled"] == scaled
-        assert q["read_max_abs_error"] == 0.0  # ScaPre's W0 is the stored fp8 value (times its scale)
+        assert (q["weight_type"], q["weight_dtype"], q["format"]) == ("Parameter", dtype, stored_format), kind
+        assert q["read_max_abs_error"] == 0.0, kind  # ScaPre's W0 is the stored weight, dequantised by its layer
+        assert q["writes_into_stored_weights"] == [] and q["stored_bytes_unchanged"], kind  # never written
         for key, error in q["edited_relative_error"].items():
             # ComfyUI rounds W0 + delta stochastically to fp8 (3 mantissa bits): a few % of the weight, and the
             # change it applies points along delta
-            assert error <= 0.05, key
-            assert q["applied_cosine"][key] >= 0.75, key
-        assert q["others_changed"] == [] and q["restored"]
+            assert error <= 0.05, (kind, key)
+            assert q["applied_cosine"][key] >= 0.75, (kind, key)
+        assert q["others_changed"] == [] and q["restored"], kind
+
+
+def test_a_quantised_format_this_comfyui_cannot_use_is_refused_naming_it(host):
+    """ComfyUI 0.3.75 loads a file whose _quantization_metadata lists float8 layers as QuantizedTensors of its
+    TensorCoreFP8Layout, but under torch 2.14 it cannot use them in inference mode: its own KSampler fails on
+    such a model. ScaPre refuses it, naming the format, and writes nothing."""
+    result = run_check("quantised_refused", kind="mixed_fp8", concepts=CONCEPTS)
+    assert result["weight_type"] == "QuantizedTensor"
+    assert result["ksampler"] is not None and "inference tensor" in result["ksampler"]  # the host's own failure
+    assert result["unlearn"].startswith("UnsupportedModel: this ComfyUI cannot read this model's weights")
+    assert "stored as QuantizedTensor with layout TensorCoreFP8Layout" in result["unlearn"]
+    assert result["writes_into_stored_weights"] == []
+
+
+def test_a_weight_its_layer_cannot_dequantise_is_refused_naming_its_format(host):
+    result = run_check("unreadable_weight", concepts=CONCEPTS)
+    assert result["error"] == "UnsupportedModel"
+    message = result["message"]
+    assert "diffusion_model.context_embedder.weight is stored as uint8" in message and "cannot read" in message
