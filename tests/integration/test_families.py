@@ -34,6 +34,7 @@ import shutil
 import uuid
 
 import numpy as np
+import pack
 import pytest
 from host_helpers import error_message, images, run_check, run_ok, saved_file
 
@@ -122,6 +123,13 @@ def families(host):
     return run_check("families", cases=[(name, encoder) for name, (encoder, _) in EXPECTED.items()],
                      concepts=CONCEPTS, preserved=PRESERVED, concept=CONCEPT, anchors=ANCHORS, saves=SAVES,
                      light=VARIANTS)
+
+
+def test_the_tooltips_list_the_families_of_the_table(comfy_server):
+    table = pack.module("nodes.host.families")
+    inputs = comfy_server.object_info()["ScaPreUnlearn"]["input"]["required"]
+    assert table.labels() in inputs["model"][1]["tooltip"]
+    assert all(f"{f.label}: {f.encoder}" in inputs["clip"][1]["tooltip"] for f in table.FAMILIES if f.encoder)
 
 
 def test_every_family_the_host_defines_is_tested(families):
