@@ -67,7 +67,9 @@ class Family:
     saved files carry; ``streams``: its text streams, or a function of the model that returns them (when their
     number depends on the model, as HiDream's one stream per LLM layer); ``tokens``: the token names
     ``clip.tokenize`` returns for the family's own text encoder (None: any CLIP whose width matches, the SD
-    families); ``encoder``: the text encoder to connect, and with which loader.
+    families); ``encoder``: the text encoder to connect, and with which loader; ``tokenizer``: the class name of
+    ComfyUI's tokenizer for it, where another family's encoder gives the same token names (Qwen-Image's and
+    HunyuanVideo 1.5's Qwen2.5-VL, read through different templates and layers).
     """
 
     label: str
@@ -75,6 +77,7 @@ class Family:
     streams: tuple[TextStream, ...] | Callable
     tokens: frozenset[str] | None = None
     encoder: str = ""
+    tokenizer: str = ""
 
     def streams_of(self, model) -> tuple[TextStream, ...]:
         return self.streams(model) if callable(self.streams) else self.streams
@@ -137,7 +140,7 @@ FAMILIES: tuple[Family, ...] = (
             TextStream(f"mean of {QWEN_7B} -> txt_in.c_embedder", r"diffusion_model\.txt_in\.c_embedder\.in_layer\.weight",
                        "cond", pooled_layout, row_mean, alignment="all")),
            frozenset({"qwen25_7b"}),
-           f"{QWEN_7B} + ByT5 (DualCLIPLoader, type hunyuan_video_15)"),
+           f"{QWEN_7B} + ByT5 (DualCLIPLoader, type hunyuan_video_15)", "HunyuanVideo15Tokenizer"),
     Family("HiDream", {"HiDream": "hidream-i1"}, hidream_streams, frozenset({"g", "l", "t5xxl", "llama"}),
            "CLIP-L, CLIP-G, T5-XXL and Llama-3.1-8B (QuadrupleCLIPLoader)"),
     Family("Lumina 2", {"Lumina2": "lumina-2"},
@@ -147,7 +150,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("Qwen-Image", {"QwenImage": "qwen-image"},
            (TextStream(f"{QWEN_7B} -> txt_in", r"diffusion_model\.txt_in\.weight", "cond", ChatLayout("qwen25_7b"),
                        rms_norm("txt_norm"), "words"),),
-           frozenset({"qwen25_7b"}), f"{QWEN_7B} (CLIPLoader, type qwen_image)"),
+           frozenset({"qwen25_7b"}), f"{QWEN_7B} (CLIPLoader, type qwen_image)", "QwenImageTokenizer"),
     Family("Z-Image", {"ZImage": "z-image"},
            (TextStream("Qwen3-4B -> cap_embedder", r"diffusion_model\.cap_embedder\.1\.weight", "cond",
                        ChatLayout("qwen3_4b"), rms_norm("cap_embedder.0"), "words"),),

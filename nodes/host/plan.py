@@ -40,9 +40,10 @@ def edit_plan(model, clip, device: torch.device) -> EditPlan:
     reader = EffectiveWeights(model, [k for ks in keys.values() for k in ks], device)
     if family.tokens is not None:
         found = set(clip.tokenize(""))
-        if found != family.tokens:
+        kind = type(clip.tokenizer).__name__
+        if found != family.tokens or (family.tokenizer and kind != family.tokenizer):
             raise UnsupportedModel(f"this CLIP is not the text encoder of this {name} ({family.label}) model: it "
-                                   f"tokenises for {sorted(found)}, the model needs {family.encoder}")
+                                   f"tokenises for {sorted(found)} with {kind}, the model needs {family.encoder}")
     states = PromptStates(clip)
     planned, prior_encoders = {}, {}
     for stream in streams:

@@ -717,11 +717,23 @@ def unreadable_weight(concepts: str) -> dict:
 
 
 def families(cases: list, concepts: str, preserved: str, concept: str, anchors: list, saves: dict,
-             light: tuple = ()) -> dict:
+             light: tuple = (), mismatches: tuple = ()) -> dict:
     """family_edit for every (model_config class, text encoder) case (light for those in ``light``) and
-    family_save for those in ``saves`` (name -> its formats), in one ComfyUI process; each case's seconds."""
+    family_save for those in ``saves`` (name -> its formats), in one ComfyUI process; each case's seconds; and
+    what ScaPre Unlearn says for each (model_config class, text encoder of another family) in ``mismatches``."""
     import time
-    out = {}
+    nodes, _, _ = _setup()
+    from harness import tiny_models
+    out = {"mismatches": {}}
+    for name, encoder in mismatches:
+        concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+        try:
+            nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(tiny_models.build_model(name),
+                                                             tiny_models.build_text_encoder(encoder),
+                                                             concept_set, "uce", 1.0, 0)
+            out["mismatches"][f"{name} {encoder}"] = None
+        except Exception as err:
+            out["mismatches"][f"{name} {encoder}"] = f"{type(err).__name__}: {err}"
     for name, encoder in cases:
         start = time.perf_counter()
         out[name] = {"edit": family_edit(name, encoder, concepts, preserved, concept, anchors, name in light)}
