@@ -13,7 +13,7 @@ WEB_DIRECTORY = "./web"
 
 if find_spec("comfy_api") is not None:
     from .nodes import NODES
-    from .nodes._api import ComfyExtension
+    from .nodes.host.node_api import ComfyExtension
 
     class ScaPreExtension(ComfyExtension):
         async def get_node_list(self):

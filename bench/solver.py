@@ -135,19 +135,19 @@ def clip_prior() -> dict:
 
     inprocess.init()
     import nodes
-    glue = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__].glue
+    host = inprocess.pack_host()
     from scapre_core.prior import prompts_digest
 
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(paths.TINY_SD15)[1]
-    encode = glue.clip_encoder(clip)
-    glue.prior_cache_path(glue.encoder_fingerprint(encode), prompts_digest(general_prompts())).unlink(missing_ok=True)
+    encode = host.text.clip_encoder(clip)
+    host.prior_cache.prior_cache_path(host.prior_cache.encoder_fingerprint(encode), prompts_digest(general_prompts())).unlink(missing_ok=True)
     before = _rss_bytes()
     start, cpu_start = time.perf_counter(), time.process_time()
-    built = glue.general_prior(encode)
+    built = host.prior_cache.general_prior(encode)
     build, build_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    read = glue.general_prior(encode)
+    read = host.prior_cache.general_prior(encode)
     return {"prompts": built.prompts, "d": built.d, "build_s": round(build, 1), "build_cpu_s": round(build_cpu, 1),
             "cache_read_s": round(time.perf_counter() - start, 3), "source_built": built.source,
             "source_read": read.source, "peak_extra_rss_mb": round((peak - before) / 2**20, 1),

@@ -6,6 +6,7 @@ folder_paths. Library use:
     from harness import inprocess
     inprocess.init()                               # once per process; later calls are no-ops
     result = inprocess.run_prompt(prompt)          # {"success", "outputs", "errors", "node_errors"}
+    host = inprocess.pack_host()                   # the pack's nodes/host modules, as ComfyUI loaded them
 
 Command line (one process start and node init for several prompts; prints the list of their results as JSON
 on stdout; exit status 0 only if all succeeded):
@@ -20,9 +21,13 @@ Packs that need server.PromptServer.instance at import time (route registration)
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
+import pkgutil
+import re
 import sys
+import types
 import uuid
 
 from . import paths
@@ -85,6 +90,29 @@ def init(output_directory=None, whitelist=(paths.PACK_LINK_NAME,)):
     return _config
 
 
+def cache_arguments(execution):
+    """``cache_args`` for the host's PromptExecutor: every key its execution module reads from them without a
+    default (ComfyUI 0.3.75: "ram"; 0.38: "ram" and "ram_inactive"), read from the host's own source so a newer
+    host gets the keys it needs, each 0: no LRU size and no RAM headroom, which is what main.py passes with the
+    classic cache (a fresh executor per prompt keeps nothing between prompts anyway)."""
+    with open(execution.__file__) as f:
+        source = f.read()
+    return {key: 0 for key in sorted(set(re.findall(r"cache_args\[[\"'](\w+)[\"']\]", source)))}
+
+
+def pack_host():
+    """The pack's host layer (nodes/host/) as ComfyUI loaded it: a namespace with each of its modules, e.g.
+    ``pack_host().families.family_of(model)``."""
+    if _config is None:
+        raise RuntimeError("call harness.inprocess.init() first")
+    import nodes
+
+    root = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__.rsplit(".nodes.", 1)[0]
+    package = importlib.import_module(f"{root}.nodes.host")
+    return types.SimpleNamespace(**{m.name: importlib.import_module(f"{package.__name__}.{m.name}")
+                                    for m in pkgutil.iter_modules(package.__path__)})
+
+
 def run_prompt(prompt, extra_data=None):
     """Validate and execute one API-format prompt; return {success, outputs, errors, node_errors}.
 
@@ -101,7 +129,7 @@ def run_prompt(prompt, extra_data=None):
     if not valid:
         return {"success": False, "outputs": {}, "errors": [error], "node_errors": node_errors}
     executor = execution.PromptExecutor(_NullServer(), cache_type=execution.CacheType.CLASSIC,
-                                        cache_args={"lru": 0, "ram": 0})
+                                        cache_args=cache_arguments(execution))
     executor.execute(prompt, prompt_id, extra_data or {}, good_outputs)
     errors = [data for event, data in executor.status_messages if event == "execution_error"]
     return {"success": bool(executor.success), "outputs": executor.history_result.get("outputs", {}),

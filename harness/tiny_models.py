@@ -49,6 +49,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 
@@ -297,6 +298,41 @@ FLUX_TINY = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim
 CHROMA_TINY = dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=384, hidden_size=64,
                    mlp_ratio=2.0, num_heads=2, depth=1, depth_single_blocks=1, axes_dim=[8, 12, 12], theta=10000,
                    patch_size=2, qkv_bias=True, in_dim=64, out_dim=64, hidden_dim=64, n_layers=1)
+# The families read through an LLM, and the Wan variants: built on their model_config classes (ComfyUI detects
+# most of them only at full size). Each reads a 64-wide text state (LLM_WIDTH; FLUX.2: three Mistral layers
+# stacked, HiDream: its Llama and T5 widths), more than the rows of a short prompt in its chat template, so the
+# tests' "every position aligned" edit can be exact (HiDream: see TOKENIZER_OPTIONS).
+LLM_WIDTH = 64
+LUMINA_TINY = dict(image_model="lumina2", patch_size=2, in_channels=16, dim=64, cap_feat_dim=LLM_WIDTH, n_layers=1,
+                   n_refiner_layers=1, n_heads=2, n_kv_heads=2, axes_dims=[8, 12, 12], axes_lens=[300, 64, 64],
+                   rope_theta=10000.0, ffn_dim_multiplier=4.0, qk_norm=True)
+ZIMAGE_TINY = {**LUMINA_TINY, "rope_theta": 256.0, "ffn_dim_multiplier": 8.0 / 3.0, "z_image_modulation": True,
+               "time_scale": 1000.0}
+QWEN_IMAGE_TINY = dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=1,
+                       attention_head_dim=32, num_attention_heads=2, joint_attention_dim=LLM_WIDTH,
+                       axes_dims_rope=(8, 12, 12))
+HUNYUAN_VIDEO_15_TINY = dict(image_model="hunyuan_video", in_channels=65, out_channels=32, patch_size=[1, 1, 1],
+                             axes_dim=[16, 56, 56], vec_in_dim=None, context_in_dim=LLM_WIDTH, hidden_size=128,
+                             mlp_ratio=4.0, num_heads=1, depth=1, depth_single_blocks=1, theta=256, qkv_bias=True,
+                             guidance_embed=False, byt5=False, meanflow=False, use_cond_type_embedding=True,
+                             vision_in_dim=1152)  # what ComfyUI detects HunyuanVideo 1.5 by
+HIDREAM_TINY = dict(image_model="hidream", patch_size=2, in_channels=16, out_channels=16, num_layers=1,
+                    num_single_layers=1, attention_head_dim=32, num_attention_heads=2,
+                    caption_channels=[384, LLM_WIDTH], text_emb_dim=64, num_routed_experts=2,
+                    num_activated_experts=1, axes_dims_rope=[16, 8, 8], max_resolution=[32, 32], llama_layers=[0, 1])
+FLUX2_TINY = dict(image_model="flux2", in_channels=128, out_channels=128, vec_in_dim=None,
+                  context_in_dim=3 * LLM_WIDTH, hidden_size=64, mlp_ratio=3.0, num_heads=2, depth=1,
+                  depth_single_blocks=1, axes_dim=[8, 8, 8, 8], theta=2000, patch_size=1, qkv_bias=False,
+                  guidance_embed=True, global_modulation=True, mlp_silu_act=True, ops_bias=False,
+                  default_ref_method="index", ref_index_scale=10.0)
+WAN_VARIANTS = {  # model_config class -> what its unet config adds to WAN_TINY (each variant's own inputs)
+    "WAN21_FunControl2V": {"model_type": "i2v", "in_dim": 48}, "WAN21_Camera": {"model_type": "camera", "in_dim": 32},
+    "WAN22_Camera": {"model_type": "camera_2.2", "in_dim": 36},
+    "WAN21_Vace": {"model_type": "vace", "vace_in_dim": 96, "vace_layers": 1},
+    "WAN21_HuMo": {"model_type": "humo"}, "WAN22_S2V": {"model_type": "s2v"}, "WAN22_Animate": {"model_type": "animate"},
+}
+WAN_TINY = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=64, freq_dim=256, text_dim=4096,
+                out_dim=16, num_heads=1, num_layers=2)
 IN_PROCESS_MODELS = {  # name -> (supported_models class, unet config) for the models built directly
     "Flux": ("Flux", FLUX_TINY),
     "FluxSchnell": ("FluxSchnell", {**FLUX_TINY, "guidance_embed": False}),
@@ -307,12 +343,17 @@ IN_PROCESS_MODELS = {  # name -> (supported_models class, unet config) for the m
                                           "nerf_mlp_ratio": 2, "nerf_depth": 1, "nerf_max_freqs": 2,
                                           "nerf_tile_size": 0, "nerf_final_head_type": "linear",
                                           "nerf_embedder_dtype": None}),
+    "Flux2": ("Flux2", FLUX2_TINY),
+    "Lumina2": ("Lumina2", LUMINA_TINY),
+    "ZImage": ("ZImage", ZIMAGE_TINY),
+    "QwenImage": ("QwenImage", QWEN_IMAGE_TINY),
+    "HunyuanVideo15": ("HunyuanVideo15", HUNYUAN_VIDEO_15_TINY),
+    "HiDream": ("HiDream", HIDREAM_TINY),
+    **{name: (name, {"image_model": "wan2.1", **WAN_TINY, **extra}) for name, extra in WAN_VARIANTS.items()},
 }
 # SD3 with a 96-wide CLIP-L (77 CLIP rows fit in 96 dimensions, so an edit aligned on every row can be exact) and
 # a 4096-wide T5: pooled = 96 (CLIP-L) + 1280 (zeros for the absent CLIP-G).
 SD3_TINY = {**SD3_MMDIT, "adm_in_channels": 96 + 1280, "pos_embed_max_size": 16, "num_patches": 16 * 16}
-WAN_TINY = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=128, ffn_dim=64, freq_dim=256, text_dim=4096,
-                out_dim=16, num_heads=1, num_layers=2)
 DETECTED_MODELS = {  # name -> (ComfyUI module path and class, config): built from a state dict, then detected
     "SD3": ("comfy.ldm.modules.diffusionmodules.mmdit.MMDiT", SD3_TINY),
     "WAN21_T2V": ("comfy.ldm.wan.model.WanModel", WAN_TINY),
@@ -322,6 +363,8 @@ DETECTED_MODELS = {  # name -> (ComfyUI module path and class, config): built fr
 T5_SMALL = {"d_ff": 32, "d_kv": 16, "num_heads": 2, "num_layers": 1}
 CLIP_SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 3,
               "projection_dim": 32}
+LLM_SMALL = {"hidden_size": LLM_WIDTH, "intermediate_size": 128, "num_attention_heads": 2, "num_key_value_heads": 1,
+             "num_hidden_layers": 4}  # 4: HunyuanVideo 1.5 reads layer -3, Z-Image and Lumina 2 layer -2
 TEXT_ENCODERS = {  # name -> (tokenizer, encoder factory, model_options): ComfyUI's classes, small layer configs
     "flux": ("comfy.text_encoders.flux.FluxTokenizer", "comfy.text_encoders.flux.flux_clip",
              {"t5xxl_model_config": {**T5_SMALL, "d_model": 384}, "clip_l_model_config": CLIP_SMALL}),
@@ -332,8 +375,27 @@ TEXT_ENCODERS = {  # name -> (tokenizer, encoder factory, model_options): ComfyU
              "clip_l_model_config": {**CLIP_SMALL, "hidden_size": 96, "projection_dim": 96}}),
     "wan": ("comfy.text_encoders.wan.WanT5Tokenizer", "comfy.text_encoders.wan.te",
             {"umt5xxl_model_config": {**T5_SMALL, "d_model": 4096, "vocab_size": 128}}),
+    "z_image": ("comfy.text_encoders.z_image.ZImageTokenizer", "comfy.text_encoders.z_image.te",
+                {"qwen3_4b_model_config": LLM_SMALL}),
+    "lumina2": ("comfy.text_encoders.lumina2.LuminaTokenizer", "comfy.text_encoders.lumina2.te",
+                {"gemma2_2b_model_config": {**LLM_SMALL, "vocab_size": 128}}),
+    "qwen_image": ("comfy.text_encoders.qwen_image.QwenImageTokenizer", "comfy.text_encoders.qwen_image.te",
+                   {"qwen25_7b_model_config": LLM_SMALL}),
+    "hunyuan_video_15": ("comfy.text_encoders.hunyuan_video.HunyuanVideo15Tokenizer",
+                         "comfy.text_encoders.hunyuan_image.te", {"qwen25_7b_model_config": LLM_SMALL}),
+    "hidream": ("comfy.text_encoders.hidream.HiDreamTokenizer", "comfy.text_encoders.hidream.hidream_clip",
+                {"t5xxl_model_config": {**T5_SMALL, "d_model": 384}, "clip_l_model_config": CLIP_SMALL,
+                 "clip_g_model_config": CLIP_SMALL,
+                 "llama_model_config": {**LLM_SMALL, "hidden_size": LLM_WIDTH, "num_hidden_layers": 2}}),
+    "flux2": ("comfy.text_encoders.flux.Flux2Tokenizer", "comfy.text_encoders.flux.flux2_te",
+              {"mistral3_24b_model_config": {**LLM_SMALL, "num_hidden_layers": 31}}),  # it reads layers 10, 20, 30
 }
-ENCODER_ARGUMENTS = {"sd3": {"clip_l": True, "clip_g": False, "t5": True}}
+TOKENIZER_OPTIONS = {"hidream": {"llama_min_length": 16}}
+"""ComfyUI's own tokenizer options (CLIP.set_tokenizer_option) set on a tiny encoder. HiDream pads its Llama rows
+to 128, more rows than the tiny Llama is wide, so no matrix could map them all onto the anchor's: the tiny one
+pads to 16 (the layout is the same, with fewer padding rows)."""
+ENCODER_ARGUMENTS = {"sd3": {"clip_l": True, "clip_g": False, "t5": True},
+                     "hunyuan_video_15": {"byt5": False}}  # ByT5 reads quoted text only; not edited
 SPIECE_WORDS = ("a photo of Van Gogh painting golf ball church building cat dog red green blue circle square "
                 "triangle star tennis apple pear river mountain portrait style keep number concept word gentle anchor")
 
@@ -358,7 +420,7 @@ def _fill_module(module, seed):
     """
     import torch
 
-    params = dict(module.named_parameters())
+    params = {k: p for k, p in module.named_parameters() if ".visual." not in f".{k}"}
     values = _fill({k: p for k, p in params.items()}, seed, bias_scale=0.1)
     with torch.no_grad():
         for k, p in params.items():
@@ -388,8 +450,9 @@ def build_model(name, seed=0):
                                             comfy.model_management.unet_offload_device())
 
 
-def spiece_model():
-    """A 120-piece SentencePiece model (pad 0, end 1, unknown 2, no start token, as UMT5's) from a fixed text."""
+def spiece_model(ids=None):
+    """A 120-piece SentencePiece model from a fixed text; ``ids``: its special pieces, by default UMT5's (pad 0,
+    end 1, unknown 2, no start token); Gemma's are pad 0, end 1, start 2, unknown 3."""
     import io
 
     import sentencepiece
@@ -398,13 +461,85 @@ def spiece_model():
     lines = [" ".join(words[(7 * i + 3 * j) % len(words)] for j in range(8)) for i in range(400)]
     proto = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=proto, vocab_size=120,
-                                             model_type="bpe", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-                                             num_threads=1, minloglevel=2)
+                                             model_type="bpe", num_threads=1, minloglevel=2,
+                                             **(ids or {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1}))
     return proto.getvalue()
 
 
+# The first special tokens of Mistral's tekken files (their ranks are their ids; Mistral3Tokenizer pads with 11).
+TEKKEN_SPECIALS = ("<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+                   "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]",
+                   "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]")
+TEKKEN_PATTERN = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|"
+                  r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|"
+                  r"\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def tekken_model(text):
+    """A tekken vocabulary (Mistral's tokenizer file, JSON bytes): the special tokens, the 256 bytes, and every
+    prefix of every word of ``text`` (letters only, with and without a leading space) as merged tokens."""
+    import base64
+
+    pieces = [bytes([b]) for b in range(256)]
+    for word in sorted(set(re.findall(r"[A-Za-z]+", text))):
+        for spaced in (word, " " + word):
+            data = spaced.encode()
+            pieces += [data[:n] for n in range(2, len(data) + 1) if data[:n] not in pieces]
+    vocab = [{"rank": rank, "token_bytes": base64.b64encode(piece).decode()} for rank, piece in enumerate(pieces)]
+    specials = [{"rank": rank, "token_str": name, "is_control": True} for rank, name in enumerate(TEKKEN_SPECIALS)]
+    size = len(specials) + len(vocab)
+    return json.dumps({"config": {"pattern": TEKKEN_PATTERN, "default_vocab_size": size, "num_vocab_tokens": size,
+                                  "default_num_special_tokens": len(specials)},
+                       "vocab": vocab, "special_tokens": specials}).encode()
+
+
+def _tekken_converter():
+    """ComfyUI 0.3.75's FLUX.2 tokenizer converts a tekken file with ``MistralConverter(vocab=...)``, which the
+    pinned transformers 5 no longer has (it takes ``vocab_file``): on this host FLUX.2's text encoder cannot load
+    at all. For the tiny FLUX.2 text encoder this replaces that one conversion with transformers 5's, reading
+    the same tekken data; every other part is ComfyUI's own Flux2Tokenizer and Mistral3Tokenizer."""
+    import tempfile
+
+    import comfy.text_encoders.flux
+    from tokenizers.processors import TemplateProcessing
+    from transformers.integrations.mistral import MistralConverter
+
+    def load(data):
+        with tempfile.NamedTemporaryFile("wb", suffix=".json") as f:
+            f.write(bytes(data.numpy()) if hasattr(data, "numpy") else data)
+            f.flush()
+            converted = MistralConverter(vocab_file=f.name).converted()
+        # a prompt starts with <s> (id 1), as Mistral3Tokenizer's start token and Mistral3_24BModel's expect
+        converted.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        return {"tokenizer_object": converted, "legacy": False}
+
+    comfy.text_encoders.flux.load_mistral_tokenizer = load
+
+
+def tokenizer_data(name):
+    """What a real text encoder file carries for its tokenizer, for the tiny encoders that need it."""
+    import torch
+
+    if name == "wan":
+        return {"spiece_model": torch.ByteTensor(list(spiece_model()))}
+    if name == "lumina2":
+        ids = {"pad_id": 0, "eos_id": 1, "bos_id": 2, "unk_id": 3}
+        return {"spiece_model": torch.ByteTensor(list(spiece_model(ids)))}
+    if name == "flux2":
+        _tekken_converter()
+        import comfy.text_encoders.flux
+        bytewise = {"tekken_model": torch.ByteTensor(list(tekken_model("")))}
+        template = comfy.text_encoders.flux.Flux2Tokenizer(tokenizer_data=bytewise).llama_template
+        return {"tekken_model": torch.ByteTensor(list(tekken_model(f"{template} {SPIECE_WORDS}")))}
+    return {}
+
+
 def build_text_encoder(name, seed=0):
-    """A tiny ComfyUI CLIP for a family ("flux", "chroma", "sd3", "wan"): its real tokenizer, small layers."""
+    """A tiny ComfyUI CLIP for a family (a key of TEXT_ENCODERS): its real tokenizer, small layers.
+
+    Qwen2.5-VL's vision tower (1280 wide, 32 layers: text-only prompts never run it) is built at its fixed size
+    but left unfilled: allocating it costs nothing until written, filling it would take half a minute.
+    """
     import comfy.sd
     import comfy.supported_models_base
     import torch
@@ -412,10 +547,43 @@ def build_text_encoder(name, seed=0):
     tokenizer, factory, options = TEXT_ENCODERS[name]
     target = comfy.supported_models_base.ClipTarget(_attribute(tokenizer),
                                                     _attribute(factory)(**ENCODER_ARGUMENTS.get(name, {})))
-    data = {"spiece_model": torch.ByteTensor(list(spiece_model()))} if name == "wan" else {}
+    data = tokenizer_data(name)
+    if name == "flux2":  # the vocabulary is as large as the tiny tekken file
+        size = json.loads(bytes(data["tekken_model"].numpy()))["config"]["default_vocab_size"]
+        options = {**options, "mistral3_24b_model_config": {**options["mistral3_24b_model_config"], "vocab_size": size}}
     clip = comfy.sd.CLIP(target=target, tokenizer_data=data, model_options={**options, "dtype": torch.float32})
+    for option, value in TOKENIZER_OPTIONS.get(name, {}).items():
+        clip.set_tokenizer_option(option, value)
     _fill_module(clip.cond_stage_model, seed)
     return clip
+
+
+# The keys ComfyUI's VAE loader detects a VAE kind by, with the shapes real files have (comfy/sd.py VAE): enough
+# to build the VAE object (its latent channels, dimensions and compression), whose other weights stay unfilled:
+# for the latents of the preview tests, never for decoding.
+VAE_GEOMETRY = {
+    "wan22": {"decoder.middle.0.residual.0.gamma": (1024, 1, 1, 1),
+              "decoder.upsamples.0.upsamples.0.residual.2.weight": (1024, 1024, 3, 3, 3)},
+    "flux2": {"decoder.conv_in.weight": (512, 32, 3, 3), "decoder.up.3.upsample.conv.weight": (512, 512, 3, 3),
+              "bn.running_mean": (128,), "post_quant_conv.weight": (32, 32, 1, 1)},
+    "hunyuan_video_15": {"decoder.conv_in.conv.weight": (1024, 32, 3, 3, 3)},
+}
+WAN21_VAE_TINY = dict(dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                      temperal_downsample=[False, True, True], dropout=0.0)
+
+
+def build_vae(kind, seed=0):
+    """A ComfyUI VAE object: "wan21", a Wan 2.1 VAE 8 wide (what decodes a tiny Wan's one-frame latents, 16
+    channels at 1/8), seeded; or a kind of VAE_GEOMETRY, for its latent geometry only."""
+    import comfy.ldm.wan.vae
+    import comfy.sd
+    import torch
+
+    if kind == "wan21":
+        with torch.device("meta"):
+            spec = comfy.ldm.wan.vae.WanVAE(**WAN21_VAE_TINY).state_dict()
+        return comfy.sd.VAE(sd=_fill(spec, seed))
+    return comfy.sd.VAE(sd={key: torch.zeros(shape) for key, shape in VAE_GEOMETRY[kind].items()})
 
 
 def _sha256(path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..scapre_core import CONCEPT_PRESETS, ConceptError, ConceptSet, parse_concepts, preset_text
 from ..scapre_core.concepts import PRIORS
 from ..scapre_core.expand import EXPAND_OFF, EXPANSIONS, expand_concepts
-from ._api import CATEGORY, Concepts, io, ui, with_data
+from .host.node_api import CATEGORY, Concepts, io, ui, with_data
 
 NO_PRESET = "none"
 RECIPE_PRIOR = "recipe"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..scapre_core import CONFIG_PRESETS, ScaPreConfig
 from ..scapre_core.config import NEGATIVES
 from ..scapre_core.tokens import ALIGNMENTS
-from ._api import CATEGORY, io
+from .host.node_api import CATEGORY, io
 
 DEFAULT_RECIPE = "large_scale"
 PRECISIONS = ("float32", "float64")
@@ -87,9 +87,10 @@ FIELDS: tuple[Field, ...] = (
           "token, as released) or preserve (its most similar + lines, the look-alikes).",
           choices=NEGATIVES),
     Field("values_only", "Edit only the value projections (to_v), as OCE's release does."),
-    Field("alignment", "Which token positions of a concept are paired with its anchor's: auto (SD: released; FLUX, "
-          "SD3, Chroma, Wan: span), released (last word, end token, padding: UCE's), span (every word token and the "
-          "end token), span+pads (and the padding), all (every position).",
+    Field("alignment", "Which token positions of a concept are paired with its anchor's: auto (SD: released; FLUX.1, "
+          "SD3, Chroma, Wan: span; the LLM-read families: words), released (last word, end token, padding: UCE's), "
+          "span (every word token and the end token), span+pads (and the padding), all (every position), words "
+          "(every word token; an LLM's end token is its chat template's, the same in every prompt).",
           choices=("auto", *ALIGNMENTS)),
 )
 """The advanced settings, in widget order."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..scapre_core import ConceptSet
 from ..scapre_core.concepts import BLANK_ANCHOR
-from . import comfy_glue as glue
-from ._api import CATEGORY, Concepts, io
+from .host import sampling
+from .host.node_api import CATEGORY, Concepts, io
 from .preview_grid import MAX_MEGAPIXELS, Row, check_grid_size, erasure_grid, zoom_for
 
 
@@ -28,23 +28,28 @@ class ScaPreErasurePreview(io.ComfyNode):
             category=CATEGORY,
             description="What the edit does to images: samples every erased prompt and the first preserved ('+') "
                         "prompts with the original and the edited model at the same seeds (as KSampler does, with "
-                        "a blank negative prompt) and returns one labelled grid: a row per prompt, 'erased' or "
-                        f"'kept', columns 'before' and 'after'. Grids over {MAX_MEGAPIXELS} megapixels are refused.",
+                        "a blank negative prompt, on the family's own empty latent: one frame for video models) "
+                        "and returns one labelled grid: a row per prompt, 'erased' or 'kept', columns 'before' and "
+                        f"'after'. Grids over {MAX_MEGAPIXELS} megapixels are refused.",
             inputs=[
                 io.Model.Input("original", tooltip="The model before ScaPre, e.g. Load Checkpoint's MODEL."),
                 io.Model.Input("edited", tooltip="The model after ScaPre: ScaPre Unlearn's MODEL."),
                 io.Clip.Input("clip", tooltip="The text encoder of the model, for the prompts."),
-                io.Vae.Input("vae", tooltip="Decodes the samples into images."),
+                io.Vae.Input("vae", tooltip="The model's own VAE: it decodes the samples into images, and its latent "
+                                            "grid sets the samples' size."),
                 Concepts.Input("concepts", tooltip="The concept list the edit erased (ScaPre Concept List)."),
                 io.Int.Input("seed", default=0, min=0, max=2**64 - 1, control_after_generate=False,
                              tooltip="The noise seed, the same for every prompt and for both models."),
                 io.Int.Input("steps", default=20, min=1, max=10000, tooltip="Sampling steps per image."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
                                tooltip="Classifier-free guidance scale."),
-                io.Combo.Input("sampler_name", options=glue.SAMPLERS, default="euler", tooltip="The sampler."),
-                io.Combo.Input("scheduler", options=glue.SCHEDULERS, default="normal", tooltip="The scheduler."),
-                io.Int.Input("width", default=512, min=16, max=4096, step=8, tooltip="Width of each sample."),
-                io.Int.Input("height", default=512, min=16, max=4096, step=8, tooltip="Height of each sample."),
+                io.Combo.Input("sampler_name", options=sampling.SAMPLERS, default="euler", tooltip="The sampler."),
+                io.Combo.Input("scheduler", options=sampling.SCHEDULERS, default="normal", tooltip="The scheduler."),
+                io.Int.Input("width", default=512, min=16, max=4096, step=8,
+                             tooltip="Width of each sample, rounded down to the VAE's latent grid (8 px; 16 for "
+                                     "Wan 2.2 TI2V-5B, FLUX.2 and HunyuanVideo 1.5)."),
+                io.Int.Input("height", default=512, min=16, max=4096, step=8,
+                             tooltip="Height of each sample, rounded down to the VAE's latent grid."),
                 io.Int.Input("samples", default=1, min=1, max=8,
                              tooltip="Images per prompt and model: one latent batch, as KSampler with this batch "
                                      "size."),
@@ -62,9 +67,11 @@ class ScaPreErasurePreview(io.ComfyNode):
                 sampler_name: str, scheduler: str, width: int, height: int, samples: int,
                 preserved: int) -> io.NodeOutput:
         rows = preview_rows(concepts, preserved)
-        size = (width // 8 * 8, height // 8 * 8)  # the latent is 1/8 of the image, as in EmptyLatentImage
+        size = sampling.image_size(vae, width, height)  # whole latent positions, as the empty-latent nodes
         zoom = zoom_for(size[1])
         check_grid_size(len(rows), samples, *size, zoom)  # before any sampling
-        settings = glue.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
-        before, after = glue.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
+        settings = sampling.SamplerSettings(seed, steps, cfg, sampler_name, scheduler, *size, samples)
+        for model in (original, edited):
+            sampling.empty_latent(model, vae, settings)  # refuses a VAE or a family it cannot sample, first
+        before, after = sampling.sample_prompts([original, edited], clip, vae, [r.prompt for r in rows], settings)
         return io.NodeOutput(erasure_grid(rows, before, after, zoom))

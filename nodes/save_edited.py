@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 
 from ..scapre_core import __version__, low_rank
 from ..scapre_core.lowrank import relative_error
-from . import comfy_glue as glue
-from ._api import CATEGORY, io, ui
+from .host import files, patches
+from .host.node_api import CATEGORY, io, ui
 
 CHECKPOINT = "checkpoint"
 DIFFUSION_MODEL = "diffusion model"
@@ -36,7 +36,7 @@ def lora_key(model_key: str) -> str:
     return model_key[: -len(".weight")]
 
 
-def edit_metadata(infos: list[glue.EditInfo]) -> dict[str, str]:
+def edit_metadata(infos: list[patches.EditInfo]) -> dict[str, str]:
     """The scapre.* metadata of the ScaPre edit(s) on a model."""
     first = infos[0]
     metadata = {
@@ -135,23 +135,23 @@ class ScaPreSaveEditedModel(io.ComfyNode):
     @classmethod
     def execute(cls, model, filename_prefix: str, format: str, clip=None, vae=None, precision: str = "fp16",
                 max_error: float = 0.01, max_rank: int = 256, rank: int = 0) -> io.NodeOutput:
-        deltas, infos = glue.scapre_edits(model)
+        deltas, infos = patches.scapre_edits(model)
         if not infos:
             raise SaveError("this model carries no ScaPre edit: connect the MODEL output of ScaPre Unlearn")
         if format == CHECKPOINT and (clip is None or vae is None):
             raise SaveError("the checkpoint format needs the CLIP and the VAE: connect both (e.g. from Load "
                             "Checkpoint), or pick 'diffusion model' or an edit format")
-        folder = glue.model_folder(FORMATS[format])
-        path = glue.new_file_path(filename_prefix, folder)
-        metadata = glue.standard_metadata(model, path.stem, cls.hidden.prompt, cls.hidden.extra_pnginfo,
-                                          lora=format in (LORA_EXACT, LORA_LOW_RANK))
+        folder = files.model_folder(FORMATS[format])
+        path = files.new_file_path(filename_prefix, folder)
+        metadata = files.standard_metadata(model, path.stem, cls.hidden.prompt, cls.hidden.extra_pnginfo,
+                                           lora=format in (LORA_EXACT, LORA_LOW_RANK))
         metadata |= edit_metadata(infos)
         lines = []
         if format in (CHECKPOINT, DIFFUSION_MODEL):
-            expected = {glue.checkpoint_key(k) for k in deltas}
-            size = write_verified(path, lambda p: glue.write_model(p, model, clip if format == CHECKPOINT else None,
-                                                                     vae if format == CHECKPOINT else None,
-                                                                     metadata), expected)
+            expected = set(files.checkpoint_keys(model, deltas).values())
+            size = write_verified(path, lambda p: files.write_model(p, model, clip if format == CHECKPOINT else None,
+                                                                      vae if format == CHECKPOINT else None,
+                                                                      metadata), expected)
         else:
             dtype = torch.float16 if precision == "fp16" else torch.float32
             tensors, errors = edit_tensors(deltas, format, dtype, max_error, max_rank, rank or None)
@@ -167,6 +167,6 @@ class ScaPreSaveEditedModel(io.ComfyNode):
                 lines.append(f"rank {min(ranks)}-{max(ranks)} (mean {sum(ranks) / len(ranks):.1f}); relative error "
                              f"{error:.3%} overall, {max(errors.values()):.3%} worst weight (bound {max_error:.2%})")
             size = write_verified(path, lambda p: save_file(tensors, str(p), metadata=metadata), set(tensors))
-        where = glue.relative_to_models(path, folder, FORMATS[format])
+        where = files.relative_to_models(path, folder, FORMATS[format])
         summary = "\n".join([f"saved {format}: {where} ({size / 2**20:.2f} MB, {len(deltas)} edited weights)", *lines])
         return io.NodeOutput(ui=ui.PreviewText(summary))

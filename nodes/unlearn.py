@@ -10,8 +10,8 @@ import torch
 from ..scapre_core import CONFIG_PRESETS, ConceptSet, ScaPreConfig, UnlearnResult, unlearn_streams
 from ..scapre_core.api import prior_choice
 from ..scapre_core.concepts import PRIOR_GENERAL
-from . import comfy_glue as glue
-from ._api import CATEGORY, Concepts, io, ui
+from .host import families, patches, plan, prior_cache, weights
+from .host.node_api import CATEGORY, Concepts, io, ui
 from .options import DEFAULT_RECIPE, Options, UnlearnOptions, describe_changes, widget_values
 
 RECIPE_HELP = (
@@ -30,7 +30,7 @@ RECIPE_HELP = (
 )
 
 _CACHE_SIZE = 2
-_cache: OrderedDict[tuple, tuple[weakref.ref, weakref.ref, UnlearnResult, glue.EditInfo]] = OrderedDict()
+_cache: OrderedDict[tuple, tuple[weakref.ref, weakref.ref, UnlearnResult, patches.EditInfo]] = OrderedDict()
 
 
 LEGACY_INPUTS = ("erase_scale", "preserve_scale", "lam", "p", "informax", "spectral", "bures_iters", "alpha_min",
@@ -72,32 +72,32 @@ def _cached(key: tuple, model, clip):
     return entry[2], entry[3]
 
 
-def _remember(key: tuple, model, clip, result: UnlearnResult, info: glue.EditInfo) -> None:
+def _remember(key: tuple, model, clip, result: UnlearnResult, info: patches.EditInfo) -> None:
     _cache[key] = (weakref.ref(model.model), weakref.ref(clip.cond_stage_model), result, info)
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
 
 
-def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dtype) -> tuple[UnlearnResult, glue.EditInfo, bool]:
+def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dtype) -> tuple[UnlearnResult, patches.EditInfo, bool]:
     """Compute (or reuse) the edit of ``model`` for these concepts; returns (result, info, cached).
 
-    Every text stream of the model's family is edited from its own token states (glue.edit_plan), under
+    Every text stream of the model's family is edited from its own token states (host.plan.edit_plan), under
     torch.inference_mode() as ComfyUI runs nodes (fp8 weights cannot be read and patched under autograd).
     """
-    key = (glue.identity(model, clip), concepts, config, dtype)
+    key = (patches.identity(model, clip), concepts, config, dtype)
     hit = _cached(key, model, clip)
     if hit is not None:
         return (*hit, True)
-    device = glue.compute_device()
+    device = weights.compute_device()
     with torch.inference_mode():
-        plan = glue.edit_plan(model, clip, device)
+        edit = plan.edit_plan(model, clip, device)
         priors = None
         if prior_choice(concepts, config) == PRIOR_GENERAL:
-            priors = {name: glue.general_prior(encode) for name, encode in plan.prior_encoders.items()}
-        result = unlearn_streams(plan.streams, concepts, config, priors=priors, device=device,
-                                 progress=glue.progress_reporter(plan.weight_count()), dtype=dtype)
-    info = glue.EditInfo(config.method, config.to_json(), concepts.to_text(), plan.family,
-                         plan.reader.fingerprint(), result.report.to_text())
+            priors = {name: prior_cache.general_prior(encode) for name, encode in edit.prior_encoders.items()}
+        result = unlearn_streams(edit.streams, concepts, config, priors=priors, device=device,
+                                 progress=patches.progress_reporter(edit.weight_count()), dtype=dtype)
+    info = patches.EditInfo(config.method, config.to_json(), concepts.to_text(), edit.family,
+                            edit.reader.fingerprint(), result.report.to_text())
     _remember(key, model, clip, result, info)
     return result, info, False
 
@@ -111,16 +111,17 @@ class ScaPreUnlearn(io.ComfyNode):
             category=CATEGORY,
             hidden=[io.Hidden.prompt, io.Hidden.unique_id],
             description="Erase concepts from the model in closed form (ScaPre, ICLR 2026): edits the weights that "
-                        "read the text (SD1.x/SD2.x/SDXL: every cross-attention's key/value projections; FLUX.1, "
-                        "Chroma, SD3/SD3.5: the text-input layers; Wan 2.x: every cross-attention's k/v) and "
-                        "returns the model with that edit as a patch. The input model is not modified; strength "
-                        "scales the edit like a LoRA.",
+                        "read the prompt alone (every cross-attention's key/value projections in the SD families "
+                        "and Wan; the text-input layers of the other families) and returns the model with that "
+                        "edit as a patch. The input model is not modified; strength scales the edit like a LoRA.",
             inputs=[
-                io.Model.Input("model", tooltip="An SD1.x, SD2.x, SDXL, FLUX.1, Chroma, SD3/SD3.5 or Wan 2.x model "
-                                                "(fine-tunes, merges, fp8 files and models with LoRAs applied work "
-                                                "too)."),
-                io.Clip.Input("clip", tooltip="The text encoder that belongs to this model (FLUX.1: CLIP-L + T5-XXL; "
-                                              "SD3.5: CLIP-L, CLIP-G and T5-XXL; Chroma: T5-XXL; Wan: UMT5-XXL)."),
+                io.Model.Input("model", tooltip=f"A model of one of these families: {families.labels()} (fine-tunes, "
+                                                "merges, fp8 files and models with LoRAs applied work too). Other "
+                                                "families are refused."),
+                io.Clip.Input("clip", tooltip="The text encoder that belongs to this model (the checkpoint's own CLIP "
+                                              "for the SD families; " + "; ".join(
+                                                  f"{f.label}: {f.encoder}" for f in families.FAMILIES if f.encoder)
+                                              + ")."),
                 Concepts.Input("concepts", tooltip="From ScaPre Concept List."),
                 io.Combo.Input("recipe", options=list(CONFIG_PRESETS), default=DEFAULT_RECIPE, tooltip=RECIPE_HELP),
                 io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.05,
@@ -153,7 +154,7 @@ class ScaPreUnlearn(io.ComfyNode):
         config = build_config(recipe, seed, options)
         dtype = torch.float64 if options is not None and options.precision == "float64" else torch.float32
         result, info, cached = run(model, clip, concepts, config, dtype)
-        patched = glue.apply_edit(model, result.deltas, strength, info)
+        patched = patches.apply_edit(model, result.deltas, strength, info)
         changes = describe_changes(config, recipe)
         header = (f"{info.family} model, {len(result.deltas)} edited weights, recipe {recipe}, "
                   f"strength {strength:g}, seed {seed}" + (" (edit reused from cache)" if cached else ""))

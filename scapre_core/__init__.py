@@ -8,6 +8,9 @@ Public API: ``parse_concepts``, ``ConceptSet``, ``ConceptError``, ``ScaPreConfig
 ``low_rank`` (factorise a delta for LoRA export).
 """
 
+import re
+from pathlib import Path
+
 from .api import Report, StreamsReport, UnlearnResult, unlearn, unlearn_streams
 from .concepts import PRESETS as CONCEPT_PRESETS
 from .concepts import Concept, ConceptError, ConceptSet, parse_concepts, preset_text
@@ -15,7 +18,15 @@ from .config import PRESETS as CONFIG_PRESETS
 from .config import ScaPreConfig
 from .lowrank import LowRank, low_rank
 
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    """The pack's version, written once: ``[project] version`` in the pyproject.toml beside this package."""
+    text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    return re.search(r'^\[project\][^\[]*?^version\s*=\s*"([^"]+)"', text, re.M | re.S).group(1)
+
+
+__version__ = _version()
 
 __all__ = [
     "CONCEPT_PRESETS", "CONFIG_PRESETS", "Concept", "ConceptError", "ConceptSet", "LowRank", "Report",

@@ -41,6 +41,7 @@ ALIGNMENT_HELP = {
     "span": "every word token and the end token",
     "span+pads": "every word token, the end token and the padding",
     "all": "every position",
+    "words": "every word token",
 }
 
 

@@ -71,7 +71,8 @@ class ScaPreConfig:
             (scapre_core.tokens): "auto" (what the encoder's layout states: "released" for SD's CLIP,
             "span" for T5 encoders), "released" (last word, end token, padding: UCE's alignment),
             "span" (every word token and the end token), "span+pads" (and the padding), "all" (every
-            position with the same position of the anchor).
+            position with the same position of the anchor), "words" (every word token: "auto" for LLM
+            encoders, whose end token is a chat template's).
         oce_orientation: OCE's rotation: "objective" (the maximiser of the paper's objective) or "released"
             (the release's, its transpose: same output norms, other directions).
         oce_scales: OCE's erase, preserve and prior weights: "relative" (in units of the encoder's real-token

@@ -23,6 +23,10 @@ segment's first position:
   ``e_o - t <-> max(s_n, e_n - t)`` for t = 0 .. e_o - (first word of the concept); padding is left alone
   (T5 encoders pad to hundreds of positions that carry the prompt too).
 * "span+pads": "span", then the padding, ``e_o + t <-> e_n + t`` for t >= 1 while both stay in their segment.
+* "words": every word token of the concept and nothing else, right-aligned at the last words:
+  ``f_o - t <-> max(s_n, f_n - t)`` for t = 0 .. f_o - (first word of the concept); an anchor without words
+  gives its end token. For encoders whose end token is a template's token, the same in every prompt (an LLM's
+  end of turn): an edit of its row would move every prompt.
 * "all": every position with the same position of the anchor (prompts of equal length): with every position
   aligned, the edited weight sees for the concept what the original saw for the anchor.
 
@@ -43,7 +47,7 @@ from .concepts import ConceptError, ConceptSet
 
 CONTEXT_LENGTH = 77
 MAX_WORD_TOKENS = CONTEXT_LENGTH - 2
-ALIGNMENTS = ("released", "span", "span+pads", "all")
+ALIGNMENTS = ("released", "span", "span+pads", "all", "words")
 """The alignments ``encode_concepts`` knows (the config's "auto" means: the one the layout states)."""
 
 
@@ -54,7 +58,7 @@ class Segment:
     ``words``: the positions of the prompt's word tokens (every sub-token), ascending; ``end``: the end token's
     position (after the words), or None when the segment has none (a pooled vector: one word, no end);
     positions after the end token are padding, positions before the first word (a start token) belong to no
-    group.
+    group. Without words and end token, the segment's last position stands for the prompt.
     """
 
     start: int
@@ -65,19 +69,21 @@ class Segment:
     def __post_init__(self):
         limit = self.stop if self.end is None else self.end
         inside = all(self.start <= w < limit for w in self.words) and (
-            self.start <= self.end < self.stop if self.end is not None else bool(self.words))
+            self.start <= self.end < self.stop if self.end is not None else self.start < self.stop)
         if not inside or list(self.words) != sorted(set(self.words)):
             raise ValueError(f"inconsistent segment {self}: need start <= words < end < stop (words ascending), "
-                             "or words and no end token")
+                             "or start <= words < stop and no end token")
 
     @property
     def last(self) -> int:
         """The last word token (the position before the end token when there are no words)."""
-        return self.words[-1] if self.words else max(self.start, self.end - 1)
+        if self.words:
+            return self.words[-1]
+        return max(self.start, self.end - 1) if self.end is not None else self.stop - 1
 
     @property
     def first(self) -> int:
-        return self.words[0] if self.words else self.end
+        return self.words[0] if self.words else self.tail
 
     @property
     def tail(self) -> int:
@@ -87,7 +93,7 @@ class Segment:
     @property
     def key(self) -> int:
         """The token standing for the prompt in the statistics: its last word (its end token if it has none)."""
-        return self.words[-1] if self.words else self.end
+        return self.words[-1] if self.words else self.tail
 
 
 PromptLayout = tuple[Segment, ...]
@@ -205,6 +211,9 @@ def aligned_positions(concept: Segment, anchor: Segment, alignment: str) -> tupl
         if concept.stop - concept.start != anchor.stop - anchor.start:
             raise ConceptError("alignment 'all' needs the concept and its anchor to have equally long sequences")
         return list(range(concept.start, concept.stop)), list(range(anchor.start, anchor.stop))
+    if alignment == "words":
+        back = range(concept.last - concept.first, -1, -1)  # the words, in ascending concept positions
+        return [concept.last - t for t in back], [max(anchor.start, anchor.last - t) for t in back]
     back = range(concept.tail - concept.first, -1, -1)  # the span, in ascending concept positions
     ours = [concept.tail - t for t in back]
     theirs = [max(anchor.start, anchor.tail - t) for t in back]

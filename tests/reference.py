@@ -53,6 +53,15 @@ def _segment_pairs(concept, anchor, alignment):
             pairs.append((f_o + t, f_n + t))
             t += 1
         return pairs
+    if alignment == "words":
+        def last(segment):  # the last word, or the position before the end token (or the last) without words
+            if segment.words:
+                return segment.words[-1]
+            return max(segment.start, segment.end - 1) if segment.end is not None else segment.stop - 1
+        for position in range(concept.words[0], last(concept) + 1):
+            pairs.append((position, max(anchor.start, last(anchor) - (last(concept) - position))))
+        return pairs
+
     def tail(segment):  # the end token, or the last word of a segment without one (a pooled vector)
         return segment.end if segment.end is not None else segment.words[-1]
 

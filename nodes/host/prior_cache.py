@@ -1,0 +1,110 @@
+"""The preserve prior's on-disk cache (issue 9), in ComfyUI's user folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import folder_paths
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ...scapre_core.prior import PreservePrior, general_prompts, general_source, prompts_digest, second_moment
+from ...scapre_core.tokens import Encode
+from .patches import progress_reporter
+
+PRIOR_FORMAT = "scapre.prior.v1"
+_PROBES = ("", "a photo of a cat", "an oil painting of a mountain lake at dawn")
+
+
+def encoder_fingerprint(encode: Encode) -> str:
+    """sha256 of what an ``encode`` (``clip_encoder``, a ``stream_encoder``) makes of a few fixed prompts
+    (fp16-rounded outputs, every position, and their layout).
+
+    It changes with the text encoder's weights, its patches (CLIP LoRAs), its layer (clip skip) and, for a
+    stream, the model's layers in front of the edited weights; a device whose rounding differs only costs a
+    recomputation, never a wrong prior.
+    """
+    hidden, layout = encode(list(_PROBES))
+    where = layout.numpy().tobytes() if isinstance(layout, torch.Tensor) else repr(layout.prompts).encode()
+    digest = hashlib.sha256(str(tuple(hidden.shape)).encode() + where)
+    digest.update(hidden.to(torch.float16).cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def prior_cache_folder() -> Path:
+    """``<ComfyUI user folder>/__scapre/prior``: outside the pack (updates replace it) and, with ComfyUI's
+    "__" system-user convention, not served by its user-data endpoints."""
+    folder = Path(folder_paths.get_user_directory()) / "__scapre" / "prior"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _read_prior(path: Path, fingerprint: str, digest: str, count: int):
+    """The PreservePrior stored at ``path`` if it is intact and was made from this encoder and list, else None."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            gram = f.get_tensor("gram")
+        expected = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest, "prompts": str(count)}
+        if any(meta.get(k) != v for k, v in expected.items()) or meta.get("sha256") != _tensor_digest(gram):
+            return None
+        return PreservePrior(gram, count, meta.get("source", ""))
+    except Exception:  # unreadable, truncated, not a safetensors file, or not a prior
+        return None
+
+
+def _tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 over a tensor's dtype, shape and bytes."""
+    header = f"{tensor.dtype} {tuple(tensor.shape)}".encode()
+    return hashlib.sha256(header + tensor.contiguous().numpy().tobytes()).hexdigest()
+
+
+def prior_cache_path(fingerprint: str, digest: str) -> Path:
+    """Where the prior of the list with sha256 ``digest`` under the encoder ``fingerprint`` is cached."""
+    return prior_cache_folder() / f"prior_{fingerprint[:16]}_{digest[:16]}.safetensors"
+
+
+def write_prior_cache(prior: PreservePrior, fingerprint: str, digest: str) -> Path:
+    """Store ``prior`` for this encoder and list (written to a temporary file, then renamed into place)."""
+    path = prior_cache_path(fingerprint, digest)
+    gram = prior.gram.cpu().contiguous()
+    metadata = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest,
+                "prompts": str(prior.prompts), "source": prior.source, "sha256": _tensor_digest(gram)}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        save_file({"gram": gram}, str(partial), metadata=metadata)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def cached_prior(encode: Encode, prompts: tuple[str, ...], source: str) -> PreservePrior:
+    """The preserve prior of ``prompts`` under this ``encode``: read from the cache, or computed (with a progress bar)
+    and cached. A cache file that is damaged, or made from another encoder or list, is rebuilt, never trusted.
+
+    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s".
+    """
+    fingerprint, digest = encoder_fingerprint(encode), prompts_digest(prompts)
+    path = prior_cache_path(fingerprint, digest)
+    how = "computed"
+    if path.exists():
+        prior = _read_prior(path, fingerprint, digest, len(prompts))
+        if prior is not None:
+            return dataclasses.replace(prior, source=f"{prior.source}; cached")
+        how = "rebuilt"
+    start = time.perf_counter()
+    prior = second_moment(encode, prompts, source, progress=progress_reporter(len(prompts)))
+    write_prior_cache(prior, fingerprint, digest)
+    return dataclasses.replace(prior, source=f"{source}; {how} in {time.perf_counter() - start:.1f} s")
+
+
+def general_prior(encode: Encode) -> PreservePrior:
+    """The pack's general preserve prior under this ``encode`` (cached; see ``cached_prior``)."""
+    prompts = general_prompts()
+    return cached_prior(encode, prompts, general_source(prompts))
