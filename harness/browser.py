@@ -194,7 +194,8 @@ app.registerExtension({name: "harness.MissingNodeTypes", async afterConfigureGra
 # with LGraph.arrange(). It shows a dialog instead when a node type is missing, so that is checked first.
 # arguments[2] ({widget name: value}) sets UI-only widgets the API format lacks, such as control_after_generate.
 # Returns {missing: [types]} or {nodes: {id: {size: computeSize(), text: has a text box that grows with the node}}}:
-# a DOM widget without a maximum height (a fixed-height box, such as ScaPre's reports, is in computeSize already).
+# a DOM widget that takes a share of the node's free space (computeLayoutSize) with no maximum height (a box of fixed
+# height, such as ScaPre's reports, is in computeSize already).
 _LOAD_API = """
 const [prompt, fileName, widgetValues] = arguments;
 const missing = Object.values(prompt).map(n => n.class_type).filter(t => !(t in LiteGraph.registered_node_types));
@@ -205,7 +206,8 @@ for (const node of app.graph.nodes) {
     for (const w of node.widgets || []) {
         if (w.name in widgetValues) w.value = widgetValues[w.name];
     }
-    const text = (node.widgets || []).some(w => !!w.element && w.computeLayoutSize?.(node).maxHeight === undefined);
+    const text = (node.widgets || []).some(w => !!w.element && !!w.computeLayoutSize
+                                                  && w.computeLayoutSize(node).maxHeight === undefined);
     nodes[node.id] = {size: Array.from(node.computeSize()), text};
 }
 return {nodes};
