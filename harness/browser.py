@@ -13,12 +13,15 @@ then ends the chromedriver process group (with any browser process left in it) a
 context managers call it on every exit path.
 
 In the page, everything goes through the frontend's own objects: `window.app` (the ComfyApp of
-comfyui-frontend-package 1.32.9) with `loadApiJson`, `loadGraphData`, `graphToPrompt` and `registerExtension`
-(its `afterConfigureGraph` hook receives the node types loadGraphData found missing), `app.canvas.ds.fitToBounds`,
-and the workspace store's `focusMode` (`app.extensionManager`) for screenshots. Nothing here changes a setting:
-settings persist in the server's user folder.
+comfyui-frontend-package 1.32.9, and of 1.58.1 when the server serves it) with `loadApiJson`, `loadGraphData`,
+`graphToPrompt` and `registerExtension` (its `afterConfigureGraph` hook receives the node types loadGraphData found
+missing), `app.canvas.ds.fitToBounds`, and the workspace store's `focusMode` (`app.extensionManager`) for
+screenshots. Nothing here changes a setting: settings persist in the server's user folder. What a user does with
+the mouse and keyboard goes through WebDriver's input commands (click, type_text, drag, click_at), which Chromium
+delivers to the page as real events: an element returned by `execute` can be clicked or typed into.
 """
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +39,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
 VIEWPORT = (1280, 800)  # CSS pixels; fixed so layouts and screenshots come out the same on every run
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the key of a W3C web element reference
 
 
 class WebDriverError(RuntimeError):
@@ -136,6 +140,41 @@ class WebDriver:
         """
         self._cmd("POST", "/timeouts", {"script": int(timeout * 1000)})
         return self._cmd("POST", "/execute/sync", {"script": script, "args": list(args)}, timeout=timeout + 30)
+
+    # An element returned by execute() is a W3C web element reference: {ELEMENT: id}. The commands below act on
+    # it as a user's input would (chromedriver sends real mouse and key events to the page).
+    def click(self, element):
+        """Click the middle of `element` (scrolled into view first), as the mouse does."""
+        self._cmd("POST", f"/element/{element[ELEMENT]}/click", {})
+
+    def type_text(self, element, text):
+        """Focus `element` and type `text` into it key by key (a newline is the Enter key)."""
+        self._cmd("POST", f"/element/{element[ELEMENT]}/value", {"text": text})
+
+    def drag(self, start, end, steps=10):
+        """Press the left mouse button at viewport point `start` (x, y), move to `end` in `steps`, release there."""
+        (x0, y0), (x1, y1) = start, end
+        moves = [{"type": "pointerMove", "duration": 20, "origin": "viewport",
+                  "x": round(x0 + (x1 - x0) * i / steps), "y": round(y0 + (y1 - y0) * i / steps)}
+                 for i in range(1, steps + 1)]
+        self._pointer([{"type": "pointerMove", "duration": 0, "origin": "viewport", "x": round(x0), "y": round(y0)},
+                       {"type": "pointerDown", "button": 0}, *moves, {"type": "pointerUp", "button": 0}])
+
+    def move_to(self, point):
+        """Move the mouse to viewport point `point` (x, y) without pressing a button."""
+        x, y = point
+        self._pointer([{"type": "pointerMove", "duration": 0, "origin": "viewport", "x": round(x), "y": round(y)}])
+
+    def click_at(self, point):
+        """Click the left mouse button at viewport point `point` (x, y): for what is drawn on a canvas."""
+        self.drag(point, point, steps=1)
+
+    def _pointer(self, actions):
+        pointer = {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}
+        try:
+            self._cmd("POST", "/actions", {"actions": [pointer]})
+        finally:
+            self._cmd("DELETE", "/actions")
 
     def screenshot(self):
         """PNG bytes of the viewport."""
@@ -244,17 +283,19 @@ return (async () => {
 """
 
 # Picture mode: focus mode hides the menus and side bars, a style hides the floating canvas toolbars, minimap
-# and menu button (they live outside the canvas and its DOM widget layer) and any dialog (a new user gets the
-# template browser), and the canvas stops drawing its info text; the graph is fitted into the viewport.
-# _SHOW_UI undoes all of it.
+# and menu button (they live outside the canvas and its DOM widget layer; the selectors of frontend 1.32.9, then
+# those of 1.58.1) and any dialog (a new user gets the template browser), and the canvas stops drawing its info
+# text; the graph is fitted into the viewport. _SHOW_UI undoes all of it.
 _PICTURE_MODE = """
 const [margin] = arguments;
 return (async () => {
     if (!document.getElementById("harness-picture-style")) {
+        const hidden = [".comfy-menu-hamburger", ".splitter-overlay-root", ".p-toast", ".p-dialog-mask",
+                        ".minimap-main-container", ".floating-panel", "div:has(> button > i.pi-bars)"];
         const style = document.createElement("style");
         style.id = "harness-picture-style";
-        style.textContent = "body.harness-picture .comfy-menu-hamburger, body.harness-picture .splitter-overlay-root,"
-            + " body.harness-picture .p-toast, body.harness-picture .p-dialog-mask { visibility: hidden !important; }";
+        style.textContent = hidden.map(s => "body.harness-picture " + s).join(", ")
+            + " { visibility: hidden !important; }";
         document.head.appendChild(style);
     }
     document.body.classList.add("harness-picture");
@@ -340,13 +381,26 @@ class ComfyFrontend:
             raise RuntimeError("the frontend did not finish loading the workflow (afterConfigureGraph never ran)")
         return json.loads(result["output"]), result["missing"]
 
-    def screenshot(self, margin=30):
-        """PNG of the loaded graph, fitted into the viewport, without the frontend's menus and toolbars."""
+    @contextlib.contextmanager
+    def picture_mode(self, margin=30):
+        """The loaded graph fitted into the viewport, without the frontend's menus and toolbars, while in the block.
+
+        Everything on the page is then the graph: what a test clicks or drags cannot be under a menu.
+        """
         self.driver.execute(_PICTURE_MODE, margin)
         try:
-            return self.driver.screenshot()
+            yield
         finally:
             self.driver.execute(_SHOW_UI)
+
+    def screenshot(self, margin=30):
+        """PNG of the loaded graph, fitted into the viewport, without the frontend's menus and toolbars.
+
+        The mouse is moved to the viewport's corner first (outside the graph), so no hover tooltip shows.
+        """
+        with self.picture_mode(margin):
+            self.driver.move_to((0, 0))
+            return self.driver.screenshot()
 
 
 def tidy_layout(api_prompt, nodes, min_width=300, text_height=120, gap=(60, 40)):
