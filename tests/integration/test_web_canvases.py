@@ -18,7 +18,8 @@ Options node and drag a link from it onto Unlearn, choose another recipe, set th
   gets the node's free space, so it is taller than the summary box;
 - ScaPre Options: the link the user drops fills in the values of Unlearn's recipe, another recipe chosen refills
   them, and preserve_scale is greyed exactly while its rule says "auto" (in Nodes 2.0, its input is disabled);
-- a screenshot of the finished run goes to .cache/host/screenshots/canvas_<canvas>.png (docs/ keeps copies);
+- a screenshot of the finished run goes to .cache/host/screenshots/canvas_<canvas>.png (docs/ui_nodes_2.png is
+  the Nodes 2.0 one, in 128 colours);
 - a workflow saved by ScaPre 0.1.0 opens with its advanced settings on a new ScaPre Options node (test_web_options.py
   checks the rest of that story on the pinned frontend).
 The 1.58.1 canvases share one server with its own user folder (so the setting never reaches the other tests'); the
