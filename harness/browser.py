@@ -5,6 +5,7 @@
         ui = fe.api_to_ui(api_prompt)              # UI-format workflow, as the frontend's Workflow > Export writes it
         api, missing = fe.ui_to_api(ui)            # the API prompt the frontend would queue, missing node types
         png = fe.screenshot()                      # the graph on the canvas, for a template thumbnail
+        entry = fe.run()                           # press Run; the /history entry once the prompt ended
 
 Uses Debian's /usr/bin/chromedriver and /usr/bin/chromium (`python3 -m harness.install` installs them). Chromium
 runs headless with the flags this closed-network machine needs (no background networking, no sandbox as root)
@@ -282,6 +283,24 @@ return (async () => {
 })();
 """
 
+# The frontend's own Run: app.queuePrompt(0) takes the graph through graphToPrompt and POSTs it with the page's
+# client id, so the server's messages come back to this page (ComfyApp hands each "executed" output to its node's
+# onExecuted); listeners record the end of the prompt and every progress message until then.
+_QUEUE = """
+window.__harnessRun = {status: null, promptId: null, detail: null, progress: {}};
+const run = window.__harnessRun;
+const finish = (status) => (e) => {
+    if (run.status === null) Object.assign(run, {status, promptId: e.detail?.prompt_id ?? null,
+                                                 detail: JSON.stringify(e.detail ?? null).slice(0, 4000)});
+};
+app.api.addEventListener("execution_success", finish("success"), {once: true});
+app.api.addEventListener("execution_error", finish("error"), {once: true});
+app.api.addEventListener("progress", (e) => {
+    if (run.status === null) (run.progress[e.detail.node] ??= []).push([e.detail.value, e.detail.max]);
+});
+return app.queuePrompt(0).then(() => null);
+"""
+
 # Picture mode: focus mode hides the menus and side bars, a style hides the floating canvas toolbars, minimap
 # and menu button (they live outside the canvas and its DOM widget layer; the selectors of frontend 1.32.9, then
 # those of 1.58.1) and any dialog (a new user gets the template browser), and the canvas stops drawing its info
@@ -380,6 +399,26 @@ class ComfyFrontend:
         if result["missing"] is None:
             raise RuntimeError("the frontend did not finish loading the workflow (afterConfigureGraph never ran)")
         return json.loads(result["output"]), result["missing"]
+
+    def run(self, timeout=600.0):
+        """Press Run (app.queuePrompt) and wait until the prompt ends; return the server's /history entry of it.
+
+        The entry has "progress" added: {node id: [[value, max], ...]}, the progress messages the page received.
+        Raises RuntimeError, with the last console messages, when the prompt fails or does not end in time.
+        """
+        self.driver.execute(_QUEUE)
+        deadline = time.monotonic() + timeout
+        while (run := self.driver.execute("return window.__harnessRun;"))["status"] is None:
+            if time.monotonic() > deadline:
+                console = "\n".join(m.get("message", "")[:500] for m in self.driver.browser_log()[-20:])
+                raise RuntimeError(f"the prompt queued from the frontend did not end within {timeout} s\n"
+                                   f"browser console:\n{console}\nserver log:\n{self.server.log_text()[-4000:]}")
+            time.sleep(0.25)
+        if run["status"] != "success":
+            raise RuntimeError(f"the prompt queued from the frontend failed: {run['detail']}")
+        time.sleep(0.5)  # the last "executed" messages reach their nodes
+        with urllib.request.urlopen(f"{self.server.url}/history/{run['promptId']}", timeout=30) as resp:
+            return {**json.loads(resp.read())[run["promptId"]], "progress": run["progress"]}
 
     @contextlib.contextmanager
     def picture_mode(self, margin=30):

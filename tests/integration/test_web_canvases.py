@@ -1,29 +1,30 @@
-"""The web extension in both canvases of the newest ComfyUI frontend, beside the pinned one, used as a user does.
+"""The web extension in both canvases of the newest ComfyUI frontend, used as a user does.
 
-Users open ScaPre in the frontend the host's ComfyUI pins (comfyui-frontend-package 1.32.9, its classic LiteGraph
-canvas) or in a newer one: 1.58.1, the newest, served by the same host with --front-end-root (harness.install
-extracts it; harness.server starts it), in its classic canvas or in "Nodes 2.0" (setting Comfy.VueNodes.Enabled,
-on by default for new installs), where each node is a Vue component that lays out its widgets, DOM widgets included,
-and calls a widget's callback, not the node's onWidgetChanged, when the user changes a value.
+Beside the frontend the host's ComfyUI pins (comfyui-frontend-package 1.32.9, its classic LiteGraph canvas:
+test_web_extension.py and test_web_options.py), users run newer ones: 1.58.1, the newest, is served here by the same
+host with --front-end-root (harness.install extracts it; harness.server starts it), in its classic canvas and in
+"Nodes 2.0" (setting Comfy.VueNodes.Enabled, the default of new Desktop and Cloud installs), where each node is a
+Vue component that lays out its widgets, DOM widgets included, and calls a widget's callback, not the node's
+onWidgetChanged, when the user changes a value.
 
-In each of the three canvases, with real mouse and key events (harness.browser): open erase_artists_compare from its
+In both canvases, with real mouse and key events (harness.browser): open erase_artists_compare from its
 UI file, type one more artist into ScaPre Concept List's text box, choose a recipe on ScaPre Unlearn, add a ScaPre
 Options node and drag a link from it onto Unlearn, choose another recipe, set the Options' preserve_scale rule to
 "auto", and press Run (app.queuePrompt). Then:
 - the page: no node type is missing; its console errors, while it loads, while the user works and while the graph
-  runs, are 404s for what this host lacks (endpoints newer than ComfyUI 0.3.75, optional packages and user files
-  it does not have) and nothing else, but for the pinned frontend's own known errors; none names our scripts;
+  runs, are 404s for what this host lacks (endpoints newer than ComfyUI 0.3.75, and the optional packages and user
+  files it does not have, which the pinned frontend asks for too) and nothing else; none names our scripts;
 - the live summary follows the typing; the report boxes hold the server's text after the run, keep their fixed
   height (longer text scrolls inside) and stay inside their nodes; no node grows; the text box above the summary
   gets the node's free space, so it is taller than the summary box;
 - ScaPre Options: the link the user drops fills in the values of Unlearn's recipe, another recipe chosen refills
   them, and preserve_scale is greyed exactly while its rule says "auto" (in Nodes 2.0, its input is disabled);
-- a screenshot of the finished run goes to .cache/host/screenshots/canvas_<canvas>.png (docs/ui_nodes_2.png is
-  the Nodes 2.0 one, in 128 colours);
+- a screenshot of the finished run goes to .cache/host/screenshots/frontend_1.58.1_<canvas>.png (docs/ui_nodes_2.png
+  is the Nodes 2.0 one, in 128 colours);
 - a workflow saved by ScaPre 0.1.0 opens with its advanced settings on a new ScaPre Options node (test_web_options.py
   checks the rest of that story on the pinned frontend).
-The 1.58.1 canvases share one server with its own user folder (so the setting never reaches the other tests'); the
-pinned one uses the session's server. Each canvas types a different artist, so no run is served from the cache.
+The two canvases share one server with its own user folder (so the setting never reaches the other tests' server);
+each types a different artist, so its run is not served from the cache.
 """
 import json
 import re
@@ -42,49 +43,34 @@ from harness.server import ComfyServer
 from harness.ui_workflows import EXAMPLES
 
 PACK = paths.PACK_LINK_NAME
-PINNED = "1.32.9"  # harness/requirements-host.txt
-NEWEST = paths.NEWEST_FRONTEND_VERSION
 EXAMPLE = "erase_artists_compare"
 REPORT = "scapre_report"
 LINE_HEIGHT, PADDING = 14, 4  # px, the report box's (web/js/scapre.js)
 REPORT_LINES = {"ScaPreConceptList": 7, "ScaPreUnlearn": 10}
 FIRST_RECIPE, SECOND_RECIPE = "objects_base", "toy_tuned_uce"  # SECOND_RECIPE's preserve_scale rule is "fixed"
+NEWEST = paths.NEWEST_FRONTEND_VERSION
 SCREENSHOTS = paths.CACHE / "screenshots"
 SHRINK = {**SMALL, "ScaPreErasurePreview": {**SMALL["ScaPreErasurePreview"], "steps": 1, "preserved": 0}}
 """host_helpers.SMALL, and a preview of one step without preserved prompts: the run is for the reports."""
 
-# What a page of this host answers 404 for, by URL path (a prefix when it ends with "/").
+# What a page of frontend 1.58.1 on this host is answered 404 for, by URL path (a prefix when it ends with "/").
 NEWER_THAN_HOST = {"/api/jobs": "the jobs API of newer ComfyUI, which 1.58.1's queue panel reads"}
-ABSENT_HERE = {
+ABSENT_HERE = {  # the pinned frontend asks for these too
     "/user.css": "a user's own style sheet; none here",
     "/api/userdata/": "user files and folders (user.css, workflows/, subgraphs/, saved templates) not made yet",
     "/api/userdata": "the listing of a user folder not made yet",
     "/templates/": "the core templates: the optional comfyui-workflow-templates package is not installed here",
-    "/favicon.ico": "the pinned frontend names a favicon the server does not have",
 }
 
 
 @dataclass(frozen=True)
 class Canvas:
-    """A frontend version and the canvas it draws nodes with; `own_errors`: console errors of that frontend that
-    have nothing to do with this pack or this host (each seen with every custom node disabled too)."""
     name: str
-    frontend: str
-    nodes_2: bool
-    artist: str
-    own_errors: tuple = ()
+    nodes_2: bool  # the setting Comfy.VueNodes.Enabled
+    artist: str  # the line the user types
 
 
-CANVASES = [
-    Canvas("pinned_classic", PINNED, False, "Gustav Klimt", own_errors=(
-        r"TypeError: Cannot read properties of undefined \(reading 'id'\)",  # its workflow store, at start
-        r"violates the following Content Security Policy directive",  # its calls to api.comfy.org, blocked here
-        r'"Error loading core workflow templates:" AxiosError',  # the /templates/ 404, without the status
-        r'"Attempted to cleanup event listeners for graph that was never set up"',  # on leaving focus mode
-    )),
-    Canvas("newest_classic", NEWEST, False, "Edvard Munch"),
-    Canvas("newest_nodes_2", NEWEST, True, "Frida Kahlo"),
-]
+CANVASES = [Canvas("classic", False, "Edvard Munch"), Canvas("nodes_2", True, "Frida Kahlo")]
 
 # Where things are on the page, in viewport pixels, in either canvas: a node's box and its slots' dots (Nodes 2.0
 # draws them as DOM elements; the classic canvas paints them at getConnectionPos), the elements of a widget.
@@ -195,18 +181,6 @@ return {shown: element.isConnected && element.offsetParent !== null && style.vis
         textBoxHeight: text ? text.clientHeight : null};
 """
 
-_QUEUE = """
-window.__run = {status: null, promptId: null, detail: null};
-const finish = (status) => (e) => {
-    if (__run.status === null) Object.assign(__run, {status, promptId: e.detail?.prompt_id ?? null,
-                                                     detail: JSON.stringify(e.detail ?? null).slice(0, 4000)});
-};
-app.api.addEventListener("execution_success", finish("success"), {once: true});
-app.api.addEventListener("execution_error", finish("error"), {once: true});
-return app.queuePrompt(0).then(() => null);
-"""
-
-
 class User:
     """What a user does on the page of `frontend`, with the mouse and the keyboard, in either canvas."""
 
@@ -242,19 +216,6 @@ class User:
         time.sleep(0.3)
 
 
-def run(server, frontend, timeout=600.0):
-    """Press Run (app.queuePrompt) and wait for the end; return the server's /history entry of the prompt."""
-    frontend.driver.execute(_QUEUE)
-    deadline = time.monotonic() + timeout
-    while (state := frontend.driver.execute("return window.__run;"))["status"] is None:
-        assert time.monotonic() < deadline, f"the run did not finish within {timeout} s"
-        time.sleep(0.25)
-    assert state["status"] == "success", state["detail"]
-    time.sleep(0.5)  # the last "executed" messages reach their nodes
-    with urllib.request.urlopen(f"{server.url}/history/{state['promptId']}", timeout=30) as resp:
-        return json.loads(resp.read())[state["promptId"]]
-
-
 def state(frontend):
     got = frontend.driver.execute(_STATE)
     return {"prompt": json.loads(got["prompt"]), "boxes": got["boxes"], "sizes": got["sizes"]}
@@ -279,16 +240,12 @@ def set_nodes_2(server, on):
 
 
 @pytest.fixture(scope="module", params=CANVASES, ids=[c.name for c in CANVASES])
-def story(request, recipe_values):
+def story(request, newest_server):
     """The user's session in one canvas (see the module's docstring): what the page showed at each step."""
     canvas = request.param
-    if canvas.frontend == PINNED:
-        server = request.getfixturevalue("comfy_server")
-    else:
-        server = request.getfixturevalue("newest_server")
-        set_nodes_2(server, canvas.nodes_2)
+    set_nodes_2(newest_server, canvas.nodes_2)
     seen = {"canvas": canvas}
-    with ComfyFrontend(server) as frontend:
+    with ComfyFrontend(newest_server) as frontend:
         seen["logs"] = {"load": frontend.driver.browser_log()}  # the console, by phase
         seen["mode"] = frontend.driver.execute(_PAGE_HELPERS)
         user = User(frontend, seen["mode"]["vue"])
@@ -322,13 +279,13 @@ def story(request, recipe_values):
                                                   options, "preserve_scale")
         seen["logs"]["use"] = frontend.driver.browser_log()
         seen["before"] = state(frontend)
-        seen["entry"] = run(server, frontend)
+        seen["entry"] = frontend.run()
         seen["after"] = state(frontend)
         seen["logs"]["run"] = frontend.driver.browser_log()
         with frontend.picture_mode():
             seen["boxes"] = {t: user.js(_BOX, ids[t]) for t in REPORT_LINES}
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        (SCREENSHOTS / f"canvas_{canvas.name}.png").write_bytes(frontend.screenshot())
+        (SCREENSHOTS / f"frontend_{NEWEST}_{canvas.name}.png").write_bytes(frontend.screenshot())
         seen["legacy"], seen["legacy_missing"] = frontend.ui_to_api(LEGACY, file_name="workflow_0_1_0")
         seen["logs"]["legacy"] = frontend.driver.browser_log()
     return seen
@@ -339,34 +296,30 @@ def known_404(path, table):
 
 
 def test_the_canvas_is_the_one_asked_for(story):
-    canvas = story["canvas"]
-    assert story["mode"]["vue"] is canvas.nodes_2
-    if canvas.frontend == NEWEST:
-        assert story["mode"]["setting"] is canvas.nodes_2
+    assert story["mode"] == {"vue": story["canvas"].nodes_2, "setting": story["canvas"].nodes_2}
 
 
-def console_errors(canvas, log):
-    """(paths answered 404, other errors) among the page's console errors, leaving out messages about a 404 (each
-    repeats a failed load) and the frontend's own known errors."""
+def console_errors(log):
+    """(paths answered 404, other errors) among the page's console errors, leaving out the frontend's messages
+    about a 404 (each repeats a failed load)."""
     not_found, other = [], []
     for message in (m["message"] for m in log if m["level"] == "SEVERE"):
         url, _, text = message.partition(" - ")
         if text.startswith("Failed to load resource: the server responded with a status of 404"):
             not_found.append(urllib.parse.urlsplit(url).path)
-        elif not re.search(r"\b404\b", message) and not any(re.search(e, message) for e in canvas.own_errors):
+        elif not re.search(r"\b404\b", message):
             other.append(message[:500])
     return not_found, other
 
 
 def test_the_example_loads_with_only_404s_for_what_this_host_lacks(story):
-    canvas = story["canvas"]
     assert story["missing"] == [] and story["legacy_missing"] == []
-    allowed = {**ABSENT_HERE, **(NEWER_THAN_HOST if canvas.frontend == NEWEST else {})}
     for phase, log in story["logs"].items():
-        not_found, other = console_errors(canvas, log)
-        assert ([p for p in not_found if not known_404(p, allowed)], other) == ([], []), phase
-    if canvas.frontend == NEWEST:  # the table names what 1.58.1 really asks for
-        assert any(known_404(p, NEWER_THAN_HOST) for p in console_errors(canvas, story["logs"]["load"])[0])
+        not_found, other = console_errors(log)
+        unknown = [p for p in not_found if not known_404(p, {**NEWER_THAN_HOST, **ABSENT_HERE})]
+        assert (unknown, other) == ([], []), phase
+    # the table names what 1.58.1 really asks for
+    assert any(known_404(p, NEWER_THAN_HOST) for p in console_errors(story["logs"]["load"])[0])
 
 
 def test_the_live_summary_follows_the_typing(story):
