@@ -170,6 +170,16 @@ class WebDriver:
         """Click the left mouse button at viewport point `point` (x, y): for what is drawn on a canvas."""
         self.drag(point, point, steps=1)
 
+    def wheel(self, point, delta_y):
+        """Turn the mouse wheel by `delta_y` pixels (positive: down) with the mouse at viewport point `point`."""
+        x, y = point
+        wheel = {"type": "wheel", "id": "wheel", "actions": [
+            {"type": "scroll", "origin": "viewport", "x": round(x), "y": round(y), "deltaX": 0, "deltaY": delta_y}]}
+        try:
+            self._cmd("POST", "/actions", {"actions": [wheel]})
+        finally:
+            self._cmd("DELETE", "/actions")
+
     def _pointer(self, actions):
         pointer = {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}
         try:

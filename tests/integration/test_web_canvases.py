@@ -15,8 +15,9 @@ Options node and drag a link from it onto Unlearn, choose another recipe, set th
   runs, are 404s for what this host lacks (endpoints newer than ComfyUI 0.3.75, and the optional packages and user
   files it does not have, which the pinned frontend asks for too) and nothing else; none names our scripts;
 - the live summary follows the typing; the report boxes hold the server's text after the run, keep their fixed
-  height (longer text scrolls inside) and stay inside their nodes; no node grows; the text box above the summary
-  gets the node's free space, so it is taller than the summary box;
+  height (longer text scrolls inside, with the wheel once clicked; over a box that shows all its text the wheel
+  zooms the canvas) and stay inside their nodes; no node grows; the text box above the summary gets the node's
+  free space, so it is taller than the summary box;
 - ScaPre Options: the link the user drops fills in the values of Unlearn's recipe, another recipe chosen refills
   them, and preserve_scale is greyed exactly while its rule says "auto" (in Nodes 2.0, its input is disabled);
 - a screenshot of the finished run goes to .cache/host/screenshots/frontend_1.58.1_<canvas>.png (docs/ui_nodes_2.png
@@ -207,6 +208,17 @@ class User:
         self.driver.click(entry)
         time.sleep(0.3)
 
+    def wheel_over_box(self, node_id):
+        """Click the node's report box, then turn the wheel over it: ({scrollTop, zoom} before, the same after)."""
+        box = self.js("return __canvas.widget(arguments[0], 'scapre_report').element;", node_id)
+        where = "return {scrollTop: arguments[0].scrollTop, zoom: app.canvas.ds.scale};"
+        middle = "const r = arguments[0].getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];"
+        self.driver.click(box)
+        before = self.js(where, box)
+        self.driver.wheel(self.js(middle, box), 60)
+        time.sleep(0.3)
+        return before, self.js(where, box)
+
     def link(self, from_id, output, to_id, input_name):
         """Drag a link from output `output` of node from_id onto input `input_name` of node to_id."""
         to_slot = self.js("return __canvas.node(arguments[0]).findInputSlot(arguments[1]);", to_id, input_name)
@@ -286,6 +298,8 @@ def story(request, newest_server):
             seen["boxes"] = {t: user.js(_BOX, ids[t]) for t in REPORT_LINES}
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / f"frontend_{NEWEST}_{canvas.name}.png").write_bytes(frontend.screenshot())
+        with frontend.picture_mode():
+            seen["wheel"] = {t: user.wheel_over_box(ids[t]) for t in REPORT_LINES}
         seen["legacy"], seen["legacy_missing"] = frontend.ui_to_api(LEGACY, file_name="workflow_0_1_0")
         seen["logs"]["legacy"] = frontend.driver.browser_log()
     return seen
@@ -371,6 +385,13 @@ def test_report_boxes_keep_their_height_inside_their_node(story):
         assert seen["fontSize"] == "11px" and seen["lineHeight"] == f"{LINE_HEIGHT}px"
     unlearn = story["boxes"]["ScaPreUnlearn"]
     assert unlearn["scrollHeight"] > unlearn["clientHeight"] and unlearn["overflowY"] == "auto"  # it scrolls
+
+
+def test_the_wheel_scrolls_a_long_report_and_zooms_over_a_short_one(story):
+    before, after = story["wheel"]["ScaPreUnlearn"]  # the box was clicked first, as Nodes 2.0 asks
+    assert after["scrollTop"] > before["scrollTop"] and after["zoom"] == before["zoom"]
+    before, after = story["wheel"]["ScaPreConceptList"]  # all its text shows: the canvas takes the wheel
+    assert after["scrollTop"] == before["scrollTop"] == 0 and after["zoom"] < before["zoom"]
 
 
 def test_the_text_box_gets_the_free_space(story):

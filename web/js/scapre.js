@@ -75,7 +75,11 @@ function addReportBox(node, lines) {
     element.textContent = EMPTY_REPORT;
     const boxHeight = lines * LINE_HEIGHT + 2 * PADDING;
     Object.assign(element.style, { height: `${boxHeight}px`, flex: "none" });
-    // A box that cannot scroll passes the wheel to the canvas (zoom), as the frontend's text boxes do.
+    // A box that cannot scroll passes the wheel to the canvas (zoom), as the frontend's text boxes do. One that can
+    // scrolls; in Nodes 2.0 once clicked (focused), as the frontend's own read-only text boxes there: until then
+    // the canvas takes the wheel, and `data-capture-wheel` is how a focused element keeps it.
+    element.tabIndex = 0;
+    element.dataset.captureWheel = "true";
     element.addEventListener("wheel", (event) => {
         if (element.scrollHeight <= element.clientHeight) {
             event.preventDefault();
