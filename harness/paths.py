@@ -28,6 +28,9 @@ TINY_SD3_CHECKPOINT = "tiny_sd3_checkpoint.safetensors"  # the same SD3 with CLI
 TINY_CLIP_L = "tiny_clip_l.safetensors"  # a random CLIP-L text encoder (models/text_encoders)
 TAESD3 = "taesd3"  # VAELoader's name for models/vae_approx/taesd3_{encoder,decoder}.safetensors (random)
 TINY_HUNYUAN_VIDEO = "tiny_hunyuan_video.safetensors"  # a family ScaPre refuses, loaded with "Load Diffusion Model"
+# The newest frontend (comfyui-frontend-package), served with --front-end-root beside the pinned one in the venv
+NEWEST_FRONTEND_VERSION = "1.58.1"
+NEWEST_FRONTEND_DIR = CACHE / f"frontend-{NEWEST_FRONTEND_VERSION}"
 # Debian's chromium and chromium-driver (harness.install installs them, harness.browser drives them)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

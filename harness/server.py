@@ -8,7 +8,9 @@ Usable from the system python3 and from the host venv:
         png = srv.view(**entry["outputs"]["9"]["images"][0])
 
 The server runs `VENV_PY main.py --cpu ... --base-directory BASE_DIR` from COMFY_DIR, so it sees our pack
-only as BASE_DIR/custom_nodes/scapre, exactly as a user's install would; its output goes to a log file.
+only as BASE_DIR/custom_nodes/scapre, exactly as a user's install would; its output goes to a log file. It
+serves the frontend its requirements pin (comfyui-frontend-package 1.32.9, in the venv), or with
+`ComfyServer(front_end_root=paths.NEWEST_FRONTEND_DIR)` the newest one (harness.install extracts it there).
 """
 import json
 import os
@@ -19,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 
 from . import paths
 
@@ -42,10 +45,11 @@ def free_port():
 class ComfyServer:
     """A ComfyUI 0.3.75 server subprocess on 127.0.0.1; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, extra_args=(), port=None, log_path=None, start_timeout=120.0):
+    def __init__(self, extra_args=(), port=None, log_path=None, start_timeout=120.0, front_end_root=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)  # e.g. ["--output-directory", DIR, "--cache-none"]
+        self.front_end_root = front_end_root  # a frontend's static folder, served instead of the pinned one
         self.log_path = log_path or paths.CACHE / "logs" / f"server-{self.port}.log"
         self.start_timeout = start_timeout
         self.proc = None
@@ -62,9 +66,15 @@ class ComfyServer:
         """Launch the server and block until /system_stats answers; raise with the log tail if it does not."""
         if not (paths.VENV_PY.exists() and (paths.COMFY_DIR / "main.py").exists()):
             raise RuntimeError("no ComfyUI host under .cache/host: run `python3 -m harness.install` first")
+        frontend = []
+        if self.front_end_root is not None:
+            if not (Path(self.front_end_root) / "index.html").is_file():
+                raise RuntimeError(f"{self.front_end_root} holds no frontend (index.html): run "
+                                   "`python3 -m harness.install` first")
+            frontend = ["--front-end-root", str(self.front_end_root)]
         cmd = [str(paths.VENV_PY), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--disable-auto-launch", "--disable-api-nodes", "--base-directory", str(paths.BASE_DIR),
-               "--database-url", "sqlite:///:memory:", *map(str, self.extra_args)]
+               "--database-url", "sqlite:///:memory:", *frontend, *map(str, self.extra_args)]
         # The host must see the pack only through custom_nodes/, not through a PYTHONPATH the tests may set.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["PYTHONUNBUFFERED"] = "1"

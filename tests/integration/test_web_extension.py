@@ -17,7 +17,6 @@ and nothing else (test_nodes.py checks the same of its API twin, with a control)
 fail: `python3 -m harness.install` installs it.
 """
 import json
-import time
 import urllib.request
 
 import pytest
@@ -43,24 +42,6 @@ REPORT_TYPES = {"ScaPreConceptList", "ScaPreUnlearn", "ScaPreSaveEditedModel"}
 SCREENSHOTS = paths.CACHE / "screenshots"
 LINE_HEIGHT = 14  # px, the report box's line height (web/js/scapre.js)
 
-# Listeners for the end of the next prompt and its progress messages, then the frontend's own Run:
-# app.queuePrompt(0) takes the graph through graphToPrompt and POSTs it with the page's client id, so the server's
-# messages come back to this page and ComfyApp hands each "executed" output to its node's onExecuted.
-_QUEUE = """
-window.__scapreRun = {status: null, promptId: null, detail: null, progress: {}};
-const run = window.__scapreRun;
-const finish = (status) => (e) => {
-    if (run.status === null) Object.assign(run, {status, promptId: e.detail?.prompt_id ?? null,
-                                                 detail: JSON.stringify(e.detail ?? null).slice(0, 4000)});
-};
-app.api.addEventListener("execution_success", finish("success"), {once: true});
-app.api.addEventListener("execution_error", finish("error"), {once: true});
-app.api.addEventListener("progress", (e) => {
-    if (run.status === null) (run.progress[e.detail.node] ??= []).push([e.detail.value, e.detail.max]);
-});
-return app.queuePrompt(0).then(() => null);
-"""
-
 # The prompt the frontend makes of the graph, queued with the frontend's own API client (as app.queuePrompt does,
 # without its error dialog): null when the server accepts it, else the server's answer (error, node_errors).
 _QUEUE_EXPECTING_REFUSAL = """
@@ -74,8 +55,6 @@ return (async () => {
     }
 })();
 """
-
-_RUN_STATE = "return window.__scapreRun;"
 
 # The graph as the frontend would queue it (graphToPrompt().output) and save it (app.graph.serialize()), as JSON
 # text; every node's box [x, y, w, h] in graph coordinates, title bar included (LiteGraph draws it above pos);
@@ -155,27 +134,16 @@ def snapshot(frontend):
             "nodes": {int(k): v for k, v in snap["nodes"].items()}}
 
 
-def run_from_frontend(server, frontend, timeout=600.0):
-    """Queue the loaded graph with app.queuePrompt(0); wait for its end.
+def run_from_frontend(frontend):
+    """Press Run (app.queuePrompt) and wait for the end of the prompt.
 
     Returns {before, after (snapshots), entry (the /history entry), progress ({node id: [[value, max]]}),
     console (the browser's messages during the run)}.
     """
     before = snapshot(frontend)
     frontend.driver.browser_log()  # drop older console messages
-    frontend.driver.execute(_QUEUE)
-    deadline = time.monotonic() + timeout
-    while (state := frontend.driver.execute(_RUN_STATE))["status"] is None:
-        if time.monotonic() > deadline:
-            console = "\n".join(m.get("message", "")[:500] for m in frontend.driver.browser_log()[-20:])
-            pytest.fail(f"the prompt queued from the frontend did not finish within {timeout} s\n"
-                        f"browser console:\n{console}\nserver log:\n{server.log_text()[-4000:]}")
-        time.sleep(0.25)
-    assert state["status"] == "success", state["detail"]
-    time.sleep(0.5)  # the last "executed" messages reach their nodes
-    with urllib.request.urlopen(f"{server.url}/history/{state['promptId']}", timeout=30) as resp:
-        entry = json.loads(resp.read())[state["promptId"]]
-    return {"before": before, "after": snapshot(frontend), "entry": entry, "progress": state["progress"],
+    entry = frontend.run()
+    return {"before": before, "after": snapshot(frontend), "entry": entry, "progress": entry["progress"],
             "console": frontend.driver.browser_log()}
 
 
@@ -194,7 +162,7 @@ def node_ids(prompt, class_type):
 
 
 @pytest.fixture(scope="module")
-def runs(comfy_server, frontend):
+def runs(frontend):
     """Each example of REFUSED, opened from its UI file and queued by the frontend: {name: {before (snapshot),
     refusal (the server's answer), console}}; each example of RUN, opened from its UI file, shrunk and run from
     the frontend: {name: run}; then the artists example once more at strength 0.5 ("artists again"). Each
@@ -212,14 +180,14 @@ def runs(comfy_server, frontend):
         _, missing = frontend.ui_to_api(load_ui(name), file_name=name)
         assert missing == []
         frontend.driver.execute(_SHRINK, SMALL, RUN[name], "\n")
-        results[name] = run_from_frontend(comfy_server, frontend)
+        results[name] = run_from_frontend(frontend)
         results[name]["full_size"] = {node_id: frontend.driver.execute(_AT_FULL_SIZE, node_id)
                                       for node_id, node in results[name]["after"]["nodes"].items()
                                       if node["type"] in REPORT_TYPES}
         (SCREENSHOTS / f"{name}.png").write_bytes(frontend.screenshot())
     (unlearn,) = node_ids(results["erase_artists_compare"]["after"]["prompt"], "ScaPreUnlearn")
     frontend.driver.execute(_SET_WIDGET, unlearn, "strength", 0.5)
-    results["artists again"] = run_from_frontend(comfy_server, frontend)
+    results["artists again"] = run_from_frontend(frontend)
     return results
 
 

@@ -82,12 +82,6 @@ return new Promise(r => setTimeout(r, 300)).then(() => ({
 """
 
 
-@pytest.fixture(scope="module")
-def recipe_values(comfy_server):
-    """What each recipe puts into ScaPre Options, as the server describes it to the frontend."""
-    return comfy_server.object_info("ScaPreUnlearn")["input"]["optional"]["options"][1]["recipe_values"]
-
-
 def values(frontend, node_id):
     return {name: value for name, (value, _) in frontend.driver.execute(_WIDGETS, node_id).items()}
 

@@ -22,8 +22,10 @@
  *
  * Served by ComfyUI from the pack's WEB_DIRECTORY (./web) as /extensions/<pack folder>/js/scapre.js; it uses the
  * frontend's legacy module shim /scripts/app.js, three folders up from here (relative, so that a ComfyUI behind a
- * path prefix works too). Limit (frontend 1.32.9): the opt-in Vue node renderer ("Nodes 2.0") does not show these
- * boxes; there the reports stay in the nodes' STRING outputs (wire one to Preview Any).
+ * path prefix works too). It works in the classic LiteGraph canvas and in "Nodes 2.0" (Vue nodes, setting
+ * Comfy.VueNodes.Enabled), where a node lays out its DOM widgets itself and calls a widget's callback, not the node's
+ * onWidgetChanged, when the user changes a value: tests/integration/test_web_canvases.py drives both canvases of
+ * frontend 1.58.1 and the classic one of 1.32.9 (the host's pin; its early, opt-in Nodes 2.0 is not tested).
  */
 import { app } from "../../../scripts/app.js";
 import { parseConcepts, summaryText } from "./concept_rules.js";
@@ -59,32 +61,58 @@ function widgetOf(node, name) {
     return node.widgets?.find((w) => w.name === name);
 }
 
-/** The read-only, never-serialized report box of `lines` text lines, at the bottom of the node. */
+/**
+ * The read-only, never-serialized report box of `lines` text lines, at the bottom of the node.
+ *
+ * It is a widget of fixed height in both canvases: `computeSize` gives the classic canvas its height, and it has no
+ * `computeLayoutSize` (the frontend's DOM widgets have one, for boxes that grow with the node), so neither canvas
+ * gives it a share of the node's free space, which goes to the text box above; Nodes 2.0 sizes a DOM widget by its
+ * element, which therefore has that height in its own style.
+ */
 function addReportBox(node, lines) {
     const element = document.createElement("div");
     element.className = "scapre-report scapre-empty";
     element.textContent = EMPTY_REPORT;
-    // A box that cannot scroll passes the wheel to the canvas (zoom), as the frontend's text boxes do.
+    const boxHeight = lines * LINE_HEIGHT + 2 * PADDING;
+    Object.assign(element.style, { height: `${boxHeight}px`, flex: "none" });
+    // A box that cannot scroll passes the wheel to the canvas (zoom), as the frontend's text boxes do. One that can
+    // scrolls; in Nodes 2.0 once clicked (focused), as the frontend's own read-only text boxes there: until then
+    // the canvas takes the wheel, and `data-capture-wheel` is how a focused element keeps it.
+    element.tabIndex = 0;
+    element.dataset.captureWheel = "true";
     element.addEventListener("wheel", (event) => {
         if (element.scrollHeight <= element.clientHeight) {
             event.preventDefault();
             app.canvas.processMouseWheel(event);
         }
     }, { passive: false });
-    const height = lines * LINE_HEIGHT + 2 * PADDING + 2 * MARGIN;
     const widget = node.addDOMWidget(REPORT, "scapre_report", element, {
         getValue: () => element.textContent,
         setValue: (text) => {
             element.textContent = text;
             element.classList.toggle("scapre-empty", false);
         },
-        getMinHeight: () => height,
-        getMaxHeight: () => height,
         margin: MARGIN,
         serialize: false, // not in graphToPrompt's inputs
     });
     widget.serialize = false; // not in the workflow's widgets_values
+    widget.computeSize = (width) => [width ?? node.size[0], boxHeight + 2 * MARGIN];
+    widget.computeLayoutSize = undefined;
     return widget;
+}
+
+/**
+ * Run `onChange(value)` after the widget's own callback. The canvases call a widget's callback when the user changes
+ * its value (the classic canvas through the widget's setValue, Nodes 2.0 through its widget components), and so does
+ * the frontend when it loads an API prompt; `byUser` is true only for the first two, which pass the canvas along.
+ */
+function onWidgetCallback(widget, onChange) {
+    const callback = widget.callback;
+    widget.callback = function (value, canvas) {
+        const result = callback?.apply(this, arguments);
+        onChange(value, { byUser: canvas != null });
+        return result;
+    };
 }
 
 /** The text of an executed message's UI output: `text` is a list of strings (one per batch item). */
@@ -114,13 +142,7 @@ function showLiveSummary(node) {
 
 function setUpConceptList(node) {
     for (const widget of node.widgets ?? []) {
-        if (widget.name === REPORT) continue;
-        const callback = widget.callback;
-        widget.callback = function () {
-            const result = callback?.apply(this, arguments);
-            showLiveSummary(node);
-            return result;
-        };
+        if (widget.name !== REPORT) onWidgetCallback(widget, () => showLiveSummary(node));
     }
     showLiveSummary(node);
     const onConfigure = node.onConfigure;
@@ -160,11 +182,9 @@ function optionsNodeOf(unlearn) {
 
 function setUpOptions(node) {
     greyAutoNumbers(node);
-    const onWidgetChanged = node.onWidgetChanged;
-    node.onWidgetChanged = function (name) {
-        onWidgetChanged?.apply(this, arguments);
-        if (name.endsWith(RULE)) greyAutoNumbers(this);
-    };
+    for (const rule of (node.widgets ?? []).filter((w) => w.name.endsWith(RULE))) {
+        onWidgetCallback(rule, () => greyAutoNumbers(node));
+    }
     const onConfigure = node.onConfigure;
     node.onConfigure = function () {
         const result = onConfigure?.apply(this, arguments);
@@ -174,13 +194,11 @@ function setUpOptions(node) {
 }
 
 function setUpUnlearn(node) {
-    // onWidgetChanged runs for changes made on the canvas only, not for values set while a workflow loads.
-    const onWidgetChanged = node.onWidgetChanged;
-    node.onWidgetChanged = function (name, value) {
-        onWidgetChanged?.apply(this, arguments);
-        const options = name === "recipe" ? optionsNodeOf(this) : null;
-        if (options) fillOptions(options, value);
-    };
+    // A recipe the user chooses, not one set while a workflow or an API prompt loads.
+    onWidgetCallback(widgetOf(node, "recipe"), (recipe, { byUser }) => {
+        const options = byUser ? optionsNodeOf(node) : null;
+        if (options) fillOptions(options, recipe);
+    });
     // A link the user drops (also from the search box on link release) is made while the link connector is
     // connecting; links made while a workflow loads are not, and keep the saved values.
     const onConnectionsChange = node.onConnectionsChange;
