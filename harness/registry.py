@@ -7,6 +7,10 @@ host venv, whose pins they would disturb), at the versions below; a stamp record
 reads pyproject.toml (a version is required) and runs `ruff check --select S102,S307,E702` (exec, eval,
 several statements on one line) over the git-tracked tree; `comfy node publish` runs the same before it zips
 the pack.
+
+Cost in a fresh clone (docs/BENCHMARKS.md): the install, once, from PyPI only; `node validate` itself reaches no
+network (telemetry off, and comfy-cli's daily PyPI version check, which only its welcome banner runs, is
+disabled by COMFY_NO_UPDATE_CHECK).
 """
 import subprocess
 import sys
@@ -36,7 +40,7 @@ def validate(folder=paths.REPO) -> subprocess.CompletedProcess:
     ensure_comfy_cli()
     return subprocess.run([str(COMFY), "--skip-prompt", "--no-enable-telemetry", "node", "validate"],
                           cwd=folder, capture_output=True, text=True, timeout=300,
-                          env={"PATH": f"{VENV / 'bin'}:/usr/bin:/bin", "HOME": str(VENV)})
+                          env={"PATH": f"{VENV / 'bin'}:/usr/bin:/bin", "HOME": str(VENV), "COMFY_NO_UPDATE_CHECK": "1"})
 
 
 if __name__ == "__main__":
