@@ -1,5 +1,5 @@
-"""The families table (nodes/host/families.py) is the one list of families: the README's families table, the
-registry description and ScaPre Unlearn's tooltip (tests/integration/test_families.py) agree with it, and every
+"""The families table (nodes/host/families.py) is the one list of families: the README's families table and
+opening paragraph, the registry description and ScaPre Unlearn's tooltip (tests/integration/test_families.py) agree with it, and every
 model_config class it names is one the host's ComfyUI defines. The version is written once, in pyproject.toml."""
 
 import ast
@@ -28,6 +28,11 @@ def host_model_configs() -> set[str]:
 
 def test_the_readme_table_lists_the_families_in_order():
     assert [row.split(" (")[0] for row in readme_families()] == [f.label for f in families.FAMILIES]
+
+
+def test_the_readme_opening_lists_the_families():
+    opening = (paths.REPO / "README.md").read_text().split("\n\n", 2)[1]  # the paragraph under the title
+    assert families.labels() in " ".join(opening.split())
 
 
 def test_the_registry_description_lists_the_families():
