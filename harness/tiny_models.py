@@ -348,6 +348,7 @@ IN_PROCESS_MODELS = {  # name -> (supported_models class, unet config) for the m
     "ZImage": ("ZImage", ZIMAGE_TINY),
     "QwenImage": ("QwenImage", QWEN_IMAGE_TINY),
     "HunyuanVideo15": ("HunyuanVideo15", HUNYUAN_VIDEO_15_TINY),
+    "HunyuanVideo15_SR_Distilled": ("HunyuanVideo15_SR_Distilled", {**HUNYUAN_VIDEO_15_TINY, "in_channels": 98}),
     "HiDream": ("HiDream", HIDREAM_TINY),
     **{name: (name, {"image_model": "wan2.1", **WAN_TINY, **extra}) for name, extra in WAN_VARIANTS.items()},
 }

@@ -1,6 +1,6 @@
 """The families edited through their text-input layers or their cross-attention, on the real host: every family
 ComfyUI 0.3.75 defines that ScaPre supports except SD (FLUX.1 dev, schnell, Fill; SD3; Chroma; FLUX.2; Wan 2.1 /
-2.2 and every Wan variant sharing Wan's text path; HunyuanVideo 1.5; HiDream; Lumina 2; Qwen-Image; Z-Image),
+2.2 and every Wan variant sharing Wan's text path; HunyuanVideo 1.5 and its super-resolution model; HiDream; Lumina 2; Qwen-Image; Z-Image),
 weights only.
 
 * In one child process inside ComfyUI (tests/integration/checks.py ``families``), every family on a tiny model
@@ -74,6 +74,9 @@ EXPECTED = {  # model_config class -> (its tiny text encoder, the weights each t
     "HunyuanVideo15": ("hunyuan_video_15", {
         f"{QWEN} -> txt_in.input_embedder": ["diffusion_model.txt_in.input_embedder.weight"],
         f"mean of {QWEN} -> txt_in.c_embedder": ["diffusion_model.txt_in.c_embedder.in_layer.weight"]}),
+    "HunyuanVideo15_SR_Distilled": ("hunyuan_video_15", {
+        f"{QWEN} -> txt_in.input_embedder": ["diffusion_model.txt_in.input_embedder.weight"],
+        f"mean of {QWEN} -> txt_in.c_embedder": ["diffusion_model.txt_in.c_embedder.in_layer.weight"]}),
     "HiDream": ("hidream", {
         "Llama-3.1 layer 0 -> caption_projection.0": ["diffusion_model.caption_projection.0.linear.weight"],
         "Llama-3.1 layer 1 -> caption_projection.1": ["diffusion_model.caption_projection.1.linear.weight"],
@@ -114,10 +117,12 @@ MISMATCHES = [("HunyuanVideo15", "qwen_image"), ("QwenImage", "hunyuan_video_15"
               ("Flux2", "z_image")]
 """Models given another LLM family's text encoder (the first two: the same Qwen2.5-VL token names and width)."""
 VARIANTS = ("WAN21_FunControl2V", "WAN21_Camera", "WAN22_Camera", "WAN21_Vace", "WAN21_HuMo", "WAN22_S2V",
-            "WAN22_Animate")
-"""The Wan variants: Wan 2.1's text path (text_embedding, then every block's cross_attn k / v, and VACE's
-blocks too), tested in full on WAN21_T2V / I2V and WAN22_T2V; for each variant only which weights its edit
-patches and to what (with the uce recipe)."""
+            "WAN22_Animate", "HunyuanVideo15_SR_Distilled")
+"""Variants whose text path is their family's, tested in full on another class; for each only which weights its
+edit patches and to what (with the uce recipe). The Wan variants: Wan 2.1's text path (text_embedding, then
+every block's cross_attn k / v, and VACE's blocks too), tested in full on WAN21_T2V / I2V and WAN22_T2V.
+HunyuanVideo 1.5's super-resolution model (its 720p / 1080p stage): HunyuanVideo 1.5's model class and text
+encoder with more input channels, tested in full on HunyuanVideo15."""
 FULL = [name for name in EXPECTED if name not in VARIANTS]
 
 
