@@ -716,6 +716,72 @@ def unreadable_weight(concepts: str) -> dict:
     return {"error": None}
 
 
+def readonly_weights(family: str, encoder: str, concepts: str) -> dict:
+    """A tiny family model whose stored weights are float16 views of a read-only memory-mapped file, as ComfyUI's
+    dynamic-VRAM patcher keeps base weights (not materialised in the compute dtype; not writable: a write into one
+    ends this process with SIGSEGV). What ScaPre Unlearn and Save Edited Model's exact LoRA do with it: the patched
+    weights ComfyUI applies against the stored ones plus the edit, every other weight, the file's bytes after."""
+    nodes, host, mm = _setup()
+    import hashlib
+    import math
+    import shutil
+    import tempfile
+    import warnings
+
+    import comfy.utils
+    import folder_paths
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+    from harness import tiny_models
+    model, clip = tiny_models.build_model(family), tiny_models.build_text_encoder(encoder)
+    params = {k: p.detach().to(torch.float16) for k, p in model.model.named_parameters()
+              if k.startswith("diffusion_model.")}
+    path = Path(tempfile.mkdtemp()) / "weights.bin"
+    offsets, start = {}, 0
+    with open(path, "wb") as f:
+        for key, value in params.items():
+            f.write(value.numpy().tobytes())
+            offsets[key], start = (start, tuple(value.shape)), start + value.numel()
+    mapped = np.memmap(path, dtype=np.float16, mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the arrays are not writable: that is the point
+        for key, (first, shape) in offsets.items():
+            comfy.utils.set_attr_param(model.model, key,
+                                       torch.from_numpy(mapped[first:first + math.prod(shape)].reshape(shape)))
+    low = mapped.ctypes.data
+    high = low + mapped.nbytes
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    stored = {k: comfy.utils.get_attr(model.model, k).float() for k in params}
+    concept_set = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(concepts, "none").args[0]
+    patched = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, "large_scale", 1.0,
+                                                                  0).args[0]
+    deltas, _ = host.patches.scapre_edits(patched)
+    save = nodes.NODE_CLASS_MAPPINGS["ScaPreSaveEditedModel"].PREPARE_CLASS_CLONE({})
+    lora = saved_file(save.execute(patched, f"readonly/{family}", "edit (LoRA, exact)", precision="fp32").ui.value)
+    unet = saved_file(save.execute(patched, f"readonly/{family}", "diffusion model").ui.value)
+    names = host.files.checkpoint_keys(model, list(params))
+    with safe_open(str(Path(folder_paths.get_folder_paths("diffusion_models")[0]) / unet.split("/", 1)[1]),
+                   framework="pt") as f:
+        saved = {k: f.get_tensor(names[k]).float() for k in params}
+    after = {k: v for k, v in _all_weights(patched, mm).items() if k in params}
+    unchanged = hashlib.sha256(path.read_bytes()).hexdigest() == before
+    shutil.rmtree(path.parent)  # the mapping stays valid until the process ends
+    return {
+        "mapping_read_only": not mapped.flags.writeable,
+        "weights_in_the_mapping": all(low <= comfy.utils.get_attr(model.model, k).data_ptr() < high for k in params),
+        "edited": sorted(deltas),
+        "edited_relative_error": {k: float((after[k] - stored[k] - deltas[k]).norm() / (stored[k] + deltas[k]).norm())
+                                  for k in deltas},
+        "others_changed": sorted(k for k in params if k not in deltas and not torch.equal(after[k], stored[k])),
+        "saved": [lora, unet],
+        "saved_relative_error": {k: float((saved[k] - stored[k] - deltas[k]).norm() / (stored[k] + deltas[k]).norm())
+                                 for k in deltas},
+        "saved_others_changed": sorted(k for k in params if k not in deltas and not torch.equal(saved[k], stored[k])),
+        "file_unchanged": unchanged,
+    }
+
+
 def families(cases: list, concepts: str, preserved: str, concept: str, anchors: list, saves: dict,
              light: tuple = (), mismatches: tuple = ()) -> dict:
     """family_edit for every (model_config class, text encoder) case (light for those in ``light``) and
@@ -746,7 +812,7 @@ def families(cases: list, concepts: str, preserved: str, concept: str, anchors: 
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
           "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior,
           "families": families, "quantised": quantised, "quantised_refused": quantised_refused,
-          "unreadable_weight": unreadable_weight,
+          "unreadable_weight": unreadable_weight, "readonly_weights": readonly_weights,
           "preview_latents": preview_latents,
           "video_preview": video_preview}
 

@@ -99,7 +99,7 @@ SAVES = {"Flux": ALL_FORMATS, "Chroma": ALL_FORMATS, "WAN21_T2V": ALL_FORMATS, "
 would store the tiny Qwen encoders' full-size, unfilled vision tower)."""
 RELOADED = {"WAN21_T2V", "WAN21_I2V", "WAN21_Vace", "HunyuanVideo15"}
 """The saved diffusion models the stock UNETLoader detects at the tiny size (the others: only at full size)."""
-SUBFOLDERS = ("families", "sd3")
+SUBFOLDERS = ("families", "sd3", "readonly")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -346,6 +346,22 @@ def test_quantised_weights_are_read_dequantised_and_patched_never_written(host):
             assert error <= 0.05, (kind, key)
             assert q["applied_cosine"][key] >= 0.75, (kind, key)
         assert q["others_changed"] == [] and q["restored"], kind
+
+
+def test_base_weights_that_are_read_only_views_of_a_file_are_read_and_never_written(host):
+    """Dynamic VRAM (ComfyUI 0.38 on NVIDIA) keeps base weights as read-only views of the memory-mapped file,
+    not materialised in the compute dtype. Here a tiny Z-Image (its edit also reads the RMSNorm in front of the
+    edited layer) holds float16 views of a read-only mapping, where any write would end the process: the edit,
+    its exact LoRA and the diffusion-model save run, and the patched and saved weights are the stored ones plus
+    the edit (float16 rounding)."""
+    result = run_check("readonly_weights", family="ZImage", encoder="z_image", concepts=CONCEPTS)
+    assert result["mapping_read_only"] and result["weights_in_the_mapping"]  # the premise
+    assert result["edited"] == EXPECTED["ZImage"][1]["Qwen3-4B -> cap_embedder"]
+    for errors in (result["edited_relative_error"], result["saved_relative_error"]):
+        assert all(error <= 1e-3 for error in errors.values()), errors  # float16: 2^-11 relative per weight
+    assert result["others_changed"] == [] and result["saved_others_changed"] == []
+    assert [name.split("/")[0] for name in result["saved"]] == ["loras", "diffusion_models"]
+    assert result["file_unchanged"]
 
 
 def test_a_quantised_format_this_comfyui_cannot_use_is_refused_naming_it(host):
