@@ -53,7 +53,9 @@ def tokenize(clip, text: str) -> dict:
     it is left out, which changes nothing since they never parse weights."""
     try:
         return clip.tokenize(text, return_word_ids=True, disable_weights=True)
-    except TypeError:  # "got multiple values for keyword argument 'disable_weights'"
+    except TypeError as err:  # "got multiple values for keyword argument 'disable_weights'"
+        if "disable_weights" not in str(err):
+            raise
         return clip.tokenize(text, return_word_ids=True)
 
 
