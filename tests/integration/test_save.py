@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import tomllib
 import uuid
 
 import numpy as np
@@ -56,7 +57,8 @@ def test_round_trips_through_stock_loaders(host, ckpt):
     assert meta["scapre.concepts"] == CONCEPTS.replace("+ tennis", "+tennis")
     base = json.loads(meta["scapre.base_model"])
     assert base["architecture"] in ("SD15", "KOALA_700M") and len(base["fingerprint"]) == 64
-    assert meta["modelspec.architecture"].endswith("/lora") and meta["scapre.version"]
+    assert meta["modelspec.architecture"].endswith("/lora")
+    assert meta["scapre.version"] == tomllib.loads((paths.REPO / "pyproject.toml").read_text())["project"]["version"]
     low = result["lora_low_rank"]
     assert low["measured"] == pytest.approx(low["written"], rel=1e-9)
     assert max(low["measured"].values()) <= 0.01 and low["overall_written"] <= 0.01
