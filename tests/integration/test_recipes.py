@@ -88,6 +88,10 @@ def test_the_general_prior_is_read_from_the_cache(comfy_server, planted_general_
     assert "preserve prior: general (1,000 prompts, list sha256 " in report
     assert "[test stand-in]; cached, weight 1" in report
     assert "of 768 directions protected" in report
+    # OCE reads the cache's real-token statistic (its convention), not the all-positions fallback
+    _, oce = _texts(comfy_server, _graph(paths.TINY_SD15, "oce", text="chapel\n+ a cat\n", prior="general"))
+    assert "[test stand-in]; cached, weight 70" in oce
+    assert "no real-token statistic" not in oce
 
 
 def test_the_prior_cache_is_rebuilt_when_damaged(host):
