@@ -8,7 +8,8 @@ from collections import OrderedDict
 import torch
 
 from ..scapre_core import CONFIG_PRESETS, ConceptSet, ScaPreConfig, UnlearnResult, unlearn_streams
-from ..scapre_core.api import prior_choice
+from ..scapre_core.api import StreamsReport, prior_choice
+from ..scapre_core.collateral import WORST
 from ..scapre_core.concepts import PRIOR_GENERAL
 from .host import families, patches, plan, prior_cache, weights
 from .host.node_api import CATEGORY, Concepts, io, ui
@@ -78,6 +79,13 @@ def _remember(key: tuple, model, clip, result: UnlearnResult, info: patches.Edit
         _cache.popitem(last=False)
 
 
+def most_moved(report: StreamsReport) -> tuple[str, ...]:
+    """The general prompts the edit moved most, most first, over every stream's collateral (each prompt once)."""
+    ranked = sorted(((prompt, change) for stream in report.streams.values() if stream.collateral is not None
+                     for prompt, change in stream.collateral.worst), key=lambda pair: pair[1], reverse=True)
+    return tuple(dict.fromkeys(prompt for prompt, _ in ranked))[:WORST]
+
+
 def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dtype) -> tuple[UnlearnResult, patches.EditInfo, bool]:
     """Compute (or reuse) the edit of ``model`` for these concepts; returns (result, info, cached).
 
@@ -91,13 +99,15 @@ def run(model, clip, concepts: ConceptSet, config: ScaPreConfig, dtype: torch.dt
     device = weights.compute_device()
     with torch.inference_mode():
         edit = plan.edit_plan(model, clip, device)
-        priors = None
         if prior_choice(concepts, config) == PRIOR_GENERAL:
             priors = {name: prior_cache.general_prior(encode) for name, encode in edit.prior_encoders.items()}
+        else:  # the report's collateral, from the cache when an earlier edit computed the prior
+            stored = {name: prior_cache.stored_general_prior(encode) for name, encode in edit.prior_encoders.items()}
+            priors = {name: prior for name, prior in stored.items() if prior is not None}
         result = unlearn_streams(edit.streams, concepts, config, priors=priors, device=device,
                                  progress=patches.progress_reporter(edit.weight_count()), dtype=dtype)
     info = patches.EditInfo(config.method, config.to_json(), concepts.to_text(), edit.family,
-                            edit.reader.fingerprint(), result.report.to_text())
+                            edit.reader.fingerprint(), result.report.to_text(), most_moved(result.report))
     _remember(key, model, clip, result, info)
     return result, info, False
 
@@ -138,7 +148,9 @@ class ScaPreUnlearn(io.ComfyNode):
                 io.Model.Output(display_name="model", tooltip="The model with the concepts erased (a patch)."),
                 io.String.Output(display_name="report",
                                  tooltip="What moved: each erased concept's output change, the drift of the empty "
-                                         "and preserved prompts, and time per stage."),
+                                         "and preserved prompts, the collateral over 1,000 general prompts (when "
+                                         "this text encoder's general prior is at hand) and its most-moved "
+                                         "prompts, and time per stage."),
             ],
         )
 

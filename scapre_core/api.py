@@ -141,7 +141,9 @@ class Report:
     def _collateral_lines(self) -> list[str]:
         c = self.collateral
         if c is None:
-            return ["collateral over general prompts: not measured (no general preserve prior given)"]
+            return ["collateral over general prompts: not measured (no general preserve prior at hand for this text "
+                    "encoder; an edit with the preserve prior 'general' computes it once, then every report "
+                    "measures the collateral from it)"]
         values = sorted(c.per_weight.items(), key=lambda kv: kv[1], reverse=True)
         lines = [f"collateral: relative change of the edited layers' outputs over {c.source}: {c.overall:.2%} "
                  f"(per weight {values[-1][1]:.2%} to {values[0][1]:.2%}, most in {values[0][0]})"]

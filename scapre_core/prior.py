@@ -100,11 +100,15 @@ def real_positions(layout: Layout, index: int) -> list[int]:
 
 
 def factors(states: Tensor, rank: int = PROMPT_RANK) -> Tensor:
-    """[N, rank, d] float32: each prompt's ``diag(sigma) V^T`` over its top singular directions (zero-padded)."""
-    _, sigma, vh = torch.linalg.svd(states.double(), full_matrices=False)
-    k = min(rank, sigma.shape[1])
+    """[N, rank, d] float32: each prompt's ``diag(sigma) V^T`` over its top singular directions (zero-padded).
+
+    With ``H = U diag(sigma) V^T`` a prompt's states [S, d], ``diag(sigma) V^T = U^T H`` over the top directions,
+    and U holds the top eigenvectors of the [S, S] Gram ``H H^T``: no SVD of the [S, d] states."""
+    H = states.double()
+    _, U = torch.linalg.eigh(H @ H.transpose(1, 2))  # ascending eigenvalues
+    k = min(rank, U.shape[2])
     out = torch.zeros(states.shape[0], rank, states.shape[2], dtype=torch.float32, device=states.device)
-    out[:, :k] = (sigma[:, :k, None] * vh[:, :k]).float()
+    out[:, :k] = (U[:, :, -k:].flip(2).transpose(1, 2) @ H).float()
     return out
 
 

@@ -125,3 +125,14 @@ def test_lookalike_negatives_need_plus_lines():
     weights = {"k": torch.randn(6, 16)}
     with pytest.raises(ValueError, match="informax_negatives 'preserve' draws the Informax negatives from the"):
         unlearn(weights, random_encode(16), parse_concepts("x"), ScaPreConfig(informax_negatives="preserve"))
+
+
+def test_the_reference_is_independent_of_the_registry():
+    """The oracle transcribes the math itself: it imports none of the modules whose solvers it checks."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(__file__).with_name("reference.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported <= {"__future__", "math", "torch", "scapre_core.noise", "scapre_core.tokens"}, imported

@@ -101,14 +101,19 @@ def test_the_orientation_maximises_the_objective_and_the_release_is_its_transpos
         assert erase_term(R) < erase_term(R_released) - 1e-3
 
 
-@pytest.mark.parametrize("encoder", ["random", "random x10", "random x0.1", "random rank 8", "clip-like", "t5"])
+ENCODERS = {"random": lambda: random_encode(D, seed=1), "random x10": lambda: random_encode(D, seed=1, scale=10),
+            "random x0.1": lambda: random_encode(D, seed=1, scale=0.1),
+            "random rank 8": lambda: random_encode(D, 8, seed=1), "clip-like": lambda: clip_like_encode(D, seed=1),
+            "clip-like rank 24": lambda: clip_like_encode(D, seed=1, rank=24),
+            "t5": lambda: random_layout_encode(D, "t5", seed=1), "sd3": lambda: random_layout_encode(D, "sd3", seed=1)}
+"""The encoders of the core tests (synthetic.py's, of every kind, scale and rank they are used with)."""
+
+
+@pytest.mark.parametrize("encoder", list(ENCODERS))
 @pytest.mark.parametrize("weight_scale", [1.0, 10.0, 0.1])
 def test_the_default_erases_on_every_encoder(encoder, weight_scale):
     """The erased concept's output moves at least a third of what uce moves it, on the same problem."""
-    encode = {"random": lambda: random_encode(D, seed=1), "random x10": lambda: random_encode(D, seed=1, scale=10),
-              "random x0.1": lambda: random_encode(D, seed=1, scale=0.1),
-              "random rank 8": lambda: random_encode(D, 8, seed=1), "clip-like": lambda: clip_like_encode(D, seed=1),
-              "t5": lambda: random_layout_encode(D, "t5", seed=1)}[encoder]()
+    encode = ENCODERS[encoder]()
     concepts = parse_concepts(concept_text(3, anchors=True, preserve=2))
     prior = second_moment(encode, general_prompts()[:30], "30")
     weights = _weights((24, 80), scale=weight_scale)

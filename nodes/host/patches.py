@@ -40,6 +40,8 @@ class EditInfo:
     family: str
     fingerprint: str
     report: str
+    most_moved: tuple[str, ...] = ()
+    """The general prompts the edit moved most, most first (empty when its report names none)."""
 
 
 def apply_edit(model, deltas: dict[str, torch.Tensor], strength: float, info: EditInfo):

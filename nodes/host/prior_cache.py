@@ -1,4 +1,8 @@
-"""The preserve prior's on-disk cache (issue 9), in ComfyUI's user folder."""
+"""The preserve prior's on-disk cache (issues 9 and 15), in ComfyUI's user folder.
+
+A cache file holds what the edits and the reports use: C_g (all positions), C_tok and its token count (OCE's
+real-token statistic) and each prompt's factor in float16 (the report's most-moved general prompts, by name).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from ...scapre_core.prior import PreservePrior, general_prompts, general_source,
 from ...scapre_core.tokens import Encode
 from .patches import progress_reporter
 
-PRIOR_FORMAT = "scapre.prior.v1"
+PRIOR_FORMAT = "scapre.prior.v2"
+"""v2 adds the real-token statistic and the prompts' factors: a v1 file is rebuilt, never trusted."""
 _PROBES = ("", "a photo of a cat", "an oil painting of a mountain lake at dawn")
 
 
@@ -44,24 +49,32 @@ def prior_cache_folder() -> Path:
     return folder
 
 
-def _read_prior(path: Path, fingerprint: str, digest: str, count: int):
+def _read_prior(path: Path, fingerprint: str, digest: str, prompts: tuple[str, ...]):
     """The PreservePrior stored at ``path`` if it is intact and was made from this encoder and list, else None."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            gram = f.get_tensor("gram")
-        expected = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest, "prompts": str(count)}
-        if any(meta.get(k) != v for k, v in expected.items()) or meta.get("sha256") != _tensor_digest(gram):
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+        expected = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest,
+                    "prompts": str(len(prompts))}
+        if any(meta.get(k) != v for k, v in expected.items()) or meta.get("sha256") != _tensors_digest(tensors):
             return None
-        return PreservePrior(gram, count, meta.get("source", ""))
+        factors = tensors.get("prompt_factors")
+        return PreservePrior(tensors["gram"], len(prompts), meta.get("source", ""), tensors.get("token_gram"),
+                             int(meta.get("tokens", 0)), None if factors is None else factors.float(),
+                             prompts if factors is not None else ())
     except Exception:  # unreadable, truncated, not a safetensors file, or not a prior
         return None
 
 
-def _tensor_digest(tensor: torch.Tensor) -> str:
-    """sha256 over a tensor's dtype, shape and bytes."""
-    header = f"{tensor.dtype} {tuple(tensor.shape)}".encode()
-    return hashlib.sha256(header + tensor.contiguous().numpy().tobytes()).hexdigest()
+def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def prior_cache_path(fingerprint: str, digest: str) -> Path:
@@ -72,12 +85,17 @@ def prior_cache_path(fingerprint: str, digest: str) -> Path:
 def write_prior_cache(prior: PreservePrior, fingerprint: str, digest: str) -> Path:
     """Store ``prior`` for this encoder and list (written to a temporary file, then renamed into place)."""
     path = prior_cache_path(fingerprint, digest)
-    gram = prior.gram.cpu().contiguous()
+    tensors = {"gram": prior.gram.cpu().contiguous()}
+    if prior.token_gram is not None:
+        tensors["token_gram"] = prior.token_gram.cpu().contiguous()
+    if prior.prompt_factors is not None:
+        tensors["prompt_factors"] = prior.prompt_factors.to(device="cpu", dtype=torch.float16).contiguous()
     metadata = {"format": PRIOR_FORMAT, "encoder": fingerprint, "prompts_sha256": digest,
-                "prompts": str(prior.prompts), "source": prior.source, "sha256": _tensor_digest(gram)}
+                "prompts": str(prior.prompts), "tokens": str(prior.tokens), "source": prior.source,
+                "sha256": _tensors_digest(tensors)}
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        save_file({"gram": gram}, str(partial), metadata=metadata)
+        save_file(tensors, str(partial), metadata=metadata)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -88,18 +106,19 @@ def cached_prior(encode: Encode, prompts: tuple[str, ...], source: str) -> Prese
     """The preserve prior of ``prompts`` under this ``encode``: read from the cache, or computed (with a progress bar)
     and cached. A cache file that is damaged, or made from another encoder or list, is rebuilt, never trusted.
 
-    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s".
+    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s". It keeps
+    the prompts' factors (``second_moment(keep_prompts=True)``), so reports can name the prompts an edit moved most.
     """
     fingerprint, digest = encoder_fingerprint(encode), prompts_digest(prompts)
     path = prior_cache_path(fingerprint, digest)
     how = "computed"
     if path.exists():
-        prior = _read_prior(path, fingerprint, digest, len(prompts))
+        prior = _read_prior(path, fingerprint, digest, prompts)
         if prior is not None:
             return dataclasses.replace(prior, source=f"{prior.source}; cached")
         how = "rebuilt"
     start = time.perf_counter()
-    prior = second_moment(encode, prompts, source, progress=progress_reporter(len(prompts)))
+    prior = second_moment(encode, prompts, source, progress=progress_reporter(len(prompts)), keep_prompts=True)
     write_prior_cache(prior, fingerprint, digest)
     return dataclasses.replace(prior, source=f"{source}; {how} in {time.perf_counter() - start:.1f} s")
 
@@ -108,3 +127,12 @@ def general_prior(encode: Encode) -> PreservePrior:
     """The pack's general preserve prior under this ``encode`` (cached; see ``cached_prior``)."""
     prompts = general_prompts()
     return cached_prior(encode, prompts, general_source(prompts))
+
+
+def stored_general_prior(encode: Encode) -> PreservePrior | None:
+    """The pack's general preserve prior under this ``encode`` if the cache holds it intact, else None (nothing is
+    computed: what an edit that does not use the prior measures its collateral with)."""
+    prompts = general_prompts()
+    fingerprint, digest = encoder_fingerprint(encode), prompts_digest(prompts)
+    prior = _read_prior(prior_cache_path(fingerprint, digest), fingerprint, digest, prompts)
+    return None if prior is None else dataclasses.replace(prior, source=f"{prior.source}; cached")

@@ -199,18 +199,24 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
 
 def plant_general_prior(ckpt: str) -> dict:
     """A valid cache entry of the general prior for this checkpoint's CLIP, from a stand-in statistic (its first
-    16 prompts, scaled to the list's 1,000), so host tests can use the general prior without computing it."""
+    16 prompts, scaled to the list's 1,000; those 16 prompts' own factors, the others' zero), so host tests can use
+    the general prior without computing it."""
     nodes, host, _ = _setup()
     import dataclasses
+
+    import torch
 
     from scapre_core.prior import general_prompts, general_source, prompts_digest, second_moment
     clip = nodes.CheckpointLoaderSimple().load_checkpoint(ckpt)[1]
     prompts = general_prompts()
-    part = second_moment(host.text.clip_encoder(clip), prompts[:16], "")
+    part = second_moment(host.text.clip_encoder(clip), prompts[:16], "", keep_prompts=True)
+    factors = torch.zeros(len(prompts), *part.prompt_factors.shape[1:])
+    factors[:16] = part.prompt_factors
     stand_in = dataclasses.replace(part, gram=part.gram * (len(prompts) / 16), prompts=len(prompts),
-                                   source=general_source(prompts) + " [test stand-in]")
+                                   source=general_source(prompts) + " [test stand-in]", prompt_factors=factors,
+                                   prompt_names=prompts)
     path = host.prior_cache.write_prior_cache(stand_in, host.prior_cache.encoder_fingerprint(host.text.clip_encoder(clip)), prompts_digest(prompts))
-    return {"path": str(path)}
+    return {"path": str(path), "named": list(prompts[:16])}
 
 
 # --- the families edited through their text-input layers, on tiny models built in-process by harness.tiny_models --

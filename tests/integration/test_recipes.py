@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from host_helpers import run_check, run_ok
+from host_helpers import error_message, images, run_check, run_ok
 
 from harness import paths
+from nodes.preview_grid import grid_size, zoom_for
 
 TEXT = "golf ball\nClaude Monet -> painting\n+ tennis ball\n"
 
@@ -75,9 +76,10 @@ def test_every_recipe_takes_the_prior_and_confuse5_keeps_15(comfy_server):
 
 @pytest.fixture
 def planted_general_prior(host):
-    path = Path(run_check("plant_general_prior", ckpt=paths.TINY_SD15)["path"])
-    yield path
-    path.unlink(missing_ok=True)
+    """The stand-in general prior of the tiny SD1.5's CLIP in the cache; yields the prompts whose factors it keeps."""
+    planted = run_check("plant_general_prior", ckpt=paths.TINY_SD15)
+    yield planted["named"]
+    Path(planted["path"]).unlink(missing_ok=True)
 
 
 def test_the_general_prior_is_read_from_the_cache(comfy_server, planted_general_prior):
@@ -86,6 +88,10 @@ def test_the_general_prior_is_read_from_the_cache(comfy_server, planted_general_
     assert "preserve prior: general (1,000 prompts, list sha256 " in report
     assert "[test stand-in]; cached, weight 1" in report
     assert "of 768 directions protected" in report
+    # OCE reads the cache's real-token statistic (its convention), not the all-positions fallback
+    _, oce = _texts(comfy_server, _graph(paths.TINY_SD15, "oce", text="chapel\n+ a cat\n", prior="general"))
+    assert "[test stand-in]; cached, weight 70" in oce
+    assert "no real-token statistic" not in oce
 
 
 def test_the_prior_cache_is_rebuilt_when_damaged(host):
@@ -100,3 +106,49 @@ def test_the_prior_cache_is_rebuilt_when_damaged(host):
     for name, outcome in result["damage"].items():
         assert outcome["source"].startswith("test list; rebuilt in "), name
         assert outcome["same_gram"] and outcome["then"] == "test list; cached", name
+
+
+def _collateral(report: str) -> tuple[float, list[str]]:
+    """The report's collateral (a fraction) and its most-moved prompts, most first."""
+    line = report.split("collateral: relative change of the edited layers' outputs over ")[1].split("\n")[0]
+    overall = float(line.split(": ")[1].split("%")[0]) / 100
+    moved = report.split("  most moved: ")[1].split("\n")[0]
+    return overall, [part.split("' ")[0].lstrip("'") for part in moved.split(", '")]
+
+
+def test_every_report_measures_the_collateral_from_the_cached_prior(comfy_server, planted_general_prior):
+    """A recipe that does not use the general prior still measures its collateral from the cached one, names the
+    prompts it moved most (among the stand-in's 16 with states) and warns above 5 %; the null space keeps it low."""
+    _, uce = _texts(comfy_server, _graph(paths.TINY_SD15, "uce", text="cathedral\n+ a red apple\n"))
+    assert "preserve prior: off" in uce
+    assert "over general (1,000 prompts, list sha256 " in uce and "[test stand-in]; cached: " in uce
+    overall, moved = _collateral(uce)
+    assert overall > 0.05 and "warning: the edit moves the edited layers' outputs for general prompts by " in uce
+    assert len(moved) == 5 and set(moved) <= set(planted_general_prior)
+    _, kept = _texts(comfy_server, _graph(paths.TINY_SD15, "nullspace", text="cathedral\n+ a green apple\n"))
+    overall, _ = _collateral(kept)
+    assert overall < 0.05 and "warning: the edit moves the edited layers' outputs" not in kept
+
+
+def test_the_preview_adds_the_most_moved_general_prompts_as_kept_rows(comfy_server, planted_general_prior):
+    """Erasure Preview's optional most_moved: the grid gains that many kept rows; without a ScaPre edit on the
+    'edited' model it is refused by name."""
+    settings = {"seed": 1, "steps": 1, "cfg": 7.5, "sampler_name": "euler", "scheduler": "normal", "width": 32,
+                "height": 32, "samples": 1, "preserved": 1}
+
+    def graph(most_moved, edited=("3", 0)):
+        g = _graph(paths.TINY_SD15, "uce", text="pagoda\n+ a blue kite\n")
+        g["5"] = {"class_type": "ScaPreErasurePreview", "inputs": {
+            "original": ["1", 0], "edited": list(edited), "clip": ["1", 1], "vae": ["1", 2], "concepts": ["2", 0],
+            **settings, "most_moved": most_moved}}
+        g["6"] = {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "most_moved"}}
+        return g
+
+    heights = {}
+    for count in (0, 2):
+        (picture,) = images(comfy_server, run_ok(comfy_server, graph(count)), "6")
+        heights[count] = picture.shape[0]
+    zoom = zoom_for(32)
+    assert heights[0] == grid_size(2, 1, 32, 32, zoom)[1] and heights[2] == grid_size(4, 1, 32, 32, zoom)[1]
+    message = error_message(comfy_server.run(graph(2, edited=("1", 0))))
+    assert "most_moved: the 'edited' model carries no ScaPre edit" in message
