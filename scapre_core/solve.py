@@ -71,7 +71,7 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
 
     Rows are taken BLOCK at a time: a block's part outside the basis so far (projected out twice, to keep O
     orthonormal in floating point) adds its singular directions above ``tolerance * |tokens|_F`` (cost ~4 N d r).
-    When r passes d / 4, the rest is cheaper from the Gram matrix: the eigenvectors of ``tokens^T tokens`` whose
+    When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors of ``tokens^T tokens`` whose
     eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that is below what a float64 Gram
     matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead. Either way every row lies within
     ``tolerance * |tokens|_F`` of span(O) (up to a factor sqrt(N / BLOCK) on the first path).
@@ -85,7 +85,7 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
             block = block - (block @ basis) @ basis.T
         _, sigma, vh = torch.linalg.svd(block, full_matrices=False)
         basis = torch.cat([basis, vh[sigma > threshold].T], dim=1)
-        if 4 * basis.shape[1] > d:
+        if 4 * basis.shape[1] > d and N > d:
             if tolerance**2 < GRAM_RESOLUTION:
                 return None
             eig, vectors = torch.linalg.eigh(gram(tokens))
