@@ -7,6 +7,10 @@
     python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
     python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
     python -m bench.solver --models sd15 --m 100 --recipes uce oce --collateral  # every report with its collateral
+    bench/gpu_solver.sh                           # every recipe at SD1.5, SDXL, FLUX.1 and Wan shapes on a GPU
+
+Every row reports the case's floor (bench/floor.py: the bytes and flops any exact edit needs at this machine's
+rates, measured at the start of the run) and its ratio to it ("x floor").
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
 shapes (70 + 70, widths 640/1280, d = 2048), or the DiT families' (tests/synthetic.MODEL_SHAPES: FLUX.1's
@@ -103,7 +107,9 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
 
     values = value_keys(model, weights)
     before = _rss_bytes()
-    if device == "cuda":
+    if device == "cuda":  # exact float32 products: no TF32 (the solver's reference tests assume IEEE float32)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
