@@ -13,8 +13,9 @@ def test_lowrank_patches_match_dense(host):
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     out = json.loads(done.stdout)
-    assert out["factored"] == out["keys"] > 0  # UCE's edit of the tiny SD1.5's 32 weights: all factors
-    assert out["report_rank_line"].startswith(f"edit rank: {out['ranks'][0]}")
+    assert out["factored"] == out["keys"] > 0
+    # the node keeps the tiny model's edit dense: factors of the real-size CLIP-L states' rank would be larger
+    assert out["report_rank_line"].startswith("edit rank: full, stored dense")
     for strength, measured in out["by_strength"].items():
         assert measured["lora_patches"] == out["keys"], strength
         assert measured["single"] <= 1e-6 and measured["stacked"] <= 1e-6, (strength, measured)  # float32 rounding
