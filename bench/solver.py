@@ -7,6 +7,10 @@
     python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
     python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
     python -m bench.solver --models sd15 --m 100 --recipes uce oce --collateral  # every report with its collateral
+    bench/gpu_solver.sh                           # every recipe at SD1.5, SDXL, FLUX.1 and Wan shapes on a GPU
+
+Every row reports the case's floor (bench/floor.py: the bytes and flops any exact edit needs at this machine's
+rates, measured at the start of the run) and its ratio to it ("x floor").
 
 Random fp32 weights with SD1.5 shapes (16 to_k + 16 to_v, widths 320/640/1280, d = 768) or SDXL
 shapes (70 + 70, widths 640/1280, d = 2048), or the DiT families' (tests/synthetic.MODEL_SHAPES: FLUX.1's
@@ -41,6 +45,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -49,11 +54,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from reference import reference_unlearn  # noqa: E402
+
+from bench import floor  # noqa: E402
 from synthetic import MODEL_SHAPES, RandomWeights, random_encode, random_weights, value_keys  # noqa: E402
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 from scapre_core.api import prior_choice  # noqa: E402
+from scapre_core.methods import METHODS  # noqa: E402
 from scapre_core.prior import general_prior, general_prompts  # noqa: E402
+from scapre_core.tokens import encode_concepts  # noqa: E402
 
 PRIOR_SUFFIX = "+prior"
 LAZY_BYTES = 2**32
@@ -72,8 +81,18 @@ def recipe_config(recipe: str) -> ScaPreConfig:
     return ScaPreConfig.preset(recipe)
 
 
+def case_work(shapes: list[tuple[int, int]], encode, concepts, config: ScaPreConfig, rank: int) -> floor.Work:
+    """The case's floor work (bench/floor.py): its edited weights' ``shapes``, its aligned rows and their rank (at
+    most the synthetic encoder's)."""
+    tokens = encode_concepts(encode, concepts, "cpu", config.alignment)
+    rows = tokens.X.shape[0] + tokens.E.shape[0] + tokens.preserve.shape[0] + (
+        tokens.sequence if METHODS[config.method].keeps_empty else 0)
+    d = tokens.d
+    return floor.work(shapes, config, tokens.m, rows, min(d, rows, rank or d))
+
+
 def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[int, int] | None,
-             recipe: str = "large_scale", collateral: bool = False) -> dict:
+             recipe: str = "large_scale", collateral: bool = False, rates: floor.Rates | None = None) -> dict:
     widths, d, kinds = MODEL_SHAPES[model]
     weight_bytes = 4 * d * sum(widths) * len(kinds)
     weights = (RandomWeights if weight_bytes > LAZY_BYTES else random_weights)(widths, d, seed=0, kinds=kinds)
@@ -88,7 +107,9 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
 
     values = value_keys(model, weights)
     before = _rss_bytes()
-    if device == "cuda":
+    if device == "cuda":  # exact float32 products: no TF32 (the solver's reference tests assume IEEE float32)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated()
@@ -103,6 +124,11 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
            "stages": {k: round(v, 3) for k, v in result.report.seconds.items()},
            "edited_weights_mb": round(edited_bytes / 2**20, 1), "all_weights_mb": round(weight_bytes / 2**20, 1),
            "peak_extra_rss_mb": round((peak - before) / 2**20, 1)}
+    if rates is not None:
+        width = {key: w for key, w in zip(weights, widths * len(kinds))}
+        shapes = [(width[key], d) for key in result.deltas]
+        row["floor_s"] = round(case_work(shapes, encode, concepts, config, rank).seconds(rates), 3)
+        row["x_floor"] = round(seconds / row["floor_s"], 1)
     if device == "cuda":
         row["peak_extra_cuda_mb"] = round((torch.cuda.max_memory_allocated() - base_cuda) / 2**20, 1)
     del result
@@ -169,6 +195,7 @@ def main() -> None:
                         help="give every recipe the general prior, so that every report measures the collateral")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rates", help=argparse.SUPPRESS)
     args = parser.parse_args()
     reference_rows = None if args.no_reference else tuple(args.reference_rows)
 
@@ -176,29 +203,31 @@ def main() -> None:
         print(json.dumps(clip_prior()))
         return
     if args.one:
+        rates = floor.Rates(**json.loads(args.rates)) if args.rates else None
         print(json.dumps(run_case(args.models[0], args.m[0], args.rank, args.device, reference_rows, args.recipes[0],
-                                  args.collateral)))
+                                  args.collateral, rates)))
         return
 
     rows = []
+    rates = floor.measure(args.device)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"encoder rank {args.rank or 'full'}")
-    print("| model | recipe | m | seconds | process CPU s | stages (s) | peak extra RSS MB (edited weights MB) | "
-          "prior build s (synthetic encoder) | reference est. s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"encoder rank {args.rank or 'full'}; measured now: {rates.describe()}")
+    print("| model | recipe | m | seconds | process CPU s | floor s | x floor | stages (s) | "
+          "peak extra RSS MB (edited weights MB) | prior build s (synthetic encoder) | reference est. s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         for recipe in args.recipes:
             for m in args.m:
                 command = [sys.executable, "-m", "bench.solver", "--one", "--models", model, "--m", str(m),
                            "--recipes", recipe, "--rank", str(args.rank), "--device", args.device,
-                           "--reference-rows", *map(str, args.reference_rows)]
+                           "--reference-rows", *map(str, args.reference_rows), "--rates", json.dumps(asdict(rates))]
                 if args.no_reference:
                     command.append("--no-reference")
                 if args.collateral:
                     command.append("--collateral")
                 done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
                 if done.returncode != 0:
-                    print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||",
+                    print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||||",
                           flush=True)
                     continue
                 row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -212,7 +241,8 @@ def main() -> None:
                 prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]
                 reference = row.get("reference_seconds_estimated", "-")
                 speedup = f"{row['speedup']}x" if "speedup" in row else "-"
-                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {row['cpu_seconds']} | {stages} | {memory} | "
+                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {row['cpu_seconds']} | {row['floor_s']} | "
+                      f"{row['x_floor']} | {stages} | {memory} | "
                       f"{prior} | {reference} | {speedup} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

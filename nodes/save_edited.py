@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..scapre_core import __version__, low_rank
-from ..scapre_core.lowrank import relative_error
+from ..scapre_core.lowrank import Factors, relative_error
 from .host import files, patches
 from .host.node_api import CATEGORY, io, ui
 
@@ -53,16 +53,36 @@ def edit_metadata(infos: list[patches.EditInfo]) -> dict[str, str]:
     return metadata
 
 
-def edit_tensors(deltas: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype, bound: float, max_rank: int,
-                 rank: int | None) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """LoRA tensors for the edit and, for low rank, each key's measured relative error."""
+def dense(edit: torch.Tensor | Factors) -> torch.Tensor:
+    return edit.dense() if isinstance(edit, Factors) else edit
+
+
+def stored_edit(tensors: dict[str, torch.Tensor], key: str) -> torch.Tensor:
+    """The edit of ``key`` as the written tensors give it: the diff, or ``lora_up @ lora_down`` (alpha unset)."""
+    name = lora_key(key)
+    if f"{name}.diff" in tensors:
+        return tensors[f"{name}.diff"]
+    return tensors[f"{name}.lora_up.weight"].float() @ tensors[f"{name}.lora_down.weight"].float()
+
+
+def edit_tensors(deltas: dict[str, torch.Tensor | Factors], fmt: str, dtype: torch.dtype, bound: float,
+                 max_rank: int, rank: int | None) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """LoRA tensors for the edit and, for low rank, each key's measured relative error.
+
+    Exact: a dense edit as its ".diff", an edit kept as exact factors as those factors ("lora_up" [n, r],
+    "lora_down" [r, d], no alpha: ComfyUI's LoRA loader adds ``lora_up @ lora_down`` as it is).
+    """
     tensors, errors = {}, {}
     for key, delta in deltas.items():
         name = lora_key(key)
         if fmt == LORA_EXACT:
-            tensors[f"{name}.diff"] = delta.to(dtype).contiguous()
+            if isinstance(delta, Factors):
+                tensors[f"{name}.lora_up.weight"] = delta.up.to(dtype).contiguous()
+                tensors[f"{name}.lora_down.weight"] = delta.down.to(dtype).contiguous()
+            else:
+                tensors[f"{name}.diff"] = delta.to(dtype).contiguous()
             continue
-        factors = low_rank(delta, bound, max_rank, rank, dtype)
+        factors = low_rank(dense(delta), bound, max_rank, rank, dtype)
         tensors[f"{name}.lora_up.weight"] = factors.up.contiguous()
         tensors[f"{name}.lora_down.weight"] = factors.down.contiguous()
         errors[key] = factors.error
@@ -71,7 +91,7 @@ def edit_tensors(deltas: dict[str, torch.Tensor], fmt: str, dtype: torch.dtype, 
 
 def overall_error(deltas: dict[str, torch.Tensor], errors: dict[str, float]) -> float:
     """Relative Frobenius error over all keys together, from the per-key errors."""
-    energy = {k: float(d.double().pow(2).sum()) for k, d in deltas.items()}
+    energy = {k: float(dense(d).double().pow(2).sum()) for k, d in deltas.items()}
     total = sum(energy.values())
     return (sum(errors[k] ** 2 * energy[k] for k in errors) / total) ** 0.5 if total > 0 else 0.0
 
@@ -135,7 +155,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
     @classmethod
     def execute(cls, model, filename_prefix: str, format: str, clip=None, vae=None, precision: str = "fp16",
                 max_error: float = 0.01, max_rank: int = 256, rank: int = 0) -> io.NodeOutput:
-        deltas, infos = patches.scapre_edits(model)
+        deltas, infos = patches.scapre_edits(model, factors=True)
         if not infos:
             raise SaveError("this model carries no ScaPre edit: connect the MODEL output of ScaPre Unlearn")
         if format == CHECKPOINT and (clip is None or vae is None):
@@ -156,7 +176,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
             dtype = torch.float16 if precision == "fp16" else torch.float32
             tensors, errors = edit_tensors(deltas, format, dtype, max_error, max_rank, rank or None)
             if format == LORA_EXACT:
-                errors = {k: relative_error(d, tensors[f"{lora_key(k)}.diff"]) for k, d in deltas.items()}
+                errors = {k: relative_error(dense(d), stored_edit(tensors, k)) for k, d in deltas.items()}
                 lines.append(f"storage error ({precision}): max {max(errors.values()):.2e} relative")
             else:
                 ranks = [tensors[f"{lora_key(k)}.lora_down.weight"].shape[0] for k in deltas]

@@ -166,9 +166,9 @@ class ScaPreUnlearn(io.ComfyNode):
         config = build_config(recipe, seed, options)
         dtype = torch.float64 if options is not None and options.precision == "float64" else torch.float32
         result, info, cached = run(model, clip, concepts, config, dtype)
-        patched = patches.apply_edit(model, result.deltas, strength, info)
+        patched = patches.apply_edit(model, result.edits, strength, info)
         changes = describe_changes(config, recipe)
-        header = (f"{info.family} model, {len(result.deltas)} edited weights, recipe {recipe}, "
+        header = (f"{info.family} model, {len(result.edits)} edited weights, recipe {recipe}, "
                   f"strength {strength:g}, seed {seed}" + (" (edit reused from cache)" if cached else ""))
         if changes or dtype == torch.float64:
             header += "\noptions: " + ", ".join(changes + (["precision float64"] if dtype == torch.float64 else []))

@@ -40,10 +40,11 @@ from torch import Tensor
 from .bures import bures_prox
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
+from .lowrank import Factors, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
-from .solve import CHUNK, RowSolver, gram, update_basis
+from .solve import CHUNK, RANK_TOLERANCE, RowSolver, gram, update_basis
 from .spectral import ConceptSpectrum
 
 _BLOCK_BYTES = 64 * 2**20
@@ -67,20 +68,22 @@ def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
     return candidates[picks]
 
 
-def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Tensor, entropy: Tensor, mu: float) -> Tensor:
-    """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta."""
+def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Tensor:
+    """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: dense, since the step rescales
+    W0's rows (``w_i = g_i w0_i + h_i delta_i``, a change of full rank)."""
     cfg = editor.config
-    return bures_prox(weight, weight + delta, mu, cfg.lam + mu, cfg.bures_iters) - weight
+    return bures_prox(weight, weight + delta.dense(), mu, cfg.lam + mu, cfg.bures_iters) - weight
 
 
-def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Tensor, entropy: Tensor, mu: float) -> Tensor:
-    """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``."""
+def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Factors:
+    """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``: row i
+    of delta scaled by a_i (the factors' ``up``; the rank is unchanged)."""
     cfg = editor.config
     rollback = cfg.alpha_min + (1 - cfg.alpha_min) * (1 - entropy)
-    return rollback[:, None].to(delta) * delta
+    return Factors(rollback[:, None].to(delta.up) * delta.up, delta.down)
 
 
-Finish = Callable[["AdditiveEditor", Tensor, Tensor, Tensor, float], Tensor]
+Finish = Callable[["AdditiveEditor", Tensor, Factors, Tensor, float], "Tensor | Factors"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ class AdditiveEditor(Editor):
         projector = self.spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
         span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
-        basis = update_basis(span, None if self.protected is None else self.protected.allowed, d)
+        allowed = None if self.protected is None else self.protected.allowed
+        basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
         self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
         psi = self.solver.psi64
 
@@ -292,7 +296,9 @@ class AdditiveEditor(Editor):
         """Edit one weight W0 [n, d] (solver dtype and device); returns W - W0 and its statistics.
 
         The solve of (*) (``solve.py``) with this key's mu (0 without ``entropy_mu``), masked targets and alpha,
-        then the method's finishing step, confined to the null space when there is one.
+        then the method's finishing step, confined to the null space when there is one. The edit stays as the
+        solver's exact factors where they are smaller than the dense delta (``lowrank.pays``) and no step made
+        it dense.
         """
         method, cfg = self.method, self.config
         entropy, masks, top = None, None, None
@@ -308,6 +314,8 @@ class AdditiveEditor(Editor):
             delta = method.finish(self, weight, delta, entropy, mu)
         if self.protected is not None:
             delta = self.protected.confine(delta)
+        if isinstance(delta, Factors) and not pays(delta.rank, *delta.shape):
+            delta = delta.dense()
         if self.mask_sets:
             top = (int((masks == masks.amax(dim=2, keepdim=True)).sum()), masks.numel())
         return KeyEdit(delta, mu if method.entropy_mu else None, top)

@@ -19,6 +19,7 @@ from torch import Tensor
 from .collateral import Collateral, CollateralReport
 from .concepts import PRIOR_GENERAL, PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
+from .lowrank import Factors
 from .method import Editor, KeyEdit
 from .methods import METHODS
 from .nullspace import overlaps
@@ -101,6 +102,10 @@ class Report:
     collateral: CollateralReport | None = None
     informax: tuple[float, float, float] | None = None
     conflicts: list[Conflict] = field(default_factory=list)
+    ranks: dict[str, int] = field(default_factory=dict)
+    stored_bytes: tuple[int, int] = (0, 0)
+    """``ranks[key]``: the rank of each edit kept as exact factors; ``stored_bytes``: (the edit as stored, as dense
+    float32)."""
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -127,6 +132,7 @@ class Report:
             lines.append(f"conflict: '{c.concept}' and '+ {c.line}' overlap ({c.share:.0%} of the concept's last word "
                          f"state lies in the line's states): keeping the line exactly cost {c.cost:.0%} of its "
                          f"erasure (moved {c.change:.1%}, {c.unkept:.1%} without keeping the line)")
+        lines.append(self._rank_line())
         if self.weight_changes:
             changes = sorted(self.weight_changes.items(), key=lambda kv: kv[1], reverse=True)
             values = [v for _, v in changes]
@@ -137,6 +143,15 @@ class Report:
             warnings += (self.collateral.warning,)
         lines.extend(f"warning: {w}" for w in warnings)
         return "\n".join(lines)
+
+    def _rank_line(self) -> str:
+        stored, dense = (v / 2**20 for v in self.stored_bytes)
+        if not self.ranks:
+            return f"edit rank: full, stored dense ({dense:.1f} MB)"
+        low, high = min(self.ranks.values()), max(self.ranks.values())
+        rank = f"{low}" if low == high else f"{low}-{high}"
+        return (f"edit rank: {rank} in {len(self.ranks)} of {self.keys} weights, kept as exact factors ({stored:.1f} MB "
+                f"instead of {dense:.1f} MB dense)")
 
     def _collateral_lines(self) -> list[str]:
         c = self.collateral
@@ -180,10 +195,16 @@ class StreamsReport:
 
 @dataclass
 class UnlearnResult:
-    """``deltas[key] = W_new - W0`` (float32, CPU) for every edited key, and the report."""
+    """``edits[key] = W_new - W0`` (float32, CPU) for every edited key, dense or as exact ``Factors`` (``up @ down``,
+    where they are smaller), and the report."""
 
-    deltas: dict[str, Tensor]
+    edits: dict[str, Tensor | Factors]
     report: Report | StreamsReport
+
+    @property
+    def deltas(self) -> dict[str, Tensor]:
+        """Every edit as a dense [n, d] tensor (formed on each access from the factors)."""
+        return {key: edit.dense() if isinstance(edit, Factors) else edit for key, edit in self.edits.items()}
 
 
 @dataclass
@@ -326,21 +347,29 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     n_preserve = len(concepts.preserve)
     kept = _Movement(tokens.preserve, torch.arange(n_preserve).repeat_interleave(tokens.sequence))
     collateral = Collateral(general, device, dtype) if general is not None else None
-    deltas: dict[str, Tensor] = {}
+    edits: dict[str, Tensor | Factors] = {}
     weight_changes: dict[str, float] = {}
+    ranks: dict[str, int] = {}
+    stored = dense_bytes = 0
     mus, tops = [], []
     for done, key in enumerate(keys, start=1):
         w = weights[key]
         _check_weight(key, w, tokens.d)
         weight = w.to(device=device, dtype=dtype)
         edit = editor.edit(key, weight)
-        delta = edit.dense()
-        deltas[key] = delta.to(device="cpu", dtype=torch.float32)
+        delta = edit.delta.to(device="cpu", dtype=torch.float32)
+        edits[key] = delta
+        if isinstance(delta, Factors):
+            ranks[key] = delta.rank
+            stored += 4 * (delta.up.numel() + delta.down.numel())
+        else:
+            stored += 4 * delta.numel()
+        dense_bytes += 4 * weight.numel()
         if edit.mu is not None:
             mus.append(edit.mu)
         if edit.top_channels is not None:
             tops.append(edit.top_channels)
-        weight_changes[key] = float(delta.norm() / weight.norm().clamp_min(1e-30))
+        weight_changes[key] = float(delta.norm() / weight.norm().clamp_min(1e-30).to(torch.float64))
         for movement in (erased, empty, kept):
             movement.add(weight, edit)
         start = stage("edit", start)
@@ -381,8 +410,10 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         informax=informax,
         conflicts=[Conflict(concepts.erase[j].text, concepts.preserve[p], share, changes[j], unkept_changes[j])
                    for j, p, share in conflicts],
+        ranks=ranks,
+        stored_bytes=(stored, dense_bytes),
     )
-    return UnlearnResult(deltas, report)
+    return UnlearnResult(edits, report)
 
 
 def _offset(progress: Progress, before: int, total: int) -> Progress:
@@ -417,15 +448,15 @@ def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], 
                          f"{', '.join(streams)} has one")
     total = sum(len(value_keys(weights, stated)) if config.values_only else len(weights)
                 for weights, _, stated in plan.values())
-    deltas: dict[str, Tensor] = {}
+    edits: dict[str, Tensor | Factors] = {}
     reports: dict[str, Report] = {}
     for name, (weights, encode, stated) in plan.items():
-        shared = set(weights) & set(deltas)
+        shared = set(weights) & set(edits)
         if shared:
             raise ValueError(f"text stream {name!r} edits keys another stream edits too, e.g. {sorted(shared)[0]}")
         prior = None if priors is None else priors.get(name)
         result = unlearn(weights, encode, concepts, config, prior=prior, values=stated, device=device, dtype=dtype,
-                         progress=None if progress is None else _offset(progress, len(deltas), total))
-        deltas |= result.deltas
+                         progress=None if progress is None else _offset(progress, len(edits), total))
+        edits |= result.edits
         reports[name] = result.report
-    return UnlearnResult(deltas, StreamsReport(reports, skipped))
+    return UnlearnResult(edits, StreamsReport(reports, skipped))

@@ -1,4 +1,8 @@
-"""Low-rank factorisation of an edit, for LoRA export with a stated error.
+"""Low-rank edits: exact factors (``Factors``), and the factorisation of a dense edit for LoRA export with a stated
+error (``low_rank``).
+
+``Factors``: an edit of rank r kept as ``delta = up @ down`` (up [n, r], down [r, d]), exact: what the additive
+solvers return when ``r (n + d) < n d`` (``pays``), 4 r (n + d) bytes instead of 4 n d.
 
 For a delta D [n, d] with singular values s_1 >= s_2 >= ..., the best rank-r approximation
 (Eckart-Young) ``up = U_r diag(s_r)``, ``down = V_r^T`` has relative Frobenius error
@@ -13,6 +17,39 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+
+@dataclass
+class Factors:
+    """An exact edit of rank r, ``delta = up @ down`` (up [n, r], down [r, d])."""
+
+    up: Tensor
+    down: Tensor
+
+    @property
+    def rank(self) -> int:
+        return self.down.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.up.shape[0], self.down.shape[1]
+
+    def dense(self) -> Tensor:
+        """``up @ down`` [n, d]."""
+        return self.up @ self.down
+
+    def norm(self) -> Tensor:
+        """``|up @ down|_F = sqrt(tr((up^T up)(down down^T)))``, without forming the product (float64)."""
+        up, down = self.up.double(), self.down.double()
+        return ((up.T @ up) * (down @ down.T)).sum().clamp_min(0).sqrt()
+
+    def to(self, *args, **kwargs) -> Factors:
+        return Factors(self.up.to(*args, **kwargs), self.down.to(*args, **kwargs))
+
+
+def pays(rank: int, n: int, d: int) -> bool:
+    """Whether factors of ``rank`` are smaller than the dense [n, d] edit: ``rank (n + d) < n d``."""
+    return rank * (n + d) < n * d
 
 
 @dataclass

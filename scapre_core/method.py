@@ -14,28 +14,32 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from .lowrank import Factors
 from .nullspace import ProtectedSubspace
 from .prelude import Prelude
 
 
 @dataclass
 class KeyEdit:
-    """One weight's edit: ``delta = W - W0`` [n, d] and its statistics.
+    """One weight's edit: ``delta = W - W0`` [n, d], dense or as exact ``Factors`` (``up @ down``), and its
+    statistics.
 
     ``mu``: the entropy weight it used (methods with one); ``top_channels``: over its Informax masks, (channels at
     the mask's top weight, channels), for the report's saturation figure.
     """
 
-    delta: Tensor
+    delta: Tensor | Factors
     mu: float | None = None
     top_channels: tuple[int, int] | None = None
 
     def outputs(self, inputs: Tensor) -> Tensor:
         """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move."""
+        if isinstance(self.delta, Factors):
+            return self.delta.up @ (self.delta.down @ inputs.to(self.delta.down).T)
         return self.delta @ inputs.to(self.delta).T
 
     def dense(self) -> Tensor:
-        return self.delta
+        return self.delta.dense() if isinstance(self.delta, Factors) else self.delta
 
 
 class Editor(ABC):

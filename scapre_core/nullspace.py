@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .lowrank import Factors
 from .subspace import complement, principal, principal_of_rows
 
 KEEP_TOLERANCE = 1e-5
@@ -95,8 +96,11 @@ class ProtectedSubspace:
     def k(self) -> int:
         return self.directions.shape[1]
 
-    def confine(self, delta: Tensor) -> Tensor:
-        """``delta - (delta U) U^T``: the rows of ``delta`` [n, d] without their protected components."""
+    def confine(self, delta: Tensor | Factors) -> Tensor | Factors:
+        """``delta - (delta U) U^T``: the rows of ``delta`` [n, d] without their protected components (for factors
+        ``up @ down``, ``down - (down U) U^T``)."""
+        if isinstance(delta, Factors):
+            return Factors(delta.up, self.confine(delta.down))
         U = self.directions.to(delta)
         return delta - (delta @ U) @ U.T
 

@@ -26,6 +26,10 @@ exactly for all rows of all keys with one decomposition per call:
    ``t_i = (B^T z_i + Gamma^T F_P^T w0_i) * alpha_i / (1 + alpha_i eta)``,
    ``w_hat_i = z_i - (Lambda + mu)^-1 B t_i`` and ``delta_i = Psi w_hat_i``.
 
+So ``delta = W_hat Psi^T`` [n, d] has the rank r of the basis: it is returned as those factors (``Factors``,
+up = W_hat [n, r], down = Psi^T [r, d]), exact, r (n + d) numbers instead of n d. The basis is rank-revealing
+(``token_basis``): r is the aligned rows' numerical rank (RANK_TOLERANCE), not their count.
+
 The decomposition runs in float64; the per-key products run in the solver's dtype.
 """
 
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .lowrank import Factors
 
 CHUNK = 8192
 """Rows per block when accumulating over many tokens (bounds the float64 temporaries)."""
@@ -48,7 +54,47 @@ def gram(tokens: Tensor) -> Tensor:
     return out
 
 
-def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, d: int) -> Tensor | None:
+RANK_TOLERANCE = {torch.float32: 1e-7, torch.float64: 1e-12}
+"""By the solver's dtype: the relative singular value below which a direction of the aligned token rows is dropped
+from the update basis; every token row then lies within ``tolerance * |tokens|_F`` of span(O). The edit moves
+by the same order (relative) as when the tokens move by that much: in float32, about their own rounding (2^-24 =
+6e-8); in float64 far below the float32 states' rounding, which the basis then keeps (so float64 edits are those
+of the tokens' full span)."""
+GRAM_RESOLUTION = 16 * torch.finfo(torch.float64).eps
+"""The smallest relative eigenvalue ``lambda / |tokens|_F^2`` a float64 Gram matrix's eigendecomposition resolves."""
+BLOCK = 256
+"""Token rows added to the basis at a time (``token_basis``)."""
+
+
+def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
+    """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d]; None when r = d.
+
+    Rows are taken BLOCK at a time: a block's part outside the basis so far (projected out twice, to keep O
+    orthonormal in floating point) adds its singular directions above ``tolerance * |tokens|_F`` (cost ~4 N d r).
+    When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors of ``tokens^T tokens`` whose
+    eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that is below what a float64 Gram
+    matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead. Either way every row lies within
+    ``tolerance * |tokens|_F`` of span(O) (up to a factor sqrt(N / BLOCK) on the first path).
+    """
+    N, d = tokens.shape
+    threshold = tolerance * float(tokens.double().norm())
+    basis = torch.zeros(d, 0, dtype=torch.float64, device=tokens.device)
+    for start in range(0, N, BLOCK):
+        block = tokens[start:start + BLOCK].double()
+        for _ in range(2):
+            block = block - (block @ basis) @ basis.T
+        _, sigma, vh = torch.linalg.svd(block, full_matrices=False)
+        basis = torch.cat([basis, vh[sigma > threshold].T], dim=1)
+        if 4 * basis.shape[1] > d and N > d:
+            if tolerance**2 < GRAM_RESOLUTION:
+                return None
+            eig, vectors = torch.linalg.eigh(gram(tokens))
+            basis = vectors[:, eig > threshold**2]
+            break
+    return None if basis.shape[1] == d else basis
+
+
+def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, tolerance: float) -> Tensor | None:
     """O [d, r]: an orthonormal basis of the subspace the row updates are sought in; None = all of R^d.
 
     Args:
@@ -56,19 +102,20 @@ def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, d: int) -> 
             or None when some term has full rank (e.g. the preserve prior).
         allowed: [d, a] orthonormal basis of the directions an update may take (null-space
             precision), or None for no constraint.
+        tolerance: the basis' relative tolerance (RANK_TOLERANCE).
 
-    Without a constraint: the span of the tokens (QR) when they are fewer than d, else None. With
-    one: the projection of that span onto ``allowed``, ``allowed @ QR(allowed^T tokens^T)`` when
-    the tokens are fewer than a, else ``allowed`` itself. Either way O contains the projection of
-    every token, which is all the constrained minimiser can use, and lies inside ``allowed``.
+    Without a constraint: the tokens' rank-revealing basis (``token_basis``), of the rows' numerical rank r
+    however many rows there are. With one: the same basis of the tokens' projections onto ``allowed``, mapped
+    back, ``allowed @ token_basis(tokens @ allowed)`` (``allowed`` itself when that is all of it). Either way O
+    contains the projection of every token, which is all the constrained minimiser can use, and lies inside
+    ``allowed``.
     """
     if allowed is None:
-        if span_tokens is None or span_tokens.shape[0] >= d:
-            return None
-        return torch.linalg.qr(span_tokens.T.double())[0]
-    if span_tokens is None or span_tokens.shape[0] >= allowed.shape[1]:
+        return None if span_tokens is None else token_basis(span_tokens, tolerance)
+    if span_tokens is None:
         return allowed
-    return allowed @ torch.linalg.qr(allowed.T @ span_tokens.T.double())[0]
+    inside = token_basis(span_tokens.double() @ allowed, tolerance)
+    return allowed if inside is None else allowed @ inside
 
 
 class RowSolver:
@@ -116,8 +163,8 @@ class RowSolver:
         """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (solver dtype)."""
         return tokens.to(self.dtype) @ self.psi
 
-    def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Tensor:
-        """Solve (*) for every row and return ``delta = W - W0`` [n, d].
+    def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Factors:
+        """Solve (*) for every row and return ``delta = W - W0`` [n, d] as its factors ``W_hat @ Psi^T``.
 
         Args:
             weight: W0 [n, d] in the solver's dtype (only read for the alpha term).
@@ -134,4 +181,4 @@ class RowSolver:
             alpha = alpha.to(self.dtype)[:, None]
             t = (z @ B + weight @ (self.projector @ gamma).to(self.dtype)) * (alpha / (1 + alpha * eta.to(self.dtype)))
             z = z - (t @ B.T) / scale
-        return z @ self.psi.T
+        return Factors(z, self.psi.T)

@@ -155,9 +155,10 @@ def test_directions_orthogonal_to_every_token_are_unchanged(preset):
         entropy, masks = prob.statistics("k", weight)
         mu = float(entropy.clamp(0, 1).mean())
         alpha = cfg.erase_scale * (masks[0].max(0).values if prob.mask_sets else torch.ones(20, dtype=torch.float64))
-        delta = prob.solver.solve(weight, prob.rhs(weight, mu, masks[-1] if prob.mask_sets else None), mu, alpha)
+        delta = prob.solver.solve(weight, prob.rhs(weight, mu, masks[-1] if prob.mask_sets else None), mu,
+                                  alpha).dense()
     else:
-        delta = prob.edit("k", weight).delta
+        delta = prob.edit("k", weight).dense()
     assert delta.norm() > 1e-3
     assert (delta @ complement).norm() <= 1e-6 * delta.norm()
 

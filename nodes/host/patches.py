@@ -1,5 +1,11 @@
-"""The edit as a non-destructive patch: added to a clone of the model as tagged "diff" patches, found again for
-saving, and the progress bar and identity of the run that computes it."""
+"""The edit as a non-destructive patch: added to a clone of the model as tagged patches, found again for saving,
+and the progress bar and identity of the run that computes it.
+
+A dense edit is a ("diff", (delta, extra)) patch; an edit kept as exact factors ``up @ down`` is a ``ScaPreLoRA``,
+ComfyUI's own "lora" weight adapter (comfy/weight_adapter/lora.py: ``W += strength * up @ down``, formed in float32
+when the weight is patched), carrying the run's EditInfo. Both are applied, stacked and removed by the model
+patcher exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from dataclasses import dataclass
 import comfy.model_management
 import comfy.utils
 import torch
+from comfy.weight_adapter.lora import LoRAAdapter
+
+from ...scapre_core.lowrank import Factors
 
 PATCH_TAG = "scapre"
 """Key in the extra dict of our ("diff", (delta, extra)) patches; survives ``model.clone()``."""
@@ -44,10 +53,30 @@ class EditInfo:
     """The general prompts the edit moved most, most first (empty when its report names none)."""
 
 
-def apply_edit(model, deltas: dict[str, torch.Tensor], strength: float, info: EditInfo):
-    """A clone of ``model`` with ``strength * delta`` added to each key as a tagged "diff" patch."""
+class ScaPreLoRA(LoRAAdapter):
+    """ComfyUI's "lora" adapter for an edit kept as exact factors (``weights = (up, down, alpha None, mid None,
+    dora None, reshape None)``: no rescaling), tagged with the ScaPre run it came from."""
+
+    def __init__(self, factors: Factors, info: EditInfo):
+        super().__init__(set(), (factors.up, factors.down, None, None, None, None))
+        self.info = info
+
+    @property
+    def factors(self) -> Factors:
+        return Factors(self.weights[0], self.weights[1])
+
+
+def _patch(edit: torch.Tensor | Factors, info: EditInfo):
+    if isinstance(edit, Factors):
+        return ScaPreLoRA(edit, info)
+    return ("diff", (edit, {"pad_weight": False, PATCH_TAG: info}))
+
+
+def apply_edit(model, deltas: dict[str, torch.Tensor | Factors], strength: float, info: EditInfo):
+    """A clone of ``model`` with ``strength * delta`` added to each key as a tagged patch ("diff" for a dense
+    delta, ComfyUI's "lora" adapter for exact factors)."""
     patched = model.clone()
-    patches = {key: ("diff", (delta, {"pad_weight": False, PATCH_TAG: info})) for key, delta in deltas.items()}
+    patches = {key: _patch(delta, info) for key, delta in deltas.items()}
     accepted = set(patched.add_patches(patches, strength_patch=strength))
     missing = sorted(set(deltas) - accepted)
     if missing:
@@ -55,18 +84,43 @@ def apply_edit(model, deltas: dict[str, torch.Tensor], strength: float, info: Ed
     return patched
 
 
-def scapre_edits(model) -> tuple[dict[str, torch.Tensor], list[EditInfo]]:
-    """The sum of ``strength * delta`` over every ScaPre patch on ``model`` (upstream LoRAs and
-    other patches excluded), and the EditInfo of each ScaPre run that contributed."""
-    total: dict[str, torch.Tensor] = {}
+def _tagged(value) -> tuple[torch.Tensor | Factors, EditInfo] | None:
+    """(the edit, its EditInfo) of one of our patches; None for any other patch."""
+    if isinstance(value, ScaPreLoRA):
+        return value.factors, value.info
+    if (isinstance(value, tuple) and len(value) == 2 and value[0] == "diff" and len(value[1]) > 1
+            and isinstance(value[1][1], dict) and PATCH_TAG in value[1][1]):
+        return value[1][0], value[1][1][PATCH_TAG]
+    return None
+
+
+def _add(total: torch.Tensor | Factors | None, edit: torch.Tensor | Factors) -> torch.Tensor | Factors:
+    """The sum of two edits: factors stacked side by side while both are factors, else dense."""
+    if total is None:
+        return edit
+    if isinstance(total, Factors) and isinstance(edit, Factors):
+        return Factors(torch.cat([total.up, edit.up], dim=1), torch.cat([total.down, edit.down]))
+    dense = [e.dense() if isinstance(e, Factors) else e for e in (total, edit)]
+    return dense[0] + dense[1]
+
+
+def scapre_edits(model, factors: bool = False) -> tuple[dict[str, torch.Tensor | Factors], list[EditInfo]]:
+    """The sum of ``strength * delta`` over every ScaPre patch on ``model`` (upstream LoRAs and other patches
+    excluded), dense (float32), and the EditInfo of each ScaPre run that contributed. With ``factors``, a key
+    whose ScaPre patches are all exact factors keeps them as factors (stacked side by side: their ranks add)."""
+    total: dict[str, torch.Tensor | Factors] = {}
     infos: list[EditInfo] = []
     for key, patches in model.patches.items():
         for strength, value, strength_model, offset, function in patches:
-            if not (isinstance(value, tuple) and len(value) == 2 and value[0] == "diff" and len(value[1]) > 1
-                    and isinstance(value[1][1], dict) and PATCH_TAG in value[1][1]):
+            tagged = _tagged(value)
+            if tagged is None:
                 continue
-            delta = strength * value[1][0].float()
-            total[key] = total[key] + delta if key in total else delta
-            if value[1][1][PATCH_TAG] not in infos:
-                infos.append(value[1][1][PATCH_TAG])
+            edit, info = tagged
+            edit = Factors(strength * edit.up.float(), edit.down.float()) if isinstance(edit, Factors) \
+                else strength * edit.float()
+            total[key] = _add(total.get(key), edit)
+            if info not in infos:
+                infos.append(info)
+    if not factors:
+        total = {key: edit.dense() if isinstance(edit, Factors) else edit for key, edit in total.items()}
     return total, infos

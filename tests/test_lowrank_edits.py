@@ -1,0 +1,90 @@
+"""Exact low-rank edits (issue 17): the rank-revealing token basis, the solver's factors against the per-row
+reference transcription, and dense edits where the recipe is of full rank."""
+
+import pytest
+import torch
+from reference import reference_unlearn
+from synthetic import random_encode
+
+from scapre_core import ScaPreConfig, parse_concepts, unlearn
+from scapre_core.lowrank import Factors
+from scapre_core.prior import general_prompts
+from scapre_core.solve import RANK_TOLERANCE, token_basis
+
+D, RANK = 64, 6
+CONCEPTS = "golf ball\nchurch -> a building\ntall tower\n+ a dog on grass\n"
+
+
+def _encode(prompts):
+    """``random_encode(D, RANK)``'s states formed in float64: of rank RANK to float64 rounding (the float32 ones are of
+    rank RANK only to float32 rounding, 1e-7 relative, which is RANK_TOLERANCE's order)."""
+    hidden, counts = random_encode(D, None, seed=1)(prompts)
+    basis = torch.randn(D, RANK, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    return (hidden.double() @ torch.linalg.qr(basis)[0]) @ torch.linalg.qr(basis)[0].T, counts
+
+
+def _weights(rows: int = 14) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    return {f"block{i}.attn2.{kind}.weight": torch.randn(rows, D, generator=g, dtype=torch.float64) / D**0.5
+            for i in range(2) for kind in ("to_k", "to_v")}
+
+
+def test_token_basis_reveals_the_rank_of_more_rows_than_dimensions():
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(500, RANK, generator=g, dtype=torch.float64) @ torch.randn(RANK, D, generator=g,
+                                                                                  dtype=torch.float64)
+    rows[::7] += 1e-15 * torch.randn(rows[::7].shape, generator=g, dtype=torch.float64)  # far below the tolerance
+    basis = token_basis(rows, RANK_TOLERANCE[torch.float64])
+    assert basis.shape == (D, RANK)
+    assert torch.allclose(basis.T @ basis, torch.eye(RANK, dtype=torch.float64), atol=1e-12)
+    outside = rows - (rows @ basis) @ basis.T
+    assert float(outside.norm(dim=1).max()) <= RANK_TOLERANCE[torch.float64] * float(rows.norm())
+    assert token_basis(rows.float().double(), RANK_TOLERANCE[torch.float64]) is None  # float32 rounding is kept
+    assert token_basis(rows.float().double(), RANK_TOLERANCE[torch.float32]).shape == (D, RANK)  # but not in float32
+
+
+@pytest.mark.parametrize("recipe", ["uce", "objects_base", "confusable", "uce_nullspace"])
+def test_factors_are_the_exact_edit(recipe):
+    config = (ScaPreConfig.preset("uce", nullspace=True, nullspace_energy=0.9) if recipe == "uce_nullspace"
+              else ScaPreConfig.preset(recipe))
+    # null space: UCE's "" kept by energy (a + line's 77 states would fill all RANK directions)
+    text = CONCEPTS.split("+")[0] if config.nullspace else CONCEPTS
+    encode, concepts, weights = _encode, parse_concepts(text), _weights()
+    result = unlearn(weights, encode, concepts, config, dtype=torch.float64)
+    edits = result.edits
+    assert all(isinstance(e, Factors) for e in edits.values())
+    ranks = {e.rank for e in edits.values()}
+    # the states' rank, not the 3 x 75 aligned rows (less the protected directions with the null space)
+    assert (max(ranks) < RANK) if config.nullspace else (ranks == {RANK})
+    assert result.report.ranks == {k: e.rank for k, e in edits.items()}
+    assert f"edit rank: {min(ranks)}" in result.report.to_text()
+    reference = reference_unlearn(weights, encode, concepts, config, general_prompts())
+    for key, w in weights.items():  # test_exact's measure: W_new's largest relative row error
+        new = w + edits[key].dense().double()
+        error = ((new - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
+        assert error <= 1e-7, (key, float(error))  # test_exact allows 1e-5
+
+
+@pytest.mark.parametrize("recipe", ["large_scale", "oce"])
+def test_full_rank_recipes_stay_dense(recipe):
+    config = ScaPreConfig.preset(recipe, prior="off", values_only=False)
+    result = unlearn(_weights(), random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS), config)
+    assert all(isinstance(e, torch.Tensor) for e in result.edits.values())
+    assert result.report.ranks == {}
+    assert "edit rank: full, stored dense" in result.report.to_text()
+
+
+def test_factors_stay_dense_where_they_are_not_smaller():
+    # 4 rows: rank 6 factors (6 x (4 + 64) numbers) would be larger than the 4 x 64 delta
+    result = unlearn(_weights(rows=4), random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS),
+                     ScaPreConfig.preset("uce"))
+    assert all(isinstance(e, torch.Tensor) for e in result.edits.values())
+
+
+def test_deltas_are_the_factors_product_and_the_report_measures_the_same_edit():
+    encode, concepts, weights = random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS), _weights()
+    result = unlearn(weights, encode, concepts, ScaPreConfig.preset("uce"))
+    for key, edit in result.edits.items():
+        assert torch.equal(result.deltas[key], edit.up @ edit.down)
+        change = float(result.deltas[key].double().norm() / weights[key].norm())
+        assert result.report.weight_changes[key] == pytest.approx(change, rel=1e-5)
