@@ -130,19 +130,27 @@ def oracle_text(verdicts: dict) -> str:
 
 
 def summarize_edit(path: Path) -> dict:
-    """Size, metadata and per-weight relative change of a saved exact edit (needs torch: runs in the host venv)."""
+    """Size, metadata and per-weight relative change (and rank where the save holds exact factors) of a saved
+    exact edit (needs torch: runs in the host venv)."""
     import torch
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
-        diffs = {k: f.get_tensor(k).float() for k in f.keys()}
+        stored = {k: f.get_tensor(k).float() for k in f.keys()}
         metadata = f.metadata()
+    edits = {}  # weight path -> (dense edit, rank or None)
+    for key, t in stored.items():
+        if key.endswith(".diff"):
+            edits[key[: -len(".diff")]] = (t, None)
+        elif key.endswith(".lora_up.weight"):
+            weight = key[: -len(".lora_up.weight")]
+            edits[weight] = (t @ stored[weight + ".lora_down.weight"], t.shape[1])
     with safe_open(str(paths.CHECKPOINTS / CHECKPOINT), framework="pt") as f:
         changes = {}
-        for key, diff in diffs.items():
-            base = f.get_tensor("model." + key[: -len(".diff")] + ".weight").float()
-            changes[key[: -len(".diff")]] = {"shape": list(diff.shape),
-                                             "relative_change": round(float(diff.norm() / base.norm()), 6)}
+        for weight, (delta, rank) in edits.items():
+            base = f.get_tensor("model." + weight + ".weight").float()
+            changes[weight] = {"shape": list(delta.shape), "stored": "dense" if rank is None else f"rank {rank}",
+                               "relative_change": round(float(delta.norm() / base.norm()), 6)}
     return {"file": str(path), "bytes": path.stat().st_size, "weights": changes,
             "metadata": {k: v for k, v in metadata.items() if k.startswith(("scapre.", "modelspec."))},
             "torch": torch.__version__}
