@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..scapre_core import __version__, low_rank
-from ..scapre_core.lowrank import Factors, relative_error
+from ..scapre_core.lowrank import Factors, as_dense, relative_error
 from .host import files, patches
 from .host.node_api import CATEGORY, io, ui
 
@@ -53,10 +53,6 @@ def edit_metadata(infos: list[patches.EditInfo]) -> dict[str, str]:
     return metadata
 
 
-def dense(edit: torch.Tensor | Factors) -> torch.Tensor:
-    return edit.dense() if isinstance(edit, Factors) else edit
-
-
 def stored_edit(tensors: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     """The edit of ``key`` as the written tensors give it: the diff, or ``lora_up @ lora_down`` (alpha unset)."""
     name = lora_key(key)
@@ -82,7 +78,7 @@ def edit_tensors(deltas: dict[str, torch.Tensor | Factors], fmt: str, dtype: tor
             else:
                 tensors[f"{name}.diff"] = delta.to(dtype).contiguous()
             continue
-        factors = low_rank(dense(delta), bound, max_rank, rank, dtype)
+        factors = low_rank(as_dense(delta), bound, max_rank, rank, dtype)
         tensors[f"{name}.lora_up.weight"] = factors.up.contiguous()
         tensors[f"{name}.lora_down.weight"] = factors.down.contiguous()
         errors[key] = factors.error
@@ -91,7 +87,7 @@ def edit_tensors(deltas: dict[str, torch.Tensor | Factors], fmt: str, dtype: tor
 
 def overall_error(deltas: dict[str, torch.Tensor], errors: dict[str, float]) -> float:
     """Relative Frobenius error over all keys together, from the per-key errors."""
-    energy = {k: float(dense(d).double().pow(2).sum()) for k, d in deltas.items()}
+    energy = {k: float(as_dense(d).double().pow(2).sum()) for k, d in deltas.items()}
     total = sum(energy.values())
     return (sum(errors[k] ** 2 * energy[k] for k in errors) / total) ** 0.5 if total > 0 else 0.0
 
@@ -176,7 +172,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
             dtype = torch.float16 if precision == "fp16" else torch.float32
             tensors, errors = edit_tensors(deltas, format, dtype, max_error, max_rank, rank or None)
             if format == LORA_EXACT:
-                errors = {k: relative_error(dense(d), stored_edit(tensors, k)) for k, d in deltas.items()}
+                errors = {k: relative_error(as_dense(d), stored_edit(tensors, k)) for k, d in deltas.items()}
                 lines.append(f"storage error ({precision}): max {max(errors.values()):.2e} relative")
             else:
                 ranks = [tensors[f"{lora_key(k)}.lora_down.weight"].shape[0] for k in deltas]

@@ -19,7 +19,7 @@ from torch import Tensor
 from .collateral import Collateral, CollateralReport
 from .concepts import PRIOR_GENERAL, PRIOR_OFF, PRIOR_PLUS_LINES, ConceptError, ConceptSet
 from .config import ScaPreConfig
-from .lowrank import Factors
+from .lowrank import Factors, as_dense
 from .method import Editor, KeyEdit
 from .methods import METHODS
 from .nullspace import overlaps
@@ -204,7 +204,7 @@ class UnlearnResult:
     @property
     def deltas(self) -> dict[str, Tensor]:
         """Every edit as a dense [n, d] tensor (formed on each access from the factors)."""
-        return {key: edit.dense() if isinstance(edit, Factors) else edit for key, edit in self.edits.items()}
+        return {key: as_dense(edit) for key, edit in self.edits.items()}
 
 
 @dataclass

@@ -47,6 +47,11 @@ class Factors:
         return Factors(self.up.to(*args, **kwargs), self.down.to(*args, **kwargs))
 
 
+def as_dense(edit: Tensor | Factors) -> Tensor:
+    """An edit as a dense [n, d] tensor: a tensor as it is, factors as ``up @ down``."""
+    return edit.dense() if isinstance(edit, Factors) else edit
+
+
 def pays(rank: int, n: int, d: int) -> bool:
     """Whether factors of ``rank`` are smaller than the dense [n, d] edit: ``rank (n + d) < n d``."""
     return rank * (n + d) < n * d

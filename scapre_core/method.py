@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from .lowrank import Factors
+from .lowrank import Factors, as_dense
 from .nullspace import ProtectedSubspace
 from .prelude import Prelude
 
@@ -39,7 +39,7 @@ class KeyEdit:
         return self.delta @ inputs.to(self.delta).T
 
     def dense(self) -> Tensor:
-        return self.delta.dense() if isinstance(self.delta, Factors) else self.delta
+        return as_dense(self.delta)
 
 
 class Editor(ABC):

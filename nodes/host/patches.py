@@ -16,7 +16,7 @@ import comfy.utils
 import torch
 from comfy.weight_adapter.lora import LoRAAdapter
 
-from ...scapre_core.lowrank import Factors
+from ...scapre_core.lowrank import Factors, as_dense
 
 PATCH_TAG = "scapre"
 """Key in the extra dict of our ("diff", (delta, extra)) patches; survives ``model.clone()``."""
@@ -100,8 +100,7 @@ def _add(total: torch.Tensor | Factors | None, edit: torch.Tensor | Factors) -> 
         return edit
     if isinstance(total, Factors) and isinstance(edit, Factors):
         return Factors(torch.cat([total.up, edit.up], dim=1), torch.cat([total.down, edit.down]))
-    dense = [e.dense() if isinstance(e, Factors) else e for e in (total, edit)]
-    return dense[0] + dense[1]
+    return as_dense(total) + as_dense(edit)
 
 
 def scapre_edits(model, factors: bool = False) -> tuple[dict[str, torch.Tensor | Factors], list[EditInfo]]:
@@ -122,5 +121,5 @@ def scapre_edits(model, factors: bool = False) -> tuple[dict[str, torch.Tensor |
             if info not in infos:
                 infos.append(info)
     if not factors:
-        total = {key: edit.dense() if isinstance(edit, Factors) else edit for key, edit in total.items()}
+        total = {key: as_dense(edit) for key, edit in total.items()}
     return total, infos
