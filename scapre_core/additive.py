@@ -40,11 +40,11 @@ from torch import Tensor
 from .bures import bures_prox
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
-from .lowrank import Factors, pays
+from .lowrank import Factors, as_dense, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
-from .solve import CHUNK, RANK_TOLERANCE, RowSolver, gram, update_basis
+from .solve import CHUNK, RANK_TOLERANCE, Quadratic, RowSolver, update_basis
 from .spectral import ConceptSpectrum
 
 _BLOCK_BYTES = 64 * 2**20
@@ -68,22 +68,25 @@ def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
     return candidates[picks]
 
 
-def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Tensor:
+def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor, mu: float) -> Tensor:
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: dense, since the step rescales
     W0's rows (``w_i = g_i w0_i + h_i delta_i``, a change of full rank)."""
     cfg = editor.config
-    return bures_prox(weight, weight + delta.dense(), mu, cfg.lam + mu, cfg.bures_iters) - weight
+    return bures_prox(weight, weight + as_dense(delta), mu, cfg.lam + mu, cfg.bures_iters) - weight
 
 
-def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Factors:
+def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
+                     mu: float) -> Factors | Tensor:
     """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``: row i
-    of delta scaled by a_i (the factors' ``up``; the rank is unchanged)."""
+    of delta scaled by a_i (for factors, their ``up``; the rank is unchanged)."""
     cfg = editor.config
     rollback = cfg.alpha_min + (1 - cfg.alpha_min) * (1 - entropy)
-    return Factors(rollback[:, None].to(delta.up) * delta.up, delta.down)
+    if isinstance(delta, Factors):
+        return Factors(rollback[:, None].to(delta.up) * delta.up, delta.down)
+    return rollback[:, None].to(delta) * delta
 
 
-Finish = Callable[["AdditiveEditor", Tensor, Factors, Tensor, float], "Tensor | Factors"]
+Finish = Callable[["AdditiveEditor", Tensor, "Factors | Tensor", Tensor, float], "Tensor | Factors"]
 
 
 @dataclass(frozen=True)
@@ -138,38 +141,36 @@ class AdditiveEditor(Editor):
         self.preserve_scale = preserve_weight(config, prelude.preserve_prompts)
 
         self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        context, kept = gram(tokens.X), gram(prelude.preserve)
-        quadratic = [(s, context), (self.preserve_scale, kept)]
-        if method.concept_term:
-            quadratic.append((1.0, gram(tokens.E)))
+        # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
+        moved = [Quadratic(s, tokens.X)] + ([Quadratic(1.0, tokens.E)] if method.concept_term else [])
+        held = [Quadratic(self.preserve_scale, prelude.preserve)]
         if prior is not None:
-            quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
+            held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
         regulariser = self.spectrum.regulariser_factor() if method.regulariser and config.spectral else None
         projector = self.spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
         span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
-        self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
-        psi = self.solver.psi64
+        moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
+        self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
+                                regulariser, projector, method.entropy_mu, dtype)
 
         # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
-        # -Psi^T (s X^T X + E^T E) w0, for the SSA-SVD residual -r Psi^T Z^T Z w0 (Z = P E), and, when
-        # the masks are off (q = 1), the erase targets + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part
-        # is formed in float64 and rounded once: the targets and -s X^T X w0 nearly cancel where the
-        # concept and anchor share their padding states, so rounding them apart would lose the residual.
-        self.fold = -s * (context @ psi)
-        if method.concept_term:
-            E = tokens.E.double()
-            self.fold -= E.T @ (E @ psi)
+        # -Psi^T (s X^T X + E^T E) w0 (the terms' J0 O, mapped to Psi), for the SSA-SVD residual
+        # -r Psi^T Z^T Z w0 (Z = P E), and, when the masks are off (q = 1), the erase targets
+        # + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part is formed in float64 and rounded once: the targets and
+        # -s X^T X w0 nearly cancel where the concept and anchor share their padding states, so rounding them
+        # apart would lose the residual.
+        self.fold = -self.solver.from_basis(moved_applied)
         if method.residual and config.svd_residual:
             r_scale = s if config.res_scale is None else config.res_scale
             Z = self.spectrum.residual(tokens.E)
-            self.fold -= r_scale * (Z.T @ (Z @ psi))
+            self.fold -= r_scale * (Z.T @ self.solver.project(Z))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
         if regulariser is not None:
-            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
+            self.fold_per_mu = -regulariser.double() @ self.solver.project(regulariser.double().T)
 
         S = tokens.sequence
         self.concept_anchor = tokens.token_slot[prelude.first] // S
@@ -207,7 +208,7 @@ class AdditiveEditor(Editor):
         for start in range(0, t.X.shape[0], CHUNK):
             rows = slice(start, start + CHUNK)
             placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
-        return t.anchor_pool.double().T @ (placed @ self.solver.psi64)
+        return t.anchor_pool.double().T @ self.solver.project(placed)
 
     # --- statistics of the original weight -------------------------------------------------
 
