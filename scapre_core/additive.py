@@ -140,14 +140,17 @@ class AdditiveEditor(Editor):
         m, d = tokens.m, tokens.d
         self.preserve_scale = preserve_weight(config, prelude.preserve_prompts)
 
-        self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
+        spectral = method.regulariser and config.spectral
+        residual = method.residual and config.svd_residual
+        spectrum = (ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
+                    if spectral or residual or method.projector else None)  # an SVD of E, only where it is read
         # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
         moved = [Quadratic(s, tokens.X)] + ([Quadratic(1.0, tokens.E)] if method.concept_term else [])
         held = [Quadratic(self.preserve_scale, prelude.preserve)]
         if prior is not None:
             held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
-        regulariser = self.spectrum.regulariser_factor() if method.regulariser and config.spectral else None
-        projector = self.spectrum.projector_factor() if method.projector else None
+        regulariser = spectrum.regulariser_factor() if spectral else None
+        projector = spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
         span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
         allowed = None if self.protected is None else self.protected.allowed
@@ -163,9 +166,9 @@ class AdditiveEditor(Editor):
         # -s X^T X w0 nearly cancel where the concept and anchor share their padding states, so rounding them
         # apart would lose the residual.
         self.fold = -self.solver.from_basis(moved_applied)
-        if method.residual and config.svd_residual:
+        if residual:
             r_scale = s if config.res_scale is None else config.res_scale
-            Z = self.spectrum.residual(tokens.E)
+            Z = spectrum.residual(tokens.E)
             self.fold -= r_scale * (Z.T @ self.solver.project(Z))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
