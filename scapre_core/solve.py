@@ -77,13 +77,14 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
     """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d]; None when r = d.
 
     Gram-Schmidt with row pivoting (a pivoted QR of ``tokens^T``), BLOCK rows at a time: a block's part outside
-    the basis so far, ``Y = B (I - O O^T)`` (projected out twice, to keep O orthonormal in floating point), gives
-    up its row of largest norm while that norm is above ``tolerance * |tokens|_F``: the row, made orthogonal to
-    O once more and normalised, joins O and is projected out of Y. So every row lies within
-    ``tolerance * |tokens|_F`` of span(O) (the stopping test is on every row's remainder), every direction of O
-    is a combination of rows, and a row adds nothing its block's earlier pivots already hold. Cost ~8 N d r for
-    the projections (matrix products) and 4 BLOCK d per direction; no d x d work and no eigen- or singular value
-    decomposition (whose many small parallel steps stall when the cores are shared).
+    the basis so far, ``Y = B (I - O O^T)``, gives up its row of largest norm while that norm is above
+    ``tolerance * |tokens|_F``: the row, made orthogonal to O and to the block's earlier pivots once more (so O
+    stays orthonormal in floating point) and normalised, joins O and is projected out of Y. So every row lies
+    within ``tolerance * |tokens|_F`` of span(O) (the stopping test is on every row's remainder, whose rounding,
+    ~eps |row|, is far below any tolerance here), every direction of O is a combination of rows, and a row adds
+    nothing its block's earlier pivots already hold. Cost ~4 N d r for the projections (matrix products) and
+    ~4 BLOCK d per direction; no d x d work and no eigen- or singular value decomposition (whose many small
+    parallel steps stall when the cores are shared).
     When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors
     of ``tokens^T tokens`` whose eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that
     is below what a float64 Gram matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead.
@@ -92,7 +93,7 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
     threshold = tolerance * float(tokens.double().norm())
     basis = torch.zeros(d, 0, dtype=torch.float64, device=tokens.device)
     for start in range(0, N, BLOCK):
-        block = _outside(_outside(tokens[start:start + BLOCK].double(), basis), basis)
+        block = _outside(tokens[start:start + BLOCK].double(), basis)
         pivots = []
         while basis.shape[1] + len(pivots) < d:
             norms = block.norm(dim=1)
