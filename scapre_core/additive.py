@@ -180,6 +180,10 @@ class AdditiveEditor(Editor):
         self.anchors = tokens.anchor_pool.reshape(-1, S, d)
 
         self.mask_sets = method.mask_sets if config.informax else 0
+        self.context_psi = None
+        if self.mask_sets and self.solver.rank < d:  # the targets' fold is formed per key: X Psi once
+            self.context_psi = torch.cat([self.solver.project(tokens.X[start:start + CHUNK].double())
+                                          for start in range(0, tokens.X.shape[0], CHUNK)])
         self.noise = None
         if not self.mask_sets:
             self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
@@ -203,11 +207,16 @@ class AdditiveEditor(Editor):
         """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
 
         The context tokens, weighted, are summed into the anchor positions they are paired with
-        (``placed`` [anchors * S, d]), so the targets cost two GEMMs with the anchors' outputs.
+        (``placed`` [anchors * S, r], in Psi's coordinates: ``context_psi`` = X Psi, float64, formed once where r < d;
+        else [anchors * S, d], projected after), so the targets cost two GEMMs with the anchors' outputs.
         """
         t = self.tokens
-        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
         weights = common[t.token_concept]
+        if self.context_psi is not None:
+            placed = torch.zeros(t.anchor_pool.shape[0], self.solver.rank, dtype=torch.float64, device=t.X.device)
+            placed.index_add_(0, t.token_slot, self.context_psi * weights[:, None])
+            return t.anchor_pool.double().T @ placed
+        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
         for start in range(0, t.X.shape[0], CHUNK):
             rows = slice(start, start + CHUNK)
             placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
