@@ -176,7 +176,7 @@ class RowSolver:
         lam: the ridge lambda.
         regulariser: F_R [d, k_R] or None (then D = I).
         projector: F_P [d, k_P] or None (no alpha term).
-        shifted: keys may have mu != 0 (then, or with a projector, the eigendecomposition; else Cholesky).
+        shifted: keys may have mu != 0 (then, or with R or a projector, the eigendecomposition; else Cholesky).
         dtype: dtype of the per-key products.
 
     ``psi64`` is Psi (float64; None for the identity: Cholesky in all of R^d), ``rank`` its columns; ``phi`` is Phi
@@ -191,7 +191,7 @@ class RowSolver:
         self.rank = applied.shape[1]
         restricted = applied if basis is None else basis.T @ applied
         C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + (restricted + restricted.T) / 2
-        self.spectral = shifted or projector is not None
+        self.spectral = shifted or projector is not None or regulariser is not None
         self.projector = self.pi_coords = self.inverse = None
         if not self.spectral:
             self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(C)).to(dtype)
