@@ -192,7 +192,8 @@ class AdditiveEditor(Editor):
             # per-row remainders: [m, S, r] (a concept's tokens may share an anchor position, e.g. a
             # multi-token concept aligned to a one-word anchor).
             position = tokens.token_slot % S
-            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=self.solver.rhs_dtype,
+                                           device=tokens.E.device)
             self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X),
                                         accumulate=True)
         self.negatives = None
@@ -260,7 +261,7 @@ class AdditiveEditor(Editor):
     # --- the right-hand side ---------------------------------------------------------------
 
     def rhs(self, weight: Tensor, mu: float, targets: Tensor | None) -> Tensor:
-        """``Psi^T rho_i`` for every row: [n, r] (see ``solve``).
+        """``Psi^T rho_i`` for every row: [n, r] in the solver's ``rhs_dtype`` (see ``solve``).
 
         rho_i = the erase targets ``s sum_{j,t} q_ji (w0_i . y_jt) x_jt`` minus the folded terms
         linear in w0; with ``targets`` (q [m, n]) None, q = 1. The ridge and preserve terms
@@ -276,9 +277,10 @@ class AdditiveEditor(Editor):
             targets = targets.to(self.dtype)
             common = targets.mode(dim=1).values
             fold = fold + s * self._target_fold(common.double())
-        rhs = weight @ fold.to(self.dtype)
+        wide = self.solver.rhs_dtype
+        rhs = weight.to(wide) @ fold.to(wide)
         if targets is not None and s != 0:
-            self._remainder(rhs, weight, s * (targets - common[:, None]))
+            self._remainder(rhs, weight.to(wide), (s * (targets - common[:, None])).to(wide))
         return rhs
 
     def _remainder(self, rhs: Tensor, weight: Tensor, remainder: Tensor) -> None:
@@ -292,7 +294,7 @@ class AdditiveEditor(Editor):
             concepts = ((self.concept_anchor == a) & (counts > 0)).nonzero().flatten()
             if concepts.numel() == 0:
                 continue
-            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, S]
+            projected = weight @ self.anchors[a].to(weight).T  # (w0_i . y) for this anchor: [n, S]
             width = int(counts[concepts].max())
             per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):

@@ -21,7 +21,9 @@ flops, no d x d Gram matrix unless O is all of R^d):
 
 * **No per-key shift** (mu = 0 and no alpha term: UCE, ScaPre-base, their null-space and prior variants): with
   ``C = lam I + O^T J0 O`` [r, r], a Cholesky factorisation ``C = L L^T`` and ``C^-1`` from it (r^3 flops);
-  per key ``w_hat_i = C^-1 O^T rho_i`` (Psi = O).
+  per key ``w_hat_i = C^-1 O^T rho_i`` (Psi = O), with ``O^T rho_i`` and the product in float64 (2 n d r + 2 n r^2
+  flops): C^-1 mixes the coordinates, so a right-hand side rounded to float32 first would carry its rounding
+  times cond(C) into the edit.
 * **A per-key shift** (ScaPre's mu, its spectral regulariser R and the alpha projector):
   1. ``D = I + O^T R1 O`` (``D = I`` without R): the generalised eigendecomposition ``Phi^T C Phi = Lambda``,
      ``Phi^T D Phi = I`` gives ``(O^T G(mu) O)^-1 = Phi (Lambda + mu)^-1 Phi^T`` for every key's mu; let
@@ -37,7 +39,8 @@ up = W_hat [n, r], down = Psi^T [r, d]; dense where O is all of R^d and Psi = I)
 instead of n d. The basis is rank-revealing (``token_basis``): r is the aligned rows' numerical rank
 (RANK_TOLERANCE), not their count.
 
-The decomposition runs in float64; the per-key products run in the solver's dtype.
+The factorisation runs in float64; the per-key products run in the solver's dtype in the eigendecomposition's
+coordinates (they scale, never mix, the coordinates), in float64 after a Cholesky factorisation (``rhs_dtype``).
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ class RowSolver:
         dtype: dtype of the per-key products.
 
     ``psi64`` is Psi (float64; None for the identity: Cholesky in all of R^d), ``rank`` its columns; ``phi`` is Phi
-    (None where Psi = O).
+    (None where Psi = O); ``rhs_dtype`` the dtype of the right-hand sides ``solve`` takes (``coords``' dtype).
     """
 
     def __init__(self, basis: Tensor | None, applied: Tensor, lam: float, regulariser: Tensor | None,
@@ -193,8 +196,9 @@ class RowSolver:
         C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + (restricted + restricted.T) / 2
         self.spectral = shifted or projector is not None or regulariser is not None
         self.projector = self.pi_coords = self.inverse = None
+        self.rhs_dtype = dtype if self.spectral else torch.float64
         if not self.spectral:
-            self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(C)).to(dtype)
+            self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(C))
             self.phi, self.psi64 = None, basis
         else:
             if regulariser is None:
@@ -226,9 +230,9 @@ class RowSolver:
         return rows if self.psi64 is None else rows @ self.psi64
 
     def coords(self, tokens: Tensor) -> Tensor:
-        """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (solver dtype)."""
-        tokens = tokens.to(self.dtype)
-        return tokens if self.psi is None else tokens @ self.psi
+        """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (``rhs_dtype``)."""
+        tokens = tokens.to(self.rhs_dtype)
+        return tokens if self.psi64 is None else tokens @ self.psi64.to(self.rhs_dtype)
 
     def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Factors | Tensor:
         """Solve (*) for every row and return ``delta = W - W0`` [n, d] as its factors ``W_hat @ Psi^T`` (dense
@@ -236,14 +240,14 @@ class RowSolver:
 
         Args:
             weight: W0 [n, d] in the solver's dtype (only read for the alpha term).
-            rhs: [n, r], row i = ``Psi^T rho_i``.
+            rhs: [n, r], row i = ``Psi^T rho_i`` (``rhs_dtype``).
             mu: this key's mu (0 for methods without it).
             alpha: [n] per-row weight of Pi, or None.
         """
         if not self.spectral:
             if mu != 0:
                 raise ValueError("a solver prepared without a per-key shift was given mu != 0")
-            up = rhs @ self.inverse
+            up = (rhs @ self.inverse).to(self.dtype)
             return up if self.psi is None else Factors(up, self.psi.T)
         scale = (self.eig + mu).to(self.dtype)
         z = rhs / scale
