@@ -156,8 +156,10 @@ class AdditiveEditor(Editor):
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
         moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
+        # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
+        eigen = method.entropy_mu or basis is None or 2 * basis.shape[1] > d
         self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
-                                regulariser, projector, method.entropy_mu, dtype)
+                                regulariser, projector, eigen, dtype)
 
         # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
         # -Psi^T (s X^T X + E^T E) w0 (the terms' J0 O, mapped to Psi), for the SSA-SVD residual

@@ -19,11 +19,13 @@ exactly for all rows of all keys with one factorisation per call (one set of wei
 the cheapest exact one for the recipe. ``J0 O`` is formed from the terms' rows (``Quadratic.times``: 4 N d r
 flops, no d x d Gram matrix unless O is all of R^d):
 
-* **No per-key shift** (mu = 0 and no alpha term: UCE, ScaPre-base, their null-space and prior variants): with
+* **No per-key shift and r <= d / 2** (mu = 0, no alpha term and a token basis: UCE, ScaPre-base): with
   ``C = lam I + O^T J0 O`` [r, r], a Cholesky factorisation ``C = L L^T`` and ``C^-1`` from it (r^3 flops);
   per key ``w_hat_i = C^-1 O^T rho_i`` (Psi = O), with ``O^T rho_i`` and the product in float64 (2 n d r + 2 n r^2
   flops): C^-1 mixes the coordinates, so a right-hand side rounded to float32 first would carry its rounding
-  times cond(C) into the edit.
+  times cond(C) into the edit. Where r > d / 2 (the preserve prior's full-rank term, most null spaces) those
+  float64 products over every key would cost more than the one eigendecomposition below saves, which keeps them
+  in the solver's dtype: there the eigendecomposition is used with mu = 0.
 * **A per-key shift** (ScaPre's mu, its spectral regulariser R and the alpha projector):
   1. ``D = I + O^T R1 O`` (``D = I`` without R): the generalised eigendecomposition ``Phi^T C Phi = Lambda``,
      ``Phi^T D Phi = I`` gives ``(O^T G(mu) O)^-1 = Phi (Lambda + mu)^-1 Phi^T`` for every key's mu; let
@@ -179,7 +181,8 @@ class RowSolver:
         lam: the ridge lambda.
         regulariser: F_R [d, k_R] or None (then D = I).
         projector: F_P [d, k_P] or None (no alpha term).
-        shifted: keys may have mu != 0 (then, or with R or a projector, the eigendecomposition; else Cholesky).
+        spectral: factorise by the eigendecomposition (needed where keys have mu != 0, and taken whenever R or a
+            projector is given); else by Cholesky.
         dtype: dtype of the per-key products.
 
     ``psi64`` is Psi (float64; None for the identity: Cholesky in all of R^d), ``rank`` its columns; ``phi`` is Phi
@@ -187,14 +190,14 @@ class RowSolver:
     """
 
     def __init__(self, basis: Tensor | None, applied: Tensor, lam: float, regulariser: Tensor | None,
-                 projector: Tensor | None, shifted: bool, dtype: torch.dtype):
+                 projector: Tensor | None, spectral: bool, dtype: torch.dtype):
         device = applied.device
         self.dtype = dtype
         self.basis = basis
         self.rank = applied.shape[1]
         restricted = applied if basis is None else basis.T @ applied
         C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + (restricted + restricted.T) / 2
-        self.spectral = shifted or projector is not None or regulariser is not None
+        self.spectral = spectral or projector is not None or regulariser is not None
         self.projector = self.pi_coords = self.inverse = None
         self.rhs_dtype = dtype if self.spectral else torch.float64
         if not self.spectral:

@@ -118,8 +118,8 @@ def test_cholesky_and_eigendecomposition_give_the_same_solve():
     for O, terms in ((basis, [Quadratic(2.0, rows)]), (None, [Quadratic(2.0, rows), Quadratic(0.5, matrix=prior)])):
         applied = sum(term.times(O) for term in terms)
         edits = []
-        for shifted in (False, True):
-            solver = RowSolver(O, applied, 0.3, None, None, shifted, torch.float64)
+        for spectral in (False, True):
+            solver = RowSolver(O, applied, 0.3, None, None, spectral, torch.float64)
             edits.append(solver.solve(weight, solver.coords(rho), 0.0, None))
         assert isinstance(edits[0], torch.Tensor if O is None else Factors)  # dense where Psi is the identity
         edits = [as_dense(edit) for edit in edits]

@@ -40,8 +40,8 @@ def test_float32_agrees_with_float64(name):
 
 @pytest.mark.parametrize("name", ["uce", "objects_base"])
 def test_float32_agrees_with_float64_in_all_of_the_space(name):
-    """With the preserve prior (full rank) the rows are solved in all of R^d by one Cholesky factorisation: C^-1 mixes
-    the coordinates, so the per-key products run in float64 and float32 W_new is float64's to float32 rounding."""
+    """With the preserve prior (full rank) the rows are solved in all of R^d (by the eigendecomposition, whose float32
+    per-key products scale the coordinates and never mix them): float32 W_new is float64's to float32 rounding."""
     d = 96
     encode = clip_like_encode(d)
     concepts = parse_concepts(concept_text(5, anchors=True, preserve=1))
