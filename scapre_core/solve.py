@@ -20,7 +20,7 @@ the cheapest exact one for the recipe. ``J0 O`` is formed from the terms' rows (
 flops, no d x d Gram matrix unless O is all of R^d):
 
 * **No per-key shift and r <= d / 2** (mu = 0, no alpha term and a token basis: UCE, ScaPre-base): with
-  ``C = lam I + O^T J0 O`` [r, r], a Cholesky factorisation ``C = L L^T`` and ``C^-1`` from it (r^3 flops);
+  ``C = lam I + O^T J0 O`` [r, r], a Cholesky factorisation ``C = L L^T`` (r^3 / 3 flops), C^-1 applied by two triangular solves, never formed;
   per key ``w_hat_i = C^-1 O^T rho_i`` (Psi = O), with ``O^T rho_i`` and the product in float64 (2 n d r + 2 n r^2
   flops): C^-1 mixes the coordinates, so a right-hand side rounded to float32 first would carry its rounding
   times cond(C) into the edit. Where r > d / 2 (the preserve prior's full-rank term, most null spaces) those
@@ -198,10 +198,10 @@ class RowSolver:
         restricted = applied if basis is None else basis.T @ applied
         C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + (restricted + restricted.T) / 2
         self.spectral = spectral or projector is not None or regulariser is not None
-        self.projector = self.pi_coords = self.inverse = None
+        self.projector = self.pi_coords = self.cholesky = None
         self.rhs_dtype = dtype if self.spectral else torch.float64
         if not self.spectral:
-            self.inverse = torch.cholesky_inverse(torch.linalg.cholesky(C))
+            self.cholesky = torch.linalg.cholesky(C)
             self.phi, self.psi64 = None, basis
         else:
             if regulariser is None:
@@ -250,7 +250,7 @@ class RowSolver:
         if not self.spectral:
             if mu != 0:
                 raise ValueError("a solver prepared without a per-key shift was given mu != 0")
-            up = (rhs @ self.inverse).to(self.dtype)
+            up = torch.cholesky_solve(rhs.T, self.cholesky).T.to(self.dtype)  # rhs C^-1 (C symmetric)
             return up if self.psi is None else Factors(up, self.psi.T)
         scale = (self.eig + mu).to(self.dtype)
         z = rhs / scale
