@@ -40,11 +40,11 @@ from torch import Tensor
 from .bures import bures_prox
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
-from .lowrank import Factors, pays
+from .lowrank import Factors, as_dense, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
-from .solve import CHUNK, RANK_TOLERANCE, RowSolver, gram, update_basis
+from .solve import CHUNK, RANK_TOLERANCE, Quadratic, RowSolver, update_basis
 from .spectral import ConceptSpectrum
 
 _BLOCK_BYTES = 64 * 2**20
@@ -68,22 +68,25 @@ def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
     return candidates[picks]
 
 
-def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Tensor:
+def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor, mu: float) -> Tensor:
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: dense, since the step rescales
     W0's rows (``w_i = g_i w0_i + h_i delta_i``, a change of full rank)."""
     cfg = editor.config
-    return bures_prox(weight, weight + delta.dense(), mu, cfg.lam + mu, cfg.bures_iters) - weight
+    return bures_prox(weight, weight + as_dense(delta), mu, cfg.lam + mu, cfg.bures_iters) - weight
 
 
-def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors, entropy: Tensor, mu: float) -> Factors:
+def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
+                     mu: float) -> Factors | Tensor:
     """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``: row i
-    of delta scaled by a_i (the factors' ``up``; the rank is unchanged)."""
+    of delta scaled by a_i (for factors, their ``up``; the rank is unchanged)."""
     cfg = editor.config
     rollback = cfg.alpha_min + (1 - cfg.alpha_min) * (1 - entropy)
-    return Factors(rollback[:, None].to(delta.up) * delta.up, delta.down)
+    if isinstance(delta, Factors):
+        return Factors(rollback[:, None].to(delta.up) * delta.up, delta.down)
+    return rollback[:, None].to(delta) * delta
 
 
-Finish = Callable[["AdditiveEditor", Tensor, Factors, Tensor, float], "Tensor | Factors"]
+Finish = Callable[["AdditiveEditor", Tensor, "Factors | Tensor", Tensor, float], "Tensor | Factors"]
 
 
 @dataclass(frozen=True)
@@ -137,45 +140,52 @@ class AdditiveEditor(Editor):
         m, d = tokens.m, tokens.d
         self.preserve_scale = preserve_weight(config, prelude.preserve_prompts)
 
-        self.spectrum = ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
-        context, kept = gram(tokens.X), gram(prelude.preserve)
-        quadratic = [(s, context), (self.preserve_scale, kept)]
-        if method.concept_term:
-            quadratic.append((1.0, gram(tokens.E)))
+        spectral = method.regulariser and config.spectral
+        residual = method.residual and config.svd_residual
+        spectrum = (ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
+                    if spectral or residual or method.projector else None)  # an SVD of E, only where it is read
+        # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
+        moved = [Quadratic(s, tokens.X)] + ([Quadratic(1.0, tokens.E)] if method.concept_term else [])
+        held = [Quadratic(self.preserve_scale, prelude.preserve)]
         if prior is not None:
-            quadratic.append((config.prior_scale, prior.mean().to(tokens.E.device)))
-        regulariser = self.spectrum.regulariser_factor() if method.regulariser and config.spectral else None
-        projector = self.spectrum.projector_factor() if method.projector else None
+            held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
+        regulariser = spectrum.regulariser_factor() if spectral else None
+        projector = spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
         span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
-        self.solver = RowSolver(basis, quadratic, config.lam, regulariser, projector, dtype)
-        psi = self.solver.psi64
+        moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
+        # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
+        eigen = method.entropy_mu or basis is None or 2 * basis.shape[1] > d
+        self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
+                                regulariser, projector, eigen, dtype)
 
         # rho_i's terms linear in w0, as one [d, r] float64 matrix (w0 -> Psi^T rho_i is w0 @ fold):
-        # -Psi^T (s X^T X + E^T E) w0, for the SSA-SVD residual -r Psi^T Z^T Z w0 (Z = P E), and, when
-        # the masks are off (q = 1), the erase targets + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part
-        # is formed in float64 and rounded once: the targets and -s X^T X w0 nearly cancel where the
-        # concept and anchor share their padding states, so rounding them apart would lose the residual.
-        self.fold = -s * (context @ psi)
-        if method.concept_term:
-            E = tokens.E.double()
-            self.fold -= E.T @ (E @ psi)
-        if method.residual and config.svd_residual:
+        # -Psi^T (s X^T X + E^T E) w0 (the terms' J0 O, mapped to Psi), for the SSA-SVD residual
+        # -r Psi^T Z^T Z w0 (Z = P E), and, when the masks are off (q = 1), the erase targets
+        # + s Psi^T sum_{j,t} (w0 . y_jt) x_jt. Every part is formed in float64 and rounded once: the targets and
+        # -s X^T X w0 nearly cancel where the concept and anchor share their padding states, so rounding them
+        # apart would lose the residual.
+        self.fold = -self.solver.from_basis(moved_applied)
+        if residual:
             r_scale = s if config.res_scale is None else config.res_scale
-            Z = self.spectrum.residual(tokens.E)
-            self.fold -= r_scale * (Z.T @ (Z @ psi))
+            Z = spectrum.residual(tokens.E)
+            self.fold -= r_scale * (Z.T @ self.solver.project(Z))
         # -Psi^T R1 w0 per unit mu
         self.fold_per_mu = None
         if regulariser is not None:
-            self.fold_per_mu = -regulariser.double() @ (regulariser.double().T @ psi)
+            self.fold_per_mu = -regulariser.double() @ self.solver.project(regulariser.double().T)
 
         S = tokens.sequence
         self.concept_anchor = tokens.token_slot[prelude.first] // S
         self.anchors = tokens.anchor_pool.reshape(-1, S, d)
 
         self.mask_sets = method.mask_sets if config.informax else 0
+        self.context_psi = None
+        if self.mask_sets and self.solver.rank < d:  # the targets' fold is formed per key: X Psi once
+            self.context_psi = torch.cat([self.solver.project(tokens.X[start:start + CHUNK].double())
+                                          for start in range(0, tokens.X.shape[0], CHUNK)])
         self.noise = None
         if not self.mask_sets:
             self.fold += s * self._target_fold(torch.ones(m, dtype=torch.float64, device=tokens.E.device))
@@ -184,7 +194,8 @@ class AdditiveEditor(Editor):
             # per-row remainders: [m, S, r] (a concept's tokens may share an anchor position, e.g. a
             # multi-token concept aligned to a one-word anchor).
             position = tokens.token_slot % S
-            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=dtype, device=tokens.E.device)
+            self.slot_coords = torch.zeros(m, S, self.solver.rank, dtype=self.solver.rhs_dtype,
+                                           device=tokens.E.device)
             self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X),
                                         accumulate=True)
         self.negatives = None
@@ -199,15 +210,20 @@ class AdditiveEditor(Editor):
         """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
 
         The context tokens, weighted, are summed into the anchor positions they are paired with
-        (``placed`` [anchors * S, d]), so the targets cost two GEMMs with the anchors' outputs.
+        (``placed`` [anchors * S, r], in Psi's coordinates: ``context_psi`` = X Psi, float64, formed once where r < d;
+        else [anchors * S, d], projected after), so the targets cost two GEMMs with the anchors' outputs.
         """
         t = self.tokens
-        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
         weights = common[t.token_concept]
+        if self.context_psi is not None:
+            placed = torch.zeros(t.anchor_pool.shape[0], self.solver.rank, dtype=torch.float64, device=t.X.device)
+            placed.index_add_(0, t.token_slot, self.context_psi * weights[:, None])
+            return t.anchor_pool.double().T @ placed
+        placed = torch.zeros(t.anchor_pool.shape, dtype=torch.float64, device=t.X.device)
         for start in range(0, t.X.shape[0], CHUNK):
             rows = slice(start, start + CHUNK)
             placed.index_add_(0, t.token_slot[rows], t.X[rows].double() * weights[rows, None])
-        return t.anchor_pool.double().T @ (placed @ self.solver.psi64)
+        return t.anchor_pool.double().T @ self.solver.project(placed)
 
     # --- statistics of the original weight -------------------------------------------------
 
@@ -247,7 +263,7 @@ class AdditiveEditor(Editor):
     # --- the right-hand side ---------------------------------------------------------------
 
     def rhs(self, weight: Tensor, mu: float, targets: Tensor | None) -> Tensor:
-        """``Psi^T rho_i`` for every row: [n, r] (see ``solve``).
+        """``Psi^T rho_i`` for every row: [n, r] in the solver's ``rhs_dtype`` (see ``solve``).
 
         rho_i = the erase targets ``s sum_{j,t} q_ji (w0_i . y_jt) x_jt`` minus the folded terms
         linear in w0; with ``targets`` (q [m, n]) None, q = 1. The ridge and preserve terms
@@ -263,9 +279,10 @@ class AdditiveEditor(Editor):
             targets = targets.to(self.dtype)
             common = targets.mode(dim=1).values
             fold = fold + s * self._target_fold(common.double())
-        rhs = weight @ fold.to(self.dtype)
+        wide = self.solver.rhs_dtype
+        rhs = weight.to(wide) @ fold.to(wide)
         if targets is not None and s != 0:
-            self._remainder(rhs, weight, s * (targets - common[:, None]))
+            self._remainder(rhs, weight.to(wide), (s * (targets - common[:, None])).to(wide))
         return rhs
 
     def _remainder(self, rhs: Tensor, weight: Tensor, remainder: Tensor) -> None:
@@ -279,7 +296,7 @@ class AdditiveEditor(Editor):
             concepts = ((self.concept_anchor == a) & (counts > 0)).nonzero().flatten()
             if concepts.numel() == 0:
                 continue
-            projected = weight @ self.anchors[a].to(self.dtype).T  # (w0_i . y) for this anchor: [n, S]
+            projected = weight @ self.anchors[a].to(weight).T  # (w0_i . y) for this anchor: [n, S]
             width = int(counts[concepts].max())
             per_chunk = max(1, _BLOCK_BYTES // max(1, width * self.solver.rank * rhs.element_size()))
             for chunk in concepts.split(per_chunk):

@@ -15,22 +15,34 @@ delta_i is sought in one subspace, spanned by the orthonormal ``O [d, r]`` of ``
 the span S of the tokens (outside S the right-hand side is 0 and G = c I, so delta has no
 component there: directions orthogonal to every token are never changed), and with null-space
 precision only its part orthogonal to the protected directions. Restricted to O, (*) is solved
-exactly for all rows of all keys with one decomposition per call:
+exactly for all rows of all keys with one factorisation per call (one set of weights reading the same states),
+the cheapest exact one for the recipe. ``J0 O`` is formed from the terms' rows (``Quadratic.times``: 4 N d r
+flops, no d x d Gram matrix unless O is all of R^d):
 
-1. ``C = lam I + O^T J0 O`` and ``D = I + O^T R1 O`` (``D = I`` without R): the generalised
-   eigendecomposition ``Phi^T C Phi = Lambda``, ``Phi^T D Phi = I`` gives
-   ``(O^T G(mu) O)^-1 = Phi (Lambda + mu)^-1 Phi^T`` for every key's mu; let ``Psi = O Phi``.
-2. Per key: ``z_i = Psi^T rho_i / (Lambda + mu)``. The rank-k term is added by Woodbury with
-   one k x k eigendecomposition per key: ``K = Psi^T F_P``,
-   ``K^T (Lambda + mu)^-1 K = Gamma diag(eta) Gamma^T``, ``B = K Gamma``,
-   ``t_i = (B^T z_i + Gamma^T F_P^T w0_i) * alpha_i / (1 + alpha_i eta)``,
-   ``w_hat_i = z_i - (Lambda + mu)^-1 B t_i`` and ``delta_i = Psi w_hat_i``.
+* **No per-key shift and r <= d / 2** (mu = 0, no alpha term and a token basis: UCE, ScaPre-base): with
+  ``C = lam I + O^T J0 O`` [r, r], a Cholesky factorisation ``C = L L^T`` (r^3 / 3 flops), C^-1 applied by two triangular solves, never formed;
+  per key ``w_hat_i = C^-1 O^T rho_i`` (Psi = O), with ``O^T rho_i`` and the product in float64 (2 n d r + 2 n r^2
+  flops): C^-1 mixes the coordinates, so a right-hand side rounded to float32 first would carry its rounding
+  times cond(C) into the edit. Where r > d / 2 (the preserve prior's full-rank term, most null spaces) those
+  float64 products over every key would cost more than the one eigendecomposition below saves, which keeps them
+  in the solver's dtype: there the eigendecomposition is used with mu = 0.
+* **A per-key shift** (ScaPre's mu, its spectral regulariser R and the alpha projector):
+  1. ``D = I + O^T R1 O`` (``D = I`` without R): the generalised eigendecomposition ``Phi^T C Phi = Lambda``,
+     ``Phi^T D Phi = I`` gives ``(O^T G(mu) O)^-1 = Phi (Lambda + mu)^-1 Phi^T`` for every key's mu; let
+     ``Psi = O Phi``.
+  2. Per key: ``z_i = Psi^T rho_i / (Lambda + mu)``. The rank-k term is added by Woodbury with
+     one k x k eigendecomposition per key: ``K = Psi^T F_P``,
+     ``K^T (Lambda + mu)^-1 K = Gamma diag(eta) Gamma^T``, ``B = K Gamma``,
+     ``t_i = (B^T z_i + Gamma^T F_P^T w0_i) * alpha_i / (1 + alpha_i eta)``,
+     ``w_hat_i = z_i - (Lambda + mu)^-1 B t_i`` and ``delta_i = Psi w_hat_i``.
 
 So ``delta = W_hat Psi^T`` [n, d] has the rank r of the basis: it is returned as those factors (``Factors``,
-up = W_hat [n, r], down = Psi^T [r, d]), exact, r (n + d) numbers instead of n d. The basis is rank-revealing
-(``token_basis``): r is the aligned rows' numerical rank (RANK_TOLERANCE), not their count.
+up = W_hat [n, r], down = Psi^T [r, d]; dense where O is all of R^d and Psi = I), exact, r (n + d) numbers
+instead of n d. The basis is rank-revealing (``token_basis``): r is the aligned rows' numerical rank
+(RANK_TOLERANCE), not their count.
 
-The decomposition runs in float64; the per-key products run in the solver's dtype.
+The factorisation runs in float64; the per-key products run in the solver's dtype in the eigendecomposition's
+coordinates (they scale, never mix, the coordinates), in float64 after a Cholesky factorisation (``rhs_dtype``).
 """
 
 from __future__ import annotations
@@ -69,22 +81,38 @@ BLOCK = 256
 def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
     """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d]; None when r = d.
 
-    Rows are taken BLOCK at a time: a block's part outside the basis so far (projected out twice, to keep O
-    orthonormal in floating point) adds its singular directions above ``tolerance * |tokens|_F`` (cost ~4 N d r).
-    When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors of ``tokens^T tokens`` whose
-    eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that is below what a float64 Gram
-    matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead. Either way every row lies within
-    ``tolerance * |tokens|_F`` of span(O) (up to a factor sqrt(N / BLOCK) on the first path).
+    Gram-Schmidt with row pivoting (a pivoted QR of ``tokens^T``), BLOCK rows at a time: a block's part outside
+    the basis so far, ``Y = B (I - O O^T)``, gives up its row of largest norm while that norm is above
+    ``tolerance * |tokens|_F``: the row, made orthogonal to O and to the block's earlier pivots once more (so O
+    stays orthonormal in floating point) and normalised, joins O and is projected out of Y. So every row lies
+    within ``tolerance * |tokens|_F`` of span(O) (the stopping test is on every row's remainder, whose rounding,
+    ~eps |row|, is far below any tolerance here), every direction of O is a combination of rows, and a row adds
+    nothing its block's earlier pivots already hold. Cost ~4 N d r for the projections (matrix products) and
+    ~4 BLOCK d per direction; no d x d work and no eigen- or singular value decomposition (whose many small
+    parallel steps stall when the cores are shared).
+    When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors
+    of ``tokens^T tokens`` whose eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that
+    is below what a float64 Gram matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead.
     """
     N, d = tokens.shape
     threshold = tolerance * float(tokens.double().norm())
     basis = torch.zeros(d, 0, dtype=torch.float64, device=tokens.device)
     for start in range(0, N, BLOCK):
-        block = tokens[start:start + BLOCK].double()
-        for _ in range(2):
-            block = block - (block @ basis) @ basis.T
-        _, sigma, vh = torch.linalg.svd(block, full_matrices=False)
-        basis = torch.cat([basis, vh[sigma > threshold].T], dim=1)
+        block = _outside(tokens[start:start + BLOCK].double(), basis)
+        pivots = []
+        while basis.shape[1] + len(pivots) < d:
+            norms = block.norm(dim=1)
+            pivot = int(norms.argmax())
+            if not float(norms[pivot]) > threshold:
+                break
+            direction = block[pivot]
+            for previous in (torch.stack(pivots, dim=1) if pivots else basis[:, :0], basis):
+                direction = direction - previous @ (previous.T @ direction)
+            direction = direction / direction.norm()
+            block = block - (block @ direction)[:, None] * direction
+            pivots.append(direction)
+        if pivots:
+            basis = torch.cat([basis, torch.stack(pivots, dim=1)], dim=1)
         if 4 * basis.shape[1] > d and N > d:
             if tolerance**2 < GRAM_RESOLUTION:
                 return None
@@ -92,6 +120,11 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
             basis = vectors[:, eig > threshold**2]
             break
     return None if basis.shape[1] == d else basis
+
+
+def _outside(rows: Tensor, basis: Tensor) -> Tensor:
+    """``rows (I - O O^T)``: the rows' parts orthogonal to span(O) (O [d, r] orthonormal)."""
+    return rows - (rows @ basis) @ basis.T
 
 
 def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, tolerance: float) -> Tensor | None:
@@ -118,60 +151,107 @@ def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, tolerance: 
     return allowed if inside is None else allowed @ inside
 
 
+class Quadratic:
+    """One term ``weight * Q`` of J0: Q = ``rows^T rows`` for rows [N, d] (any float dtype), or a given ``matrix``
+    [d, d] (the preserve prior's mean)."""
+
+    def __init__(self, weight: float, rows: Tensor | None = None, matrix: Tensor | None = None):
+        self.weight, self.rows, self.matrix = weight, rows, matrix
+
+    def times(self, psi: Tensor | None) -> Tensor:
+        """``weight * Q psi`` [d, r] in float64 (``weight * Q`` for psi None = the identity); from rows as
+        ``rows^T (rows psi)``, CHUNK rows at a time, so Q [d, d] is formed only for psi None."""
+        if self.matrix is not None:
+            return self.weight * (self.matrix.double() if psi is None else self.matrix.double() @ psi)
+        if psi is None:
+            return self.weight * gram(self.rows)
+        out = torch.zeros(psi.shape, dtype=torch.float64, device=psi.device)
+        for start in range(0, self.rows.shape[0], CHUNK):
+            block = self.rows[start:start + CHUNK].double()
+            out += block.T @ (block @ psi)
+        return self.weight * out
+
+
 class RowSolver:
     """Solves (*) restricted to one subspace for all rows of a weight; built once per call, used for every key.
 
     Args:
         basis: O [d, r] from ``update_basis`` (float64), or None for all of R^d.
-        quadratic: (weight, Gram [d, d] float64) pairs; ``J0 = sum weight * Gram``.
+        applied: ``J0 O`` [d, r] float64 (``J0`` for basis None), the terms' ``Quadratic.times(basis)`` summed.
         lam: the ridge lambda.
         regulariser: F_R [d, k_R] or None (then D = I).
         projector: F_P [d, k_P] or None (no alpha term).
+        spectral: factorise by the eigendecomposition (needed where keys have mu != 0, and taken whenever R or a
+            projector is given); else by Cholesky.
         dtype: dtype of the per-key products.
+
+    ``psi64`` is Psi (float64; None for the identity: Cholesky in all of R^d), ``rank`` its columns; ``phi`` is Phi
+    (None where Psi = O); ``rhs_dtype`` the dtype of the right-hand sides ``solve`` takes (``coords``' dtype).
     """
 
-    def __init__(self, basis: Tensor | None, quadratic: list[tuple[float, Tensor]], lam: float,
-                 regulariser: Tensor | None, projector: Tensor | None, dtype: torch.dtype):
-        d = quadratic[0][1].shape[0]
-        device = quadratic[0][1].device
+    def __init__(self, basis: Tensor | None, applied: Tensor, lam: float, regulariser: Tensor | None,
+                 projector: Tensor | None, spectral: bool, dtype: torch.dtype):
+        device = applied.device
         self.dtype = dtype
         self.basis = basis
-        self.rank = d if basis is None else basis.shape[1]
-
-        J0 = sum(weight * matrix for weight, matrix in quadratic)
-        C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + self._restrict(self._restrict(J0).T)
-        if regulariser is None:
-            eig, phi = torch.linalg.eigh(C)
+        self.rank = applied.shape[1]
+        restricted = applied if basis is None else basis.T @ applied
+        C = lam * torch.eye(self.rank, dtype=torch.float64, device=device) + (restricted + restricted.T) / 2
+        self.spectral = spectral or projector is not None or regulariser is not None
+        self.projector = self.pi_coords = self.cholesky = None
+        self.rhs_dtype = dtype if self.spectral else torch.float64
+        if not self.spectral:
+            self.cholesky = torch.linalg.cholesky(C)
+            self.phi, self.psi64 = None, basis
         else:
-            reg = self._restrict(regulariser.double().T).T
-            chol = torch.linalg.cholesky(torch.eye(self.rank, dtype=torch.float64, device=device) + reg @ reg.T)
-            half = torch.linalg.solve_triangular(chol, C, upper=False)
-            reduced = torch.linalg.solve_triangular(chol, half.T, upper=False)
-            eig, gamma = torch.linalg.eigh((reduced + reduced.T) / 2)
-            phi = torch.linalg.solve_triangular(chol.T, gamma, upper=True)
-        self.eig = eig
-        self.psi64 = phi if basis is None else basis @ phi
-        self.psi = self.psi64.to(dtype)
-        self.projector = None if projector is None else projector.double()
-        self.pi_coords = None if projector is None else self.psi64.T @ self.projector
+            if regulariser is None:
+                eig, phi = torch.linalg.eigh(C)
+            else:
+                reg = self._restrict(regulariser.double().T).T
+                chol = torch.linalg.cholesky(torch.eye(self.rank, dtype=torch.float64, device=device) + reg @ reg.T)
+                half = torch.linalg.solve_triangular(chol, C, upper=False)
+                reduced = torch.linalg.solve_triangular(chol, half.T, upper=False)
+                eig, gamma = torch.linalg.eigh((reduced + reduced.T) / 2)
+                phi = torch.linalg.solve_triangular(chol.T, gamma, upper=True)
+            self.eig, self.phi = eig, phi
+            self.psi64 = phi if basis is None else basis @ phi
+            if projector is not None:
+                self.projector = projector.double()
+                self.pi_coords = self.psi64.T @ self.projector
+        self.psi = None if self.psi64 is None else self.psi64.to(dtype)
 
     def _restrict(self, tokens: Tensor) -> Tensor:
         """Rows [N, d] -> their coordinates in O, [N, r] (unchanged without a basis)."""
         return tokens if self.basis is None else tokens @ self.basis
 
-    def coords(self, tokens: Tensor) -> Tensor:
-        """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (solver dtype)."""
-        return tokens.to(self.dtype) @ self.psi
+    def from_basis(self, applied: Tensor) -> Tensor:
+        """``J O`` [d, r] (float64, O's coordinates) -> ``J Psi`` (``J O Phi``; unchanged where Psi = O)."""
+        return applied if self.phi is None else applied @ self.phi
 
-    def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Factors:
-        """Solve (*) for every row and return ``delta = W - W0`` [n, d] as its factors ``W_hat @ Psi^T``.
+    def project(self, rows: Tensor) -> Tensor:
+        """Float64 rows [N, d] -> ``rows @ Psi`` [N, r] (unchanged where Psi is the identity)."""
+        return rows if self.psi64 is None else rows @ self.psi64
+
+    def coords(self, tokens: Tensor) -> Tensor:
+        """Tokens [N, d] in the solver's coordinates, ``tokens @ Psi`` -> [N, r] (``rhs_dtype``)."""
+        tokens = tokens.to(self.rhs_dtype)
+        return tokens if self.psi64 is None else tokens @ self.psi64.to(self.rhs_dtype)
+
+    def solve(self, weight: Tensor, rhs: Tensor, mu: float, alpha: Tensor | None) -> Factors | Tensor:
+        """Solve (*) for every row and return ``delta = W - W0`` [n, d] as its factors ``W_hat @ Psi^T`` (dense
+        ``W_hat`` where Psi is the identity).
 
         Args:
             weight: W0 [n, d] in the solver's dtype (only read for the alpha term).
-            rhs: [n, r], row i = ``Psi^T rho_i``.
+            rhs: [n, r], row i = ``Psi^T rho_i`` (``rhs_dtype``).
             mu: this key's mu (0 for methods without it).
             alpha: [n] per-row weight of Pi, or None.
         """
+        if not self.spectral:
+            if mu != 0:
+                raise ValueError("a solver prepared without a per-key shift was given mu != 0")
+            up = torch.cholesky_solve(rhs.T, self.cholesky).T.to(self.dtype)  # rhs C^-1 (C symmetric)
+            return up if self.psi is None else Factors(up, self.psi.T)
         scale = (self.eig + mu).to(self.dtype)
         z = rhs / scale
         if alpha is not None and self.pi_coords is not None:

@@ -16,11 +16,12 @@ def span_basis(vectors: Tensor) -> Tensor:
 
 
 def complement(basis: Tensor) -> Tensor:
-    """Orthonormal basis of the orthogonal complement of span(``basis`` [r, k], orthonormal) in R^r."""
+    """Orthonormal basis of the orthogonal complement of span(``basis`` [r, k], orthonormal) in R^r: the last r - k
+    columns of the complete QR factor ``Q`` of ``basis = Q R`` (Householder: orthonormal to rounding)."""
     r, k = basis.shape
     if k == 0:
         return torch.eye(r, dtype=basis.dtype, device=basis.device)
-    return torch.linalg.svd(basis, full_matrices=True)[0][:, k:]
+    return torch.linalg.qr(basis, mode="complete").Q[:, k:]
 
 
 def principal(second_moment: Tensor) -> tuple[Tensor, Tensor]:

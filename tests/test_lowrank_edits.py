@@ -7,9 +7,10 @@ from reference import reference_unlearn
 from synthetic import random_encode
 
 from scapre_core import ScaPreConfig, parse_concepts, unlearn
-from scapre_core.lowrank import Factors
+from scapre_core import solve
+from scapre_core.lowrank import Factors, as_dense
 from scapre_core.prior import general_prompts
-from scapre_core.solve import RANK_TOLERANCE, token_basis
+from scapre_core.solve import RANK_TOLERANCE, Quadratic, RowSolver, token_basis
 
 D, RANK = 64, 6
 CONCEPTS = "golf ball\nchurch -> a building\ntall tower\n+ a dog on grass\n"
@@ -88,3 +89,60 @@ def test_deltas_are_the_factors_product_and_the_report_measures_the_same_edit():
         assert torch.equal(result.deltas[key], edit.up @ edit.down)
         change = float(result.deltas[key].double().norm() / weights[key].norm())
         assert result.report.weight_changes[key] == pytest.approx(change, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale, rank", [(10.0, RANK + 1), (0.1, RANK)])
+def test_token_basis_keeps_a_direction_exactly_when_a_row_reaches_past_the_tolerance(scale, rank):
+    g = torch.Generator().manual_seed(2)
+    rows = torch.randn(600, RANK, generator=g, dtype=torch.float64) @ torch.randn(RANK, D, generator=g,
+                                                                                  dtype=torch.float64)
+    tolerance = RANK_TOLERANCE[torch.float32]
+    extra = torch.linalg.qr(torch.cat([rows[:RANK].T, torch.randn(D, 1, generator=g, dtype=torch.float64)], 1))[0]
+    rows[300] += scale * tolerance * float(rows.norm()) * extra[:, RANK]  # one row, in the second block
+    basis = token_basis(rows, tolerance)
+    assert basis.shape == (D, rank)
+    assert torch.allclose(basis.T @ basis, torch.eye(rank, dtype=torch.float64), atol=1e-12)
+    outside = rows - (rows @ basis) @ basis.T
+    assert float(outside.norm(dim=1).max()) <= tolerance * float(rows.norm())
+
+
+def test_cholesky_and_eigendecomposition_give_the_same_solve():
+    """The factorisation without a per-key shift (Cholesky, C^-1) against the one with (eigendecomposition, mu = 0),
+    in a token basis and in all of R^d (with a full-rank prior-like term)."""
+    g = torch.Generator().manual_seed(4)
+    rows = torch.randn(90, D, generator=g, dtype=torch.float64)
+    basis = torch.linalg.qr(torch.randn(D, 20, generator=g, dtype=torch.float64))[0]
+    weight = torch.randn(12, D, generator=g, dtype=torch.float64)
+    rho = torch.randn(12, D, generator=g, dtype=torch.float64)
+    prior = rows[:70].T @ rows[:70] / 70
+    for O, terms in ((basis, [Quadratic(2.0, rows)]), (None, [Quadratic(2.0, rows), Quadratic(0.5, matrix=prior)])):
+        applied = sum(term.times(O) for term in terms)
+        edits = []
+        for spectral in (False, True):
+            solver = RowSolver(O, applied, 0.3, None, None, spectral, torch.float64)
+            edits.append(solver.solve(weight, solver.coords(rho), 0.0, None))
+        assert isinstance(edits[0], torch.Tensor if O is None else Factors)  # dense where Psi is the identity
+        edits = [as_dense(edit) for edit in edits]
+        assert torch.allclose(edits[0], edits[1], rtol=0, atol=1e-10 * float(edits[1].norm()))
+        # and both are the normal equations' solution: (lam I + J0) delta_i = P rho_i, P the projector onto O
+        J0 = sum(term.times(None) for term in terms)
+        P = torch.eye(D, dtype=torch.float64) if O is None else O @ O.T
+        system = P @ (0.3 * torch.eye(D, dtype=torch.float64) + J0) @ P + (torch.eye(D, dtype=torch.float64) - P)
+        expected = torch.linalg.solve(system, (rho @ P).T).T
+        assert torch.allclose(edits[0], expected, rtol=0, atol=1e-9 * float(expected.norm()))
+
+
+def test_no_d_by_d_gram_matrix_is_formed_in_a_token_basis(monkeypatch):
+    """With a token basis, J0 O comes from the terms' rows: ``solve.gram`` (a d x d matrix) is never called, and the
+    edit is still the reference's."""
+    def refuse(tokens):
+        raise AssertionError("a d x d Gram matrix was formed")
+
+    monkeypatch.setattr(solve, "gram", refuse)
+    weights, concepts = _weights(), parse_concepts(CONCEPTS)
+    config = ScaPreConfig.preset("uce")
+    edits = unlearn(weights, _encode, concepts, config, dtype=torch.float64).edits
+    reference = reference_unlearn(weights, _encode, concepts, config, general_prompts())
+    for key, w in weights.items():
+        error = ((w + edits[key].dense() - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
+        assert error <= 1e-7, (key, float(error))
