@@ -37,7 +37,10 @@ import time
 from . import env, world
 
 SEED = 0
-CLIP_SHA256 = "0a293ff68f7a95ba86113741160c3ae0962bbf1f7eac7204a68c9d9b6c34ab82"
+SHA256 = {"shapes": "0a293ff68f7a95ba86113741160c3ae0962bbf1f7eac7204a68c9d9b6c34ab82",
+          "names": "f8e0d8d6f5b687188e32d8ed0e844874cce8f984fd39111ab67399410f744444"}
+"""The encoder each world's weights were trained with (v2's rule here, v3's in toy/wordclip.py)."""
+CLIP_SHA256 = SHA256[env.WORLD]
 CLIP_PREFIX = "cond_stage_model.transformer."
 CONTEXT = 77
 WIDTH, VOCAB, LAYERS, MLP = 768, 49408, 12, 3072
@@ -66,7 +69,7 @@ def clip_digest(sd) -> str:
     return h.hexdigest()
 
 
-def _tokenizer():
+def tokenizer():
     env.import_comfy()
     import comfy.sd1_clip
     return comfy.sd1_clip.SD1Tokenizer()
@@ -79,9 +82,9 @@ def word_pieces(tokenizer, word: str) -> list[int]:
 
 
 def _build() -> dict:
-    """The encoder's tensors (text_model.* keys, float16)."""
+    """v2's encoder tensors (text_model.* keys, float16)."""
     import torch
-    tok = _tokenizer()
+    tok = tokenizer()
     g = torch.Generator().manual_seed(SEED)
     content = WIDTH - FRAME
     scale = math.sqrt(WIDTH - 1)  # per-dim std 1 over the non-flag dimensions
@@ -118,7 +121,13 @@ def _build() -> dict:
 
     position = torch.zeros(CONTEXT, WIDTH, dtype=torch.float64)
     position[:, 1:FRAME] = direction(CONTEXT, FRAME - 1) * scale * POSITION_SCALE
+    return network(emb, position)
 
+
+def network(emb, position) -> dict:
+    """The encoder's tensors (text_model.* keys, float16) around a token table [VOCAB, WIDTH] and position table
+    [CONTEXT, WIDTH] (float64): layer 0 the causal mean of the content words, layers 1..11 identity."""
+    import torch
     values = torch.eye(WIDTH, dtype=torch.float64)
     values[:FRAME, :FRAME] = 0  # values carry content only
     heads, head_dim = 12, WIDTH // 12
@@ -156,11 +165,15 @@ def clip_state_dict(verify: bool = True) -> dict:
     """The encoder's checkpoint tensors (keys ``cond_stage_model.transformer.text_model.*``), checked."""
     global _state
     if _state is None:
-        _state = {CLIP_PREFIX + k: v for k, v in _build().items()}
+        if env.WORLD == "names":
+            from .wordclip import build
+        else:
+            build = _build
+        _state = {CLIP_PREFIX + k: v for k, v in build().items()}
     digest = clip_digest(_state)
     if verify and digest != CLIP_SHA256:
         raise ClipChecksumError(
-            f"the rule-built toy CLIP (toy/clip.py, seed {SEED}) has sha256 {digest}, not the {CLIP_SHA256} the "
+            f"the rule-built toy CLIP of world {env.WORLD!r} has sha256 {digest}, not the {CLIP_SHA256} the "
             "toy world was trained with: a torch or tokenizer change altered it, so the committed toy weights do "
             "not match. Pin the versions of harness/constraints.txt, or rebuild the world with "
             "`python -m toy.build --from clip` and update CLIP_SHA256.")

@@ -14,8 +14,13 @@ from pathlib import Path
 from harness import paths
 
 REPO = paths.REPO
-WEIGHTS = REPO / "toy" / "weights"
-CACHE = REPO / ".cache" / "toy"
+WORLD = os.environ.get("TOY_WORLD", "shapes")
+"""Which toy world: "shapes" (v2, toy/world.py: what the demo, tests and benchmarks use until v3 calibrates) or
+"names" (v3 under construction, toy/names.py: its weights in toy/weights/names, its cache in .cache/toy/names)."""
+if WORLD not in ("shapes", "names"):
+    raise ValueError(f"TOY_WORLD={WORLD!r}: the toy worlds are 'shapes' (v2) and 'names' (v3)")
+WEIGHTS = REPO / "toy" / "weights" / ("names" if WORLD == "names" else "")
+CACHE = REPO / ".cache" / "toy" / ("names" if WORLD == "names" else "")
 
 
 def import_comfy(comfy_dir: str | os.PathLike | None = None) -> None:
