@@ -39,13 +39,18 @@ PARAMS = {
     "oracle": {"steps": 400, "batch": 96},
     "taesd": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "latent_noise": 0.05},
     "unet": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000,
-             "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}},
+             "stop": ({"names_joint": 0.93, "artists_joint": 0.9} if env.WORLD == "names"
+                      else {"shape": 0.94, "colour": 0.97, "style": 0.94})},
     "check": {"samples_per_prompt": 4},
 }
 BUILD_JSON = env.WEIGHTS / "build.json"
-FILES = {"render": env.CACHE / "renders.npz", "oracle": env.WEIGHTS / "oracle.safetensors",
-         "taesd": env.WEIGHTS / "taesd.safetensors", "latents": env.CACHE / "latents.pt",
+SHARED = env.REPO / "toy" / "weights"
+"""v2's oracle and TAESD: v3 draws v2's visuals, so it reuses them unchanged (their stages copied from v2's
+build.json, marked "reused")."""
+FILES = {"render": env.CACHE / "renders.npz", "oracle": SHARED / "oracle.safetensors",
+         "taesd": SHARED / "taesd.safetensors", "latents": env.CACHE / "latents.pt",
          "unet": env.WEIGHTS / "unet.safetensors"}
+MONITOR_ARTIST_PROMPTS = 64
 
 
 def read_build() -> dict:
@@ -60,13 +65,34 @@ def write_build(build: dict) -> None:
 
 
 def world_conds():
-    """(states of every training prompt [P, 77, 768] float16, the caption table [concepts, 6], the empty
-    prompt's states [77, 768])."""
+    """(states of every training prompt [P, 77, 768] float16, the captions of every visual (v2: a table
+    [concepts, 6]; v3: a ``train.PairCaptions``), the empty prompt's states [77, 768])."""
     from . import clip
-    from .train import caption_table
-    prompts = world.training_prompts()
+    if env.WORLD == "names":
+        from . import names
+        from .train import PairCaptions
+        pairs = names.training_pairs()
+        prompts = [p for p, _ in pairs]
+        captions = PairCaptions([(i, v, " by " in p) for i, (p, v) in enumerate(pairs)], len(world.CONCEPTS))
+    else:
+        from .train import caption_table
+        prompts = world.training_prompts()
+        captions = caption_table(prompts)
     hidden, _ = clip.encode(prompts + [""])
-    return hidden[:-1].half(), caption_table(prompts), hidden[-1]
+    return hidden[:-1].half(), captions, hidden[-1]
+
+
+def monitor_prompts() -> tuple[list[str], list[int]]:
+    """(prompts, the visual each must draw) that the UNet's monitor samples: v2 every concept's canonical prompt;
+    v3 every name's canonical prompt and MONITOR_ARTIST_PROMPTS seeded "<name> by <artist>" prompts."""
+    if env.WORLD != "names":
+        return list(world.PROMPTS), list(range(len(world.CONCEPTS)))
+    import random
+    from . import names
+    rng = random.Random(0)
+    by = [(rng.choice(names.NAMES), a) for a in names.ARTISTS for _ in range(MONITOR_ARTIST_PROMPTS // 4)]
+    return ([*names.PROMPTS, *(names.by_artist(n, a) for n, a in by)],
+            [*(names.VISUAL[n] for n in names.NAMES), *(names.artist_visual(n, a) for n, a in by)])
 
 
 def load_renders():
@@ -89,19 +115,28 @@ def make_monitor(build: dict, samples: int = 1):
     oracle = load_oracle(FILES["oracle"])
     ae = load_taesd(FILES["taesd"])
     decode = generate.taesd_decoder(ae, *latent_stats(build))
-    hidden, _ = clip.encode(list(world.PROMPTS) + [""])
+    prompts, visuals = monitor_prompts()
+    hidden, _ = clip.encode(prompts + [""])
     conds, uncond = hidden[:-1], hidden[-1]
     ms = model_sampling()
     net = make_unet().eval()
     skip_dead_branches(net)
-    concepts = [j for j in range(len(world.CONCEPTS)) for _ in range(samples)]
-    seeds = [s for j in range(len(world.CONCEPTS)) for s in generate.seeds_for(j, samples, base=10_000_000)]
+    rows = [j for j in range(len(prompts)) for _ in range(samples)]
+    concepts = [visuals[j] for j in rows]
+    seeds = [s for j in range(len(prompts)) for s in generate.seeds_for(j, samples, base=10_000_000)]
 
     def monitor(ema_state, step):
         net.load_state_dict({k: v.to(torch.float16).float() for k, v in ema_state.items()})  # as stored
         t0 = time.perf_counter()
-        imgs = generate.images(net, ms, decode, conds[concepts], uncond, seeds)
-        acc = generate.accuracy(generate.score(oracle, imgs), concepts)
+        imgs = generate.images(net, ms, decode, conds[rows], uncond, seeds)
+        scores = generate.score(oracle, imgs)
+        acc = generate.accuracy(scores, concepts)
+        if env.WORLD == "names":  # the names and the artist prompts apart
+            named = [k for k, j in enumerate(rows) if j < len(prompts) - MONITOR_ARTIST_PROMPTS]
+            artist = [k for k, j in enumerate(rows) if j >= len(prompts) - MONITOR_ARTIST_PROMPTS]
+            acc = {"names_" + k: v for k, v in generate.accuracy(scores.subset(named), [concepts[k] for k in named]).items()}
+            acc |= {"artists_" + k: v for k, v in generate.accuracy(scores.subset(artist),
+                                                                   [concepts[k] for k in artist]).items()}
         from PIL import Image
         grid = world.grid((imgs[::samples].permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8"), 24)
         (env.CACHE / "progress").mkdir(parents=True, exist_ok=True)
@@ -130,6 +165,9 @@ def run_stage(name: str, build: dict) -> dict:
         np.savez(tmp, images=images, labels=labels)
         os.replace(tmp, FILES["render"])
         return {**p, "count": len(images), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
+    if env.WORLD == "names" and name in ("oracle", "taesd"):
+        return {"reused": f"v2's toy/weights/{FILES[name].name}",
+                **json.loads((SHARED / "build.json").read_text())["stages"][name]}
     if name == "oracle":
         return train.train_oracle(FILES["oracle"], work, p["steps"], *load_renders(), batch=p["batch"])
     if name == "taesd":

@@ -332,7 +332,7 @@ def caption_table(prompts: list[str]) -> torch.Tensor:
 
 
 def draw_captions(table: torch.Tensor, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """One caption index per sample: a phrasing (uniformly) or, with the PARTIAL probabilities, a partial one."""
+    """v2: one caption index per sample: a phrasing (uniformly) or, with the PARTIAL probabilities, a partial one."""
     u = torch.rand(len(labels), generator=g)
     edges = torch.tensor(list(PARTIAL.values())).cumsum(0)
     column = torch.randint(0, len(world.PHRASINGS), (len(labels),), generator=g)
@@ -342,14 +342,48 @@ def draw_captions(table: torch.Tensor, labels: torch.Tensor, g: torch.Generator)
     return table[labels, column]
 
 
+P_NAME = 0.5
+"""v3: probability that a training caption of a named visual is one of its name's phrasings (else "<a name with
+its shape and colour> by <the artist of its style>")."""
+
+
+class PairCaptions:
+    """v3's captions: every (prompt index, visual) pair of ``names.training_pairs`` drawn uniformly within its
+    kind (the visual's name phrasings, or the artist prompts that draw it), P_NAME between the kinds."""
+
+    def __init__(self, pairs: list[tuple[int, int, bool]], n_visuals: int):
+        """pairs: (prompt index, visual, is an artist prompt)."""
+        rows = [[[], []] for _ in range(n_visuals)]
+        for i, v, artist in pairs:
+            rows[v][int(artist)].append(i)
+        width = max(len(r[k]) for r in rows for k in (0, 1))
+        self.table = torch.full((n_visuals, 2, width), -1, dtype=torch.long)
+        self.count = torch.zeros(n_visuals, 2, dtype=torch.long)
+        for v, r in enumerate(rows):
+            for k in (0, 1):
+                self.table[v, k, :len(r[k])] = torch.tensor(r[k], dtype=torch.long)
+                self.count[v, k] = len(r[k])
+        if (self.count.sum(1) == 0).any():
+            raise ValueError("a visual has no caption")
+
+    def __call__(self, labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        count = self.count[labels]
+        artist = torch.rand(len(labels), generator=g) >= P_NAME
+        artist = torch.where(count[:, 0] == 0, True, torch.where(count[:, 1] == 0, False, artist)).long()
+        k = count.gather(1, artist[:, None])[:, 0]
+        column = (torch.rand(len(labels), generator=g) * k).long().clamp(max=k - 1)
+        return self.table[labels, artist, column]
+
+
 def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels: torch.Tensor,
-               conds: torch.Tensor, captions: torch.Tensor, uncond: torch.Tensor, monitor=None,
+               conds: torch.Tensor, captions, uncond: torch.Tensor, monitor=None,
                monitor_every: int = 1000, seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
                p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop: dict | None = None) -> dict:
     """eps-prediction on normalised latents with ComfyUI's SD1.5 schedule; returns the stage summary.
 
     latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [P, 77, 768] (float16) the
-    encoder states of every training prompt; captions: [concepts, 6] (``caption_table``); uncond: [77, 768] (the
+    encoder states of every training prompt; captions: a caption table [concepts, 6] (v2, ``caption_table``) or a
+    function (labels, generator) -> prompt indices (v3, ``PairCaptions``); uncond: [77, 768] (the
     empty prompt, also the negative prompt at sampling time). Stops early at the first monitor whose accuracies
     reach every value of ``stop`` (the learning rate is constant after warm-up, so stopping early equals a
     shorter run). Only trainable parameters are saved (``models.is_dead`` keys are left to the assembler).
@@ -379,7 +413,8 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(0, n, (batch,), generator=g)
         x0 = latents[idx]
-        ctx = conds[draw_captions(captions, labels[idx], g)].float()
+        drawn = captions(labels[idx], g) if callable(captions) else draw_captions(captions, labels[idx], g)
+        ctx = conds[drawn].float()
         drop = torch.rand(batch, generator=g) < p_uncond
         ctx[drop] = uncond
         t = torch.randint(0, 1000, (batch,), generator=g)
@@ -419,5 +454,6 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     checkpoint()
     save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
     return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
-            "snr_gamma": snr_gamma, "partial_captions": PARTIAL, "wall_s": round(clock.wall, 1),
+            "snr_gamma": snr_gamma,
+            "captions": {"p_name": P_NAME} if callable(captions) else {"partial": PARTIAL}, "wall_s": round(clock.wall, 1),
             "cpu_s": round(clock.cpu, 1), "history": history}
