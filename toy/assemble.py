@@ -29,21 +29,21 @@ from pathlib import Path
 
 from harness import paths
 
-from .env import REPO, WEIGHTS
+from .env import CHECKPOINT, REPO, TAESD, WEIGHTS
 
-CHECKPOINT_NAME = paths.TOY
-INPUTS = ("unet.safetensors", "taesd.safetensors", "build.json")
+CHECKPOINT_NAME = CHECKPOINT
+INPUTS = (WEIGHTS / "unet.safetensors", TAESD, WEIGHTS / "build.json")
 STAMP_SUFFIX = ".stamp"
 SCALE_FACTOR = 0.18215
 
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    for name in INPUTS:
-        h.update(name.encode() + b"\0")
-        h.update((WEIGHTS / name).read_bytes() if name != "build.json" else json.dumps(
+    for path in INPUTS:
+        h.update(path.name.encode() + b"\0")
+        h.update(path.read_bytes() if path.name != "build.json" else json.dumps(
             _latent_stats(), sort_keys=True).encode())
-    for module in ("assemble.py", "clip.py", "models.py", "world.py"):
+    for module in ("assemble.py", "clip.py", "models.py", "world.py", "names.py", "wordclip.py"):
         h.update((REPO / "toy" / module).read_bytes())
     return h.hexdigest()
 
@@ -72,7 +72,7 @@ def assemble(out: Path) -> dict:
     t0 = time.perf_counter()
     config = comfy.model_detection.model_config_from_unet_config({**COMMON_UNET, **models.UNET})
     unet = models.complete_unet_state(load_file(str(WEIGHTS / "unet.safetensors")))
-    vae = load_file(str(WEIGHTS / "taesd.safetensors"))
+    vae = load_file(str(TAESD))
     scale, shift = vae_scale_shift()
     vae["vae_scale"] = torch.tensor(scale)
     vae["vae_shift"] = torch.tensor(shift)

@@ -44,11 +44,7 @@ PARAMS = {
     "check": {"samples_per_prompt": 4},
 }
 BUILD_JSON = env.WEIGHTS / "build.json"
-SHARED = env.REPO / "toy" / "weights"
-"""v2's oracle and TAESD: v3 draws v2's visuals, so it reuses them unchanged (their stages copied from v2's
-build.json, marked "reused")."""
-FILES = {"render": env.CACHE / "renders.npz", "oracle": SHARED / "oracle.safetensors",
-         "taesd": SHARED / "taesd.safetensors", "latents": env.CACHE / "latents.pt",
+FILES = {"render": env.CACHE / "renders.npz", "oracle": env.ORACLE, "taesd": env.TAESD, "latents": env.CACHE / "latents.pt",
          "unet": env.WEIGHTS / "unet.safetensors"}
 MONITOR_ARTIST_PROMPTS = 64
 
@@ -165,9 +161,9 @@ def run_stage(name: str, build: dict) -> dict:
         np.savez(tmp, images=images, labels=labels)
         os.replace(tmp, FILES["render"])
         return {**p, "count": len(images), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
-    if env.WORLD == "names" and name in ("oracle", "taesd"):
+    if env.WORLD == "names" and name in ("oracle", "taesd"):  # v3 draws v2's visuals: v2's networks as they are
         return {"reused": f"v2's toy/weights/{FILES[name].name}",
-                **json.loads((SHARED / "build.json").read_text())["stages"][name]}
+                **json.loads((env.ORACLE.parent / "build.json").read_text())["stages"][name]}
     if name == "oracle":
         return train.train_oracle(FILES["oracle"], work, p["steps"], *load_renders(), batch=p["batch"])
     if name == "taesd":

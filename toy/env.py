@@ -21,6 +21,11 @@ if WORLD not in ("shapes", "names"):
     raise ValueError(f"TOY_WORLD={WORLD!r}: the toy worlds are 'shapes' (v2) and 'names' (v3)")
 WEIGHTS = REPO / "toy" / "weights" / ("names" if WORLD == "names" else "")
 CACHE = REPO / ".cache" / "toy" / ("names" if WORLD == "names" else "")
+ORACLE = REPO / "toy" / "weights" / "oracle.safetensors"
+TAESD = REPO / "toy" / "weights" / "taesd.safetensors"
+"""v2's oracle and TAESD, shared: v3 draws v2's visuals."""
+CHECKPOINT = paths.TOY if WORLD == "shapes" else "toy_names.safetensors"
+"""The assembled checkpoint's file name among the host's checkpoints."""
 
 
 def import_comfy(comfy_dir: str | os.PathLike | None = None) -> None:

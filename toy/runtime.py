@@ -105,4 +105,4 @@ def load(path: str | Path | None = None) -> Toy:
     patcher, _, vae = comfy.sd.load_checkpoint_guess_config(str(path), output_vae=True, output_clip=False)[:3]
     patcher.model.diffusion_model.eval()
     skip_dead_branches(patcher.model.diffusion_model)
-    return Toy(patcher, vae, load_oracle(env.WEIGHTS / "oracle.safetensors"), path)
+    return Toy(patcher, vae, load_oracle(env.ORACLE), path)
