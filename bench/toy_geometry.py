@@ -1,6 +1,13 @@
 """Text geometry of the toy world's encoders: how alike are the states of related and unrelated prompts?
 
     .cache/host/venv/bin/python -m bench.toy_geometry            # prints a markdown table (v2 beside v1)
+    TOY_WORLD=names .cache/host/venv/bin/python -m bench.toy_geometry [--json]   # v3 (issue 14)
+
+v3 (the names world, toy/names.py with toy/wordclip.py's encoder): for every pair of the 275 names' canonical
+prompts ("an image of a golden retriever"), whether both are in the same look-alike group, in two different
+groups, or not both grouped ("unrelated"), and the mean cosine (raw and centred) of their last-word and end-token
+states; and the effective dimension of the last-word states: the participation ratio (sum of the centred
+covariance's eigenvalues)^2 / (sum of their squares), which must stay well above the benchmark's largest k.
 
 For every pair of the toy world's 288 canonical prompts ("a striped red circle", ...), the number of
 attributes they share (colour, shape, style: 0, 1 or 2) and the cosine of their states at three positions:
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -72,10 +80,45 @@ def markdown(tables: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def names_geometry() -> dict:
+    """v3's cosines by pair kind and position, and the participation ratio of the last-word states."""
+    from toy import names
+    hidden, n_tokens = clip.encode(list(names.PROMPTS))
+    group = [names.GROUP_OF.get(a) for a in names.NAMES]
+    kind = torch.zeros(len(group), len(group), dtype=torch.long)  # 0 unrelated, 1 other groups, 2 same group
+    for i, j in itertools.product(range(len(group)), repeat=2):
+        if group[i] and group[j]:
+            kind[i, j] = 2 if group[i] == group[j] else 1
+    upper = torch.triu(torch.ones_like(kind, dtype=torch.bool), diagonal=1)
+    out = {"names": len(group), "cosines": {}}
+    for position, x in list(states(hidden.double(), n_tokens).items())[:2]:
+        for how, y in (("raw", x), ("centred", x - x.mean(0))):
+            unit = torch.nn.functional.normalize(y, dim=1)
+            cos = unit @ unit.T
+            out["cosines"][f"{position}, {how}"] = {
+                label: round(float(cos[upper & (kind == k)].mean()), 3)
+                for k, label in ((2, "same group"), (1, "other groups"), (0, "unrelated"))}
+    last = states(hidden.double(), n_tokens)[POSITIONS[0]]
+    ev = torch.linalg.eigvalsh(torch.cov(last.T)).clamp(min=0)
+    out["participation_ratio"] = round(float(ev.sum() ** 2 / (ev ** 2).sum()), 1)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.parse_args(argv)
+    ap.add_argument("--json", action="store_true", help="v3: print the figures as JSON")
+    a = ap.parse_args(argv)
     env.import_comfy()
+    if env.WORLD == "names":
+        geo = names_geometry()
+        if a.json:
+            print(json.dumps(geo))
+            return
+        print("| position | same group | other groups | unrelated |\n|---|---:|---:|---:|")
+        for key, row in geo["cosines"].items():
+            print(f"| {key} | " + " | ".join(f"{v:.2f}" for v in row.values()) + " |")
+        print(f"\nparticipation ratio of the {geo['names']} last-word states: {geo['participation_ratio']}")
+        return
     prompts = list(world.PROMPTS)
     tables = {"v2 (toy/clip.py)": cosine_table(*clip.encode(prompts)), "v1 (random CLIP-L)": cosine_table(
         *v1_encode(prompts))}

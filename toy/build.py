@@ -186,8 +186,8 @@ def run_stage(name: str, build: dict) -> dict:
         return train.train_unet(FILES["unet"], work, p["steps"], data["latents"], data["labels"], conds, captions,
                                 uncond, monitor=make_monitor(build), monitor_every=p["monitor_every"], **q)
     if name == "check":
-        from .check import base_accuracy
-        return base_accuracy(p["samples_per_prompt"])
+        from .check import base_accuracy, names_accuracy
+        return (names_accuracy if env.WORLD == "names" else base_accuracy)(p["samples_per_prompt"])
     raise ValueError(name)
 
 

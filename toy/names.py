@@ -25,6 +25,7 @@ Pure Python; no torch, no ComfyUI.
 from __future__ import annotations
 
 import random
+import zlib
 
 from . import world
 
@@ -132,6 +133,12 @@ NAMES = tuple(VISUAL)
 GROUP_OF = {n: g for g, members in GROUPS.items() for n in members}
 PROMPTS = tuple(phrase(n) for n in NAMES)
 """Every name's canonical prompt, in NAMES order."""
+
+
+def seed_of(prompt: str, sample: int) -> int:
+    """The noise seed of sample ``sample`` of a prompt: the same for every method and for the unedited model
+    (common random numbers)."""
+    return (zlib.crc32(prompt.encode()) % 1_000_000) * 16 + sample
 
 
 def artist_visual(name: str, artist: str) -> int:
