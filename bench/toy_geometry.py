@@ -98,10 +98,16 @@ def names_geometry() -> dict:
             out["cosines"][f"{position}, {how}"] = {
                 label: round(float(cos[upper & (kind == k)].mean()), 3)
                 for k, label in ((2, "same group"), (1, "other groups"), (0, "unrelated"))}
+    out["participation_ratio"] = participation_ratio(hidden, n_tokens)
+    return out
+
+
+def participation_ratio(hidden: torch.Tensor, n_tokens: torch.Tensor) -> float:
+    """Effective dimension of the prompts' last-word states: (sum of the centred covariance's eigenvalues)^2 /
+    (sum of their squares)."""
     last = states(hidden.double(), n_tokens)[POSITIONS[0]]
     ev = torch.linalg.eigvalsh(torch.cov(last.T)).clamp(min=0)
-    out["participation_ratio"] = round(float(ev.sum() ** 2 / (ev ** 2).sum()), 1)
-    return out
+    return round(float(ev.sum() ** 2 / (ev ** 2).sum()), 1)
 
 
 def main(argv=None):
@@ -120,9 +126,10 @@ def main(argv=None):
         print(f"\nparticipation ratio of the {geo['names']} last-word states: {geo['participation_ratio']}")
         return
     prompts = list(world.PROMPTS)
-    tables = {"v2 (toy/clip.py)": cosine_table(*clip.encode(prompts)), "v1 (random CLIP-L)": cosine_table(
-        *v1_encode(prompts))}
-    print(markdown(tables))
+    encoded = {"v2 (toy/clip.py)": clip.encode(prompts), "v1 (random CLIP-L)": v1_encode(prompts)}
+    print(markdown({name: cosine_table(*e) for name, e in encoded.items()}))
+    for name, e in encoded.items():
+        print(f"\nparticipation ratio of the {len(prompts)} last-word states, {name}: {participation_ratio(*e)}")
 
 
 if __name__ == "__main__":

@@ -162,8 +162,9 @@ def run_stage(name: str, build: dict) -> dict:
         os.replace(tmp, FILES["render"])
         return {**p, "count": len(images), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
     if env.WORLD == "names" and name in ("oracle", "taesd"):  # v3 draws v2's visuals: v2's networks as they are
-        return {"reused": f"v2's toy/weights/{FILES[name].name}",
-                **json.loads((env.ORACLE.parent / "build.json").read_text())["stages"][name]}
+        v2 = json.loads((env.ORACLE.parent / "build.json").read_text())["stages"][name]
+        return {**v2, "reused": f"v2's toy/weights/{FILES[name].name}", "v2_wall_s": v2["wall_s"],
+                "v2_cpu_s": v2["cpu_s"], "wall_s": 0.0, "cpu_s": 0.0}
     if name == "oracle":
         return train.train_oracle(FILES["oracle"], work, p["steps"], *load_renders(), batch=p["batch"])
     if name == "taesd":
