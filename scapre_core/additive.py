@@ -37,7 +37,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .bures import bures_prox
+from .bures import bures_coefficients
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
 from .lowrank import Factors, as_dense, pays
@@ -69,10 +69,14 @@ def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
 
 
 def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor, mu: float) -> Tensor:
-    """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: dense, since the step rescales
-    W0's rows (``w_i = g_i w0_i + h_i delta_i``, a change of full rank)."""
+    """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: with the step
+    ``p_i a_i + q_i w0_i`` of ``a_i = w0_i + delta_i``, ``delta'_i = g_i w0_i + h_i delta_i`` with ``h = p`` and
+    ``g = p + q - 1`` (formed in float64, so a mild step's small g is not the difference of two rounded rows).
+    Dense, since the step rescales W0's rows (a change of full rank; factors would need a patch of our own)."""
     cfg = editor.config
-    return bures_prox(weight, weight + as_dense(delta), mu, cfg.lam + mu, cfg.bures_iters) - weight
+    dense = as_dense(delta)
+    p, q = bures_coefficients(weight, weight + dense, mu, cfg.lam + mu, cfg.bures_iters)
+    return torch.addcmul((p + q - 1)[:, None].to(weight) * weight, p[:, None].to(weight), dense)
 
 
 def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,

@@ -6,6 +6,7 @@ tests/test_exact.py's."""
 import pytest
 import torch
 
+from scapre_core.bures import bures_prox
 from scapre_core.informax import mutual_information, order_statistic, sorting_network
 
 EPS = 1e-8
@@ -55,3 +56,35 @@ def test_mutual_information_is_the_count_formula_bit_for_bit(dtype):
     acts[1, 0, :40] = 1.5  # a constant row: nothing above its median
     acts[1, 1, :40, :5] += 10  # perfectly separated rows
     assert torch.equal(mutual_information(acts.movedim(-1, 0)), _plain_mutual_information(acts))
+
+
+def _plain_bures(w0, a, mu, lam_p, iters):
+    """The step as the module docstring writes it, on whole rows (float64)."""
+    r_a = a.norm(dim=1, keepdim=True).clamp_min(EPS)
+    r_0 = w0.norm(dim=1, keepdim=True).clamp_min(EPS)
+    u_a, u_0 = a / r_a, w0 / r_0
+    u = u_a
+    for _ in range(max(1, iters)):
+        kappa = (u * u_0).sum(dim=1, keepdim=True).clamp_min(0.0)
+        r = (lam_p * r_a + mu * r_0 * kappa) / (lam_p + mu)
+        direction = lam_p * r_a * u_a + mu * r_0 * kappa * u_0
+        u = direction / direction.norm(dim=1, keepdim=True).clamp_min(EPS)
+    return r * u
+
+
+@pytest.mark.parametrize("iters", [1, 2, 5])
+def test_the_bures_step_from_row_products_is_the_step(iters):
+    g = torch.Generator().manual_seed(2)
+    w0 = torch.randn(300, 24, generator=g, dtype=torch.float64)
+    a = w0 + torch.randn(300, 24, generator=g, dtype=torch.float64)
+    a[:20] = -w0[:20]  # kappa = 0
+    a[20:40] = -0.3 * w0[20:40] + 0.2 * torch.randn(20, 24, generator=g, dtype=torch.float64)  # kappa = 0 at first
+    a[40:60] = 0.01 * w0[40:60] + 1e-3 * torch.randn(20, 24, generator=g, dtype=torch.float64)  # erased nearly to 0
+    a[60] = 0  # a zero row
+    w0[61] = 0  # a zero original row
+    for mu, lam_p in ((0.6, 1.1), (0.0, 0.5), (2.0, 2.01)):
+        expected = _plain_bures(w0, a, mu, lam_p, iters)
+        got = bures_prox(w0, a, mu, lam_p, iters)
+        assert torch.allclose(got, expected, rtol=1e-12, atol=1e-14), (mu, lam_p)
+        narrow = bures_prox(w0.float(), a.float(), mu, lam_p, iters).double()
+        assert float(((narrow - expected).norm(dim=1) / expected.norm(dim=1).clamp_min(1e-30)).max()) <= 1e-5
