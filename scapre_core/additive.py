@@ -260,11 +260,12 @@ class AdditiveEditor(Editor):
                 else:
                     negative = (weight[rows] @ self.negatives.flatten(0, 1).T).view(b, m, MI_SAMPLES)
                     clean = torch.cat([on_concepts.expand(b, m, MI_SAMPLES), negative], dim=2)
-                # the samples first, [K2, b, sets, m] (mutual_information's layout), written there directly
-                samples = torch.empty(K2, b, sets, m, dtype=jitter.dtype, device=jitter.device)
-                noisy = jitter[:, m * S:].view(b, sets, m, K2).permute(3, 0, 1, 2)
-                torch.add(clean.permute(2, 0, 1)[:, :, None], noisy, out=samples)
-                mi[:, :, rows] = mutual_information(samples).permute(1, 2, 0)
+                # the samples first and the rows last, [K2, sets, m, b] (mutual_information's layout; its result is
+                # then mi's [sets, m, b]), written there directly
+                samples = torch.empty(K2, sets, m, b, dtype=jitter.dtype, device=jitter.device)
+                noisy = jitter[:, m * S:].view(b, sets, m, K2).permute(3, 1, 2, 0)
+                torch.add(clean.permute(2, 1, 0)[:, None], noisy, out=samples)
+                mi[:, :, rows] = mutual_information(samples)
         return entropy, soft_mask(mi, cfg.p, cfg.T) if sets else mi
 
     # --- the right-hand side ---------------------------------------------------------------
