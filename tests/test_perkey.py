@@ -1,11 +1,13 @@
 """The per-key fast paths (issue 17 item 3) against their plain definitions: the Informax threshold by a sorting
 network and the MI by table look-up (bit for bit, ties included), the Bures step from three row products per row
-(to float rounding, any number of iterations). The whole pipeline's agreement with the reference transcription is
+(to float rounding, any number of iterations), and the weight check by its extremes. The whole pipeline's agreement with the reference transcription is
 tests/test_exact.py's."""
 
 import pytest
 import torch
+from synthetic import random_encode
 
+from scapre_core import ScaPreConfig, parse_concepts, unlearn
 from scapre_core.bures import bures_prox
 from scapre_core.informax import mutual_information, order_statistic, sorting_network
 
@@ -88,3 +90,11 @@ def test_the_bures_step_from_row_products_is_the_step(iters):
         assert torch.allclose(got, expected, rtol=1e-12, atol=1e-14), (mu, lam_p)
         narrow = bures_prox(w0.float(), a.float(), mu, lam_p, iters).double()
         assert float(((narrow - expected).norm(dim=1) / expected.norm(dim=1).clamp_min(1e-30)).max()) <= 1e-5
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_weight_with_a_non_finite_value_is_refused(bad):
+    weight = torch.randn(12, 16)
+    weight[7, 3] = bad
+    with pytest.raises(ValueError, match="has non-finite values"):
+        unlearn({"k": weight}, random_encode(16), parse_concepts("x"), ScaPreConfig.preset("uce"))
