@@ -1,7 +1,7 @@
 """The per-key fast paths (issue 17 item 3) against their plain definitions: the Informax threshold by a sorting
 network and the MI by table look-up (bit for bit, ties included), the Bures step from three row products per row
-(to float rounding, any number of iterations), and the weight check by its extremes. The whole pipeline's agreement with the reference transcription is
-tests/test_exact.py's."""
+(to float rounding, any number of iterations), and the weight check by its extremes. The whole pipeline's
+agreement with the reference transcription is tests/test_exact.py's."""
 
 import pytest
 import torch
