@@ -252,11 +252,11 @@ class AdditiveEditor(Editor):
         is_negative = torch.arange(K2, device=weight.device) >= MI_SAMPLES
         for start in range(0, n, block):
             rows = slice(start, start + block)
-            jitter = cfg.noise_sigma * (permuted[rows] @ self.noise.T)
+            jitter = torch.mm(permuted[rows], self.noise.T).mul_(cfg.noise_sigma)
             b = jitter.shape[0]
             on_concepts = (weight[rows] @ E.T)[:, :, None]
-            entropy[rows] = normalized_entropy((on_concepts + jitter[:, :m * S].view(b, m, S)).view(b, -1),
-                                               cfg.entropy_bins)
+            noisy_concepts = jitter[:, :m * S].view(b, m, S).add_(on_concepts)  # in place: jitter's entropy part
+            entropy[rows] = normalized_entropy(noisy_concepts.view(b, -1), cfg.entropy_bins)
             if sets:
                 if self.negatives is None:
                     clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
