@@ -74,12 +74,11 @@ def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, 
     ``g = p + q - 1`` (formed in float64, so a mild step's small g is not the difference of two rounded rows).
     Dense, since the step rescales W0's rows (a change of full rank; factors would need a patch of our own)."""
     cfg = editor.config
-    dense = as_dense(delta)
-    solved = weight + dense
-    p, q = bures_coefficients(weight, solved, mu, cfg.lam + mu, cfg.bures_iters)
-    # written over the solved rows' buffer: one [n, d] allocation per key (a separate output, kept while the
-    # temporaries around it are freed, fragmented the heap: 1.2 GB more peak RSS on SDXL's 140 weights at m = 50)
-    return torch.mul(weight, (p + q - 1)[:, None].to(weight), out=solved).addcmul_(p[:, None].to(weight), dense)
+    dense = as_dense(delta)  # the solver's own (fresh) tensor: the result is written over it
+    p, q = bures_coefficients(weight, weight + dense, mu, cfg.lam + mu, cfg.bures_iters)
+    # (a separate output, or one written over the solved rows' buffer, allocated among the temporaries, fragmented
+    # the heap: SDXL's 140 weights at m = 50 kept 1.2 GB more resident than their edits)
+    return dense.mul_(p[:, None].to(weight)).addcmul_(weight, (p + q - 1)[:, None].to(weight))
 
 
 def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
