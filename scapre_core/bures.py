@@ -12,6 +12,13 @@ and return ``r u``. For rank-one covariances the Bures distance is
 direction of a_i towards w0_i with weight ``mu / (lam_p + mu)``, damped by the cosine kappa.
 So ``r`` lies between ``lam_p r_a / (lam_p + mu)`` and ``(lam_p r_a + mu r_0) / (lam_p + mu)``,
 and with mu = 0 the row is unchanged.
+
+Every u stays in span{a_i, w0_i}, so the step is ``r u = p_i a_i + q_i w0_i`` with two scalars per row, found from
+the row's three inner products ``|a_i|^2``, ``|w0_i|^2`` and ``<a_i, w0_i>`` alone (``bures_coefficients``, in
+float64): writing ``u = x a_i + y w0_i``, ``<u, w0_i> = x <a_i, w0_i> + y |w0_i|^2`` and
+``|lam_p a_i + c w0_i|^2 = lam_p^2 |a_i|^2 + 2 lam_p c <a_i, w0_i> + c^2 |w0_i|^2``. (The released code's
+``lam_p r_a u_a`` and ``mu r_0 kappa u_0`` are ``lam_p a_i`` and ``mu kappa w0_i``, the norms cancelling.) So the
+step costs three row reductions and one combination of the rows, whatever ``iters``.
 """
 
 from __future__ import annotations
@@ -22,15 +29,24 @@ from torch import Tensor
 EPS = 1e-8
 
 
+def bures_coefficients(w0: Tensor, a: Tensor, mu: float, lam_p: float, iters: int) -> tuple[Tensor, Tensor]:
+    """(p, q) [n] float64 with ``bures_prox(w0, a, ...) = p[:, None] * a + q[:, None] * w0`` (rows of ``a [n, d]``
+    against those of ``w0 [n, d]``)."""
+    a_norm, w0_norm = torch.linalg.vector_norm(a, dim=1).double(), torch.linalg.vector_norm(w0, dim=1).double()
+    a_sq, w0_sq = a_norm**2, w0_norm**2
+    cross = torch.linalg.vecdot(a, w0, dim=1).double()
+    r_a, r_0 = a_norm.clamp_min(EPS), w0_norm.clamp_min(EPS)
+    x, y = 1 / r_a, torch.zeros_like(r_a)  # u = a / r_a
+    for _ in range(max(1, iters)):
+        kappa = ((x * cross + y * w0_sq) / r_0).clamp_min(0.0)
+        r = (lam_p * r_a + mu * r_0 * kappa) / (lam_p + mu)
+        c = mu * kappa  # direction = lam_p a + c w0
+        length = (lam_p**2 * a_sq + 2 * lam_p * c * cross + c**2 * w0_sq).clamp_min(0).sqrt().clamp_min(EPS)
+        x, y = lam_p / length, c / length
+    return r * x, r * y
+
+
 def bures_prox(w0: Tensor, a: Tensor, mu: float, lam_p: float, iters: int) -> Tensor:
     """Apply the step to every row of ``a [n, d]`` against ``w0 [n, d]``."""
-    r_a = a.norm(dim=1, keepdim=True).clamp_min(EPS)
-    r_0 = w0.norm(dim=1, keepdim=True).clamp_min(EPS)
-    u_a, u_0 = a / r_a, w0 / r_0
-    u = u_a
-    for _ in range(max(1, iters)):
-        kappa = (u * u_0).sum(dim=1, keepdim=True).clamp_min(0.0)
-        r = (lam_p * r_a + mu * r_0 * kappa) / (lam_p + mu)
-        direction = lam_p * r_a * u_a + mu * r_0 * kappa * u_0
-        u = direction / direction.norm(dim=1, keepdim=True).clamp_min(EPS)
-    return r * u
+    p, q = bures_coefficients(w0, a, mu, lam_p, iters)
+    return p[:, None].to(a) * a + q[:, None].to(a) * w0

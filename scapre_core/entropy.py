@@ -20,7 +20,7 @@ EPS = 1e-8
 def normalized_entropy(acts: Tensor, bins: int) -> Tensor:
     """Per-row normalised histogram entropy of ``acts [n, samples]`` -> [n] float64 (from the counts)."""
     n = acts.shape[0]
-    low, high = torch.aminmax(acts, dim=1, keepdim=True)
+    low, high = acts.amin(dim=1, keepdim=True), acts.amax(dim=1, keepdim=True)  # (aminmax is ~10x slower here)
     unit = (acts - low).div_(high - low + EPS)
     index = unit.mul_(bins).floor_().clamp_(0, bins - 1).to(torch.int32)
     index += torch.arange(n, dtype=torch.int32, device=acts.device)[:, None] * bins  # one bin range per row

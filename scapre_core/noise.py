@@ -74,4 +74,4 @@ class KeyTransform:
     def permuted_weight(self, weight: Tensor) -> Tensor:
         """``W'`` with ``W' @ xi == weight @ self.noise(xi)`` for every ``xi``."""
         signed = weight * self.signs.to(weight)
-        return signed[:, torch.argsort(self.perm).to(weight.device)]
+        return torch.index_select(signed, 1, torch.argsort(self.perm).to(weight.device))
