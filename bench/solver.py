@@ -117,16 +117,17 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     result = unlearn(weights, encode, concepts, config, prior=prior, values=values, device=device)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    edited_bytes = sum(delta.numel() * 4 for delta in result.deltas.values())
+    edited_bytes = sum(4 * edit.shape[0] * edit.shape[1] for edit in result.edits.values())  # as dense float32
     row = {"model": model, "m": m, "recipe": recipe, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
            "cpu_seconds": round(cpu_seconds, 3),
-           "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.deltas),
+           "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.edits),
            "stages": {k: round(v, 3) for k, v in result.report.seconds.items()},
            "edited_weights_mb": round(edited_bytes / 2**20, 1), "all_weights_mb": round(weight_bytes / 2**20, 1),
+           "stored_edits_mb": round(result.report.stored_bytes[0] / 2**20, 1),
            "peak_extra_rss_mb": round((peak - before) / 2**20, 1)}
     if rates is not None:
         width = {key: w for key, w in zip(weights, widths * len(kinds))}
-        shapes = [(width[key], d) for key in result.deltas]
+        shapes = [(width[key], d) for key in result.edits]
         row["floor_s"] = round(case_work(shapes, encode, concepts, config, rank).seconds(rates), 3)
         row["x_floor"] = round(seconds / row["floor_s"], 1)
     if device == "cuda":
@@ -213,7 +214,7 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"encoder rank {args.rank or 'full'}; measured now: {rates.describe()}")
     print("| model | recipe | m | seconds | process CPU s | floor s | x floor | stages (s) | "
-          "peak extra RSS MB (edited weights MB) | prior build s (synthetic encoder) | reference est. s | speed-up |")
+          "peak extra RSS MB (edits stored / as dense MB) | prior build s (synthetic encoder) | reference est. s | speed-up |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         for recipe in args.recipes:
@@ -235,7 +236,7 @@ def main() -> None:
                 stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
                 if "draw_s" in row:
                     stages += f" (of which drawing the weights {row['draw_s']})"
-                memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
+                memory = f"{row['peak_extra_rss_mb']} ({row['stored_edits_mb']} / {row['edited_weights_mb']})"
                 if "peak_extra_cuda_mb" in row:
                     memory += f", CUDA {row['peak_extra_cuda_mb']}"
                 prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]
