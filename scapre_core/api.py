@@ -234,7 +234,7 @@ def _check_weight(key: str, w: Tensor, d: int) -> None:
     if not (isinstance(w, Tensor) and w.is_floating_point() and w.ndim == 2 and w.shape[1] == d):
         shape = tuple(w.shape) if isinstance(w, Tensor) else type(w).__name__
         raise ValueError(f"weight {key!r} must be a float matrix [out, {d}] (the text width), got {shape}")
-    if not torch.isfinite(w).all():
+    if not all(torch.isfinite(rows).all() for rows in w.split(1024)):  # by blocks: isfinite's temporaries are small
         raise ValueError(f"weight {key!r} has non-finite values")
 
 
