@@ -40,7 +40,7 @@ from torch import Tensor
 from .bures import bures_prox
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
-from .lowrank import Factors, as_dense, pays
+from .lowrank import Factors, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
@@ -72,7 +72,8 @@ def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, 
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: dense, since the step rescales
     W0's rows (``w_i = g_i w0_i + h_i delta_i``, a change of full rank)."""
     cfg = editor.config
-    return bures_prox(weight, weight + as_dense(delta), mu, cfg.lam + mu, cfg.bures_iters) - weight
+    solved = delta.dense().add_(weight) if isinstance(delta, Factors) else weight + delta  # W0 + delta, in place
+    return bures_prox(weight, solved, mu, cfg.lam + mu, cfg.bures_iters).sub_(weight)
 
 
 def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
