@@ -54,8 +54,9 @@ from torch import Tensor
 
 from .lowrank import Factors
 
-CHUNK = 8192
-"""Rows per block when accumulating over many tokens (bounds the float64 temporaries)."""
+CHUNK = 1024
+"""Rows per block when accumulating over many tokens: bounds the float64 temporaries (a block of d = 4096 rows is
+32 MB; 8192 rows made several of 256 MB each on FLUX) while each block is still one large matrix product."""
 
 
 class Rows:
