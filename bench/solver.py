@@ -22,10 +22,10 @@ preserve prior). The value projections a values-only recipe (oce) edits are stat
 wall seconds and the process's CPU seconds (which shared cores inflate less). A recipe that uses the
 general prior gets it already built ("cached"), from the synthetic encoder over the shipped 1,000 prompts;
 that one-time build is timed separately. With ``--collateral`` every recipe gets it, so every report
-measures its collateral (the stage "collateral"). Each case runs in a fresh process so its peak RSS is its
-own. Weights over LAZY_BYTES are drawn one at a time as the edit reads them (synthetic.RandomWeights),
-inside the timed call; the row's "draw_s" is that drawing, measured on its own per weight, times the
-number of weights.
+measures its collateral (the stage "collateral"). Each case runs in a fresh process; its peak extra RSS is the
+kernel's high-water mark of the process' RSS (VmHWM, reset as the timed call starts) less the RSS then. Weights
+over LAZY_BYTES are drawn one at a time as the edit reads them (synthetic.RandomWeights), inside the timed call;
+the row's "draw_s" is that drawing, measured on its own per weight, times the number of weights.
 
 ``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
 seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
@@ -74,6 +74,21 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+def _reset_peak() -> None:
+    """Start a new peak: the kernel's high-water mark of this process' RSS (VmHWM) is set to its RSS now.
+
+    ``ru_maxrss`` cannot be used: Linux keeps the largest RSS across fork and exec, so a case run by a parent
+    that had measured the floor (1 GB) reported that parent's peak wherever its own was lower."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_bytes() -> int:
+    """VmHWM: the largest RSS since ``_reset_peak``."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
 def recipe_config(recipe: str) -> ScaPreConfig:
     """A preset by name; "<preset>+prior" with the general preserve prior on."""
     if recipe.endswith(PRIOR_SUFFIX):
@@ -107,6 +122,7 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
 
     values = value_keys(model, weights)
     before = _rss_bytes()
+    _reset_peak()
     if device == "cuda":  # exact float32 products: no TF32 (the solver's reference tests assume IEEE float32)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -116,17 +132,18 @@ def run_case(model: str, m: int, rank: int, device: str, reference_rows: tuple[i
     start, cpu_start = time.perf_counter(), time.process_time()
     result = unlearn(weights, encode, concepts, config, prior=prior, values=values, device=device)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    edited_bytes = sum(delta.numel() * 4 for delta in result.deltas.values())
+    peak = _peak_bytes()
+    edited_bytes = sum(4 * edit.shape[0] * edit.shape[1] for edit in result.edits.values())  # as dense float32
     row = {"model": model, "m": m, "recipe": recipe, "rank": rank or d, "device": device, "seconds": round(seconds, 3),
            "cpu_seconds": round(cpu_seconds, 3),
-           "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.deltas),
+           "prior_build_synthetic_s": prior_seconds, "edited_keys": len(result.edits),
            "stages": {k: round(v, 3) for k, v in result.report.seconds.items()},
            "edited_weights_mb": round(edited_bytes / 2**20, 1), "all_weights_mb": round(weight_bytes / 2**20, 1),
+           "stored_edits_mb": round(result.report.stored_bytes[0] / 2**20, 1),
            "peak_extra_rss_mb": round((peak - before) / 2**20, 1)}
     if rates is not None:
         width = {key: w for key, w in zip(weights, widths * len(kinds))}
-        shapes = [(width[key], d) for key in result.deltas]
+        shapes = [(width[key], d) for key in result.edits]
         row["floor_s"] = round(case_work(shapes, encode, concepts, config, rank).seconds(rates), 3)
         row["x_floor"] = round(seconds / row["floor_s"], 1)
     if device == "cuda":
@@ -168,10 +185,11 @@ def clip_prior() -> dict:
     encode = host.text.clip_encoder(clip)
     host.prior_cache.prior_cache_path(host.prior_cache.encoder_fingerprint(encode), prompts_digest(general_prompts())).unlink(missing_ok=True)
     before = _rss_bytes()
+    _reset_peak()
     start, cpu_start = time.perf_counter(), time.process_time()
     built = host.prior_cache.general_prior(encode)
     build, build_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_bytes()
     start = time.perf_counter()
     read = host.prior_cache.general_prior(encode)
     return {"prompts": built.prompts, "d": built.d, "build_s": round(build, 1), "build_cpu_s": round(build_cpu, 1),
@@ -213,7 +231,7 @@ def main() -> None:
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"encoder rank {args.rank or 'full'}; measured now: {rates.describe()}")
     print("| model | recipe | m | seconds | process CPU s | floor s | x floor | stages (s) | "
-          "peak extra RSS MB (edited weights MB) | prior build s (synthetic encoder) | reference est. s | speed-up |")
+          "peak extra RSS MB (edits stored / as dense MB) | prior build s (synthetic encoder) | reference est. s | speed-up |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         for recipe in args.recipes:
@@ -235,7 +253,7 @@ def main() -> None:
                 stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
                 if "draw_s" in row:
                     stages += f" (of which drawing the weights {row['draw_s']})"
-                memory = f"{row['peak_extra_rss_mb']} ({row['edited_weights_mb']})"
+                memory = f"{row['peak_extra_rss_mb']} ({row['stored_edits_mb']} / {row['edited_weights_mb']})"
                 if "peak_extra_cuda_mb" in row:
                     memory += f", CUDA {row['peak_extra_cuda_mb']}"
                 prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]

@@ -158,7 +158,7 @@ class AdditiveEditor(Editor):
         regulariser = spectrum.regulariser_factor() if spectral else None
         projector = spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
-        span = None if prior is not None else torch.cat([tokens.X, prelude.preserve, tokens.E])
+        span = None if prior is not None else [tokens.X, prelude.preserve, tokens.E]  # read as one, never joined
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
         moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
@@ -290,7 +290,12 @@ class AdditiveEditor(Editor):
             common = targets.mode(dim=1).values
             fold = fold + s * self._target_fold(common.double())
         wide = self.solver.rhs_dtype
-        rhs = weight.to(wide) @ fold.to(wide)
+        fold = fold.to(wide)
+        if weight.dtype == wide:
+            rhs = weight @ fold
+        else:  # a float32 weight in float64 block by block, never all of it at once
+            block = max(1, _BLOCK_BYTES // (8 * weight.shape[1]))
+            rhs = torch.cat([rows.to(wide) @ fold for rows in weight.split(block)])
         if targets is not None and s != 0:
             self._remainder(rhs, weight.to(wide), (s * (targets - common[:, None])).to(wide))
         return rhs

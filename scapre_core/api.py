@@ -383,6 +383,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
             start = stage("conflicts", start)
         if progress is not None:
             progress(done, len(keys))
+        del w, weight, edit  # before the next weight is read: one weight in memory at a time
 
     collateral_report = None
     if collateral is not None:

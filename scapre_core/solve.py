@@ -47,21 +47,56 @@ coordinates (they scale, never mix, the coordinates), in float64 after a Cholesk
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from .lowrank import Factors
 
-CHUNK = 8192
-"""Rows per block when accumulating over many tokens (bounds the float64 temporaries)."""
+CHUNK = 1024
+"""Rows per block when accumulating over many tokens: bounds the float64 temporaries (a block of d = 4096 rows is
+32 MB; 8192 rows made several of 256 MB each on FLUX) while each block is still one large matrix product."""
 
 
-def gram(tokens: Tensor) -> Tensor:
-    """``tokens^T tokens`` [d, d] in float64 (accumulated in chunks of rows)."""
-    d = tokens.shape[1]
-    out = torch.zeros(d, d, dtype=torch.float64, device=tokens.device)
-    for start in range(0, tokens.shape[0], CHUNK):
-        block = tokens[start:start + CHUNK].double()
+class Rows:
+    """Row blocks [N_k, d] (any float dtype) read as their concatenation [N, d], a block of rows at a time in
+    float64, without forming the whole (neither the concatenation nor its float64 copy)."""
+
+    def __init__(self, parts: Tensor | Sequence[Tensor]):
+        self.parts = [parts] if isinstance(parts, Tensor) else list(parts)
+        self.count = sum(part.shape[0] for part in self.parts)
+        self.width = self.parts[0].shape[1]
+        self.device = self.parts[0].device
+
+    def block(self, start: int, stop: int) -> Tensor:
+        """Rows ``start .. stop - 1`` of the concatenation, float64."""
+        pieces, offset = [], 0
+        for part in self.parts:
+            low, high = max(start - offset, 0), min(stop - offset, part.shape[0])
+            if low < high:
+                pieces.append(part[low:high].double())
+            offset += part.shape[0]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+    def blocks(self, size: int):
+        for start in range(0, self.count, size):
+            yield self.block(start, start + size)
+
+    def norm(self) -> float:
+        """The Frobenius norm, accumulated in float64 over blocks of CHUNK rows."""
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for block in self.blocks(CHUNK):
+            total += block.pow(2).sum()
+        return float(total.sqrt())
+
+
+def gram(tokens: Tensor | Sequence[Tensor]) -> Tensor:
+    """``tokens^T tokens`` [d, d] in float64 (accumulated in chunks of rows; several tensors: of their
+    concatenation, ``Rows``)."""
+    rows = Rows(tokens)
+    out = torch.zeros(rows.width, rows.width, dtype=torch.float64, device=rows.device)
+    for block in rows.blocks(CHUNK):
         out += block.T @ block
     return out
 
@@ -78,8 +113,9 @@ BLOCK = 256
 """Token rows added to the basis at a time (``token_basis``)."""
 
 
-def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
-    """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d]; None when r = d.
+def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float) -> Tensor | None:
+    """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d] (one tensor, or
+    several read as their concatenation, ``Rows``); None when r = d.
 
     Gram-Schmidt with row pivoting (a pivoted QR of ``tokens^T``), BLOCK rows at a time: a block's part outside
     the basis so far, ``Y = B (I - O O^T)``, gives up its row of largest norm while that norm is above
@@ -89,16 +125,17 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
     ~eps |row|, is far below any tolerance here), every direction of O is a combination of rows, and a row adds
     nothing its block's earlier pivots already hold. Cost ~4 N d r for the projections (matrix products) and
     ~4 BLOCK d per direction; no d x d work and no eigen- or singular value decomposition (whose many small
-    parallel steps stall when the cores are shared).
+    parallel steps stall when the cores are shared). Memory: the basis and one block in float64 besides the rows.
     When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors
     of ``tokens^T tokens`` whose eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that
     is below what a float64 Gram matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead.
     """
-    N, d = tokens.shape
-    threshold = tolerance * float(tokens.double().norm())
-    basis = torch.zeros(d, 0, dtype=torch.float64, device=tokens.device)
+    rows = Rows(tokens)
+    N, d = rows.count, rows.width
+    threshold = tolerance * rows.norm()
+    basis = torch.zeros(d, 0, dtype=torch.float64, device=rows.device)
     for start in range(0, N, BLOCK):
-        block = _outside(tokens[start:start + BLOCK].double(), basis)
+        block = _outside(rows.block(start, start + BLOCK), basis)
         pivots = []
         while basis.shape[1] + len(pivots) < d:
             norms = block.norm(dim=1)
@@ -116,7 +153,7 @@ def token_basis(tokens: Tensor, tolerance: float) -> Tensor | None:
         if 4 * basis.shape[1] > d and N > d:
             if tolerance**2 < GRAM_RESOLUTION:
                 return None
-            eig, vectors = torch.linalg.eigh(gram(tokens))
+            eig, vectors = torch.linalg.eigh(gram(rows.parts))
             basis = vectors[:, eig > threshold**2]
             break
     return None if basis.shape[1] == d else basis
@@ -127,27 +164,27 @@ def _outside(rows: Tensor, basis: Tensor) -> Tensor:
     return rows - (rows @ basis) @ basis.T
 
 
-def update_basis(span_tokens: Tensor | None, allowed: Tensor | None, tolerance: float) -> Tensor | None:
+def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, tolerance: float) -> Tensor | None:
     """O [d, r]: an orthonormal basis of the subspace the row updates are sought in; None = all of R^d.
 
     Args:
-        span_tokens: [N, d] tokens whose span contains every quadratic term and right-hand side,
-            or None when some term has full rank (e.g. the preserve prior).
+        span_tokens: token rows [N_k, d], read as one [N, d] (``Rows``), whose span contains every quadratic term and
+            right-hand side, or None when some term has full rank (e.g. the preserve prior).
         allowed: [d, a] orthonormal basis of the directions an update may take (null-space
             precision), or None for no constraint.
         tolerance: the basis' relative tolerance (RANK_TOLERANCE).
 
     Without a constraint: the tokens' rank-revealing basis (``token_basis``), of the rows' numerical rank r
     however many rows there are. With one: the same basis of the tokens' projections onto ``allowed``, mapped
-    back, ``allowed @ token_basis(tokens @ allowed)`` (``allowed`` itself when that is all of it). Either way O
-    contains the projection of every token, which is all the constrained minimiser can use, and lies inside
-    ``allowed``.
+    back, ``allowed @ token_basis(tokens @ allowed)`` (``allowed`` itself when that is all of it; the projections
+    [N, a] are formed in float64 block by block). Either way O contains the projection of every token, which is
+    all the constrained minimiser can use, and lies inside ``allowed``.
     """
     if allowed is None:
         return None if span_tokens is None else token_basis(span_tokens, tolerance)
     if span_tokens is None:
         return allowed
-    inside = token_basis(span_tokens.double() @ allowed, tolerance)
+    inside = token_basis(torch.cat([block @ allowed for block in Rows(span_tokens).blocks(CHUNK)]), tolerance)
     return allowed if inside is None else allowed @ inside
 
 

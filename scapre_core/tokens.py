@@ -180,8 +180,8 @@ def as_layout(prompts: list[str], hidden: Tensor, layout) -> Layout:
     if not (isinstance(hidden, Tensor) and hidden.is_floating_point() and hidden.ndim == 3 and hidden.shape[0] == n):
         shape = tuple(hidden.shape) if isinstance(hidden, Tensor) else type(hidden).__name__
         raise ValueError(f"encode must return float hidden states [{n}, S, d], got {shape}")
-    if not torch.isfinite(hidden).all():
-        bad = [prompts[i] for i in range(n) if not torch.isfinite(hidden[i]).all()]
+    bad = [prompt for prompt, states in zip(prompts, hidden) if not torch.isfinite(states).all()]  # one at a time
+    if bad:
         raise ValueError(f"encode returned non-finite hidden states for {bad[:5]}")
     if isinstance(layout, Layout):
         if len(layout.prompts) != n:
@@ -248,7 +248,7 @@ def encode_concepts(encode: Encode, concepts: ConceptSet, device: torch.device |
     S = hidden.shape[1]
 
     anchors = list(concepts.anchors)
-    contexts, slots, owners, lengths = [], [], [], []
+    sources, slots, owners, lengths = [], [], [], []
     for j, c in enumerate(concepts.erase):
         ours, theirs = [], []
         for concept_segment, anchor_segment in zip(of[c.text], of[c.anchor]):
@@ -256,7 +256,7 @@ def encode_concepts(encode: Encode, concepts: ConceptSet, device: torch.device |
             ours += o
             theirs += t
         base = anchors.index(c.anchor) * S
-        contexts.append(hidden[index[c.text], ours])
+        sources += [index[c.text] * S + o for o in ours]
         slots.append(base + torch.tensor(theirs, dtype=torch.long, device=device))
         owners.append(torch.full((len(ours),), j, dtype=torch.long, device=device))
         lengths.append(len(ours))
@@ -266,14 +266,14 @@ def encode_concepts(encode: Encode, concepts: ConceptSet, device: torch.device |
     d = hidden.shape[2]
     return TokenMatrices(
         E=hidden[concept_rows, last],
-        nu=hidden[index[""], of[""][0].tail],
-        X=torch.cat(contexts),
+        nu=hidden[index[""], of[""][0].tail].clone(),  # clones of views: the states [N, S, d] are not kept
+        X=hidden.reshape(-1, d)[torch.tensor(sources, dtype=torch.long, device=device)],  # one gather, no pieces
         token_concept=torch.cat(owners),
         anchor_pool=hidden[[index[a] for a in anchors]].reshape(-1, d),
         token_slot=torch.cat(slots),
         preserve=hidden[[index[p] for p in concepts.preserve]].reshape(-1, d),
         preserve_last=hidden[[index[p] for p in concepts.preserve], [of[p][0].key for p in concepts.preserve]],
-        empty=hidden[index[""]],
+        empty=hidden[index[""]].clone(),
         lengths=torch.tensor(lengths, device=device),
         alignment=alignment,
     )

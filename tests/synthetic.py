@@ -49,13 +49,14 @@ def random_encode(d: int, rank: int | None = None, seed: int = 0, scale: float =
         basis = torch.randn(rank, d, generator=torch.Generator().manual_seed(seed)) / rank**0.5
 
     def encode(prompts):
-        hidden, counts = [], []
-        for prompt in prompts:
+        hidden = torch.empty(len(prompts), 77, d)  # filled in place: the states are held once, as an encoder's are
+        counts = []
+        for i, prompt in enumerate(prompts):
             g = torch.Generator().manual_seed(text_seed(prompt, seed))
             h = torch.randn(77, rank or d, generator=g) * scale
-            hidden.append(h if basis is None else h @ basis)
+            hidden[i] = h if basis is None else h @ basis
             counts.append(min(len(prompt.split()), 75))
-        return torch.stack(hidden).float(), torch.tensor(counts)
+        return hidden, torch.tensor(counts)
 
     return encode
 
@@ -144,7 +145,7 @@ def random_layout_encode(d: int, family: str = "t5", length: int = 32, seed: int
 def random_weights(widths, d: int, seed: int = 0, kinds=CROSS_ATTENTION) -> dict[str, torch.Tensor]:
     """Random float32 weights [width, d] keyed like ComfyUI's attn2 keys (opaque to the core)."""
     g = torch.Generator().manual_seed(seed)
-    return {f"diffusion_model.block{i}.attn2.{kind}.weight": torch.randn(w, d, generator=g) / d**0.5
+    return {f"diffusion_model.block{i}.attn2.{kind}.weight": torch.randn(w, d, generator=g).div_(d**0.5)
             for kind in kinds for i, w in enumerate(widths)}
 
 
@@ -168,7 +169,7 @@ class RandomWeights(Mapping):
         width, state = self._states[key]
         g = torch.Generator()
         g.set_state(state)
-        return torch.randn(width, self._d, generator=g) / self._d**0.5
+        return torch.randn(width, self._d, generator=g).div_(self._d**0.5)  # in place: one weight's bytes
 
     def __iter__(self):
         return iter(self._states)
