@@ -408,7 +408,8 @@ def markdown(res: dict, meta: dict) -> str:
     if "kcurves" in res:
         L += ["## Erasing k names at once\n",
               f"{DRAWS} draws per k; per edit {', '.join(f'{v} {c}' for c, v in PER_EDIT.items())} images. Acceptable: "
-              f"residual <= {RESIDUAL_MAX:.0%} and kept within {KEPT_DROP_MAX * 100:.0f} points of the unedited model.\n",
+              f"residual <= {RESIDUAL_MAX:.0%} and kept within {KEPT_DROP_MAX * 100:.0f} points of the unedited "
+              "model.\n",
               "| method | k | residual | kept (unedited) | look-alikes (unedited) | edit s | ok |",
               "|---|---:|---:|---:|---:|---:|:-:|"]
         for m, rows in res["kcurves"].items():
@@ -416,7 +417,8 @@ def markdown(res: dict, meta: dict) -> str:
                 L.append(f"| {m} | {k} | {fmt(r['erased'])} | {fmt(r['kept'])} ({fmt(r['base_kept'])}) | "
                          f"{fmt(r['lookalike'])} ({fmt(r['base_lookalike'])}) | {r['edit_s']:.1f} | "
                          f"{'yes' if acceptable(r) else 'no'} |")
-        L += ["", "**Largest acceptable k** and the ratio to UCE in the same variant (the paper claims x5 for ScaPre):\n",
+        L += ["", "**Largest acceptable k** and the ratio to UCE in the same variant (the paper claims x5 for "
+              "ScaPre):\n",
               "| method | max k | / uce |", "|---|---:|---:|"]
         for m, rows in res["kcurves"].items():
             suffix = next((s for s in (LINES, PRIOR) if m.endswith(s)), "")

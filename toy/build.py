@@ -44,7 +44,8 @@ PARAMS = {
     "check": {"samples_per_prompt": 4},
 }
 BUILD_JSON = env.WEIGHTS / "build.json"
-FILES = {"render": env.CACHE / "renders.npz", "oracle": env.ORACLE, "taesd": env.TAESD, "latents": env.CACHE / "latents.pt",
+FILES = {"render": env.CACHE / "renders.npz", "oracle": env.ORACLE, "taesd": env.TAESD,
+         "latents": env.CACHE / "latents.pt",
          "unet": env.WEIGHTS / "unet.safetensors"}
 MONITOR_ARTIST_PROMPTS = 64
 
@@ -130,7 +131,8 @@ def make_monitor(build: dict, samples: int = 1):
         if env.WORLD == "names":  # the names and the artist prompts apart
             named = [k for k, j in enumerate(rows) if j < len(prompts) - MONITOR_ARTIST_PROMPTS]
             artist = [k for k, j in enumerate(rows) if j >= len(prompts) - MONITOR_ARTIST_PROMPTS]
-            acc = {"names_" + k: v for k, v in generate.accuracy(scores.subset(named), [concepts[k] for k in named]).items()}
+            acc = {"names_" + k: v for k, v in generate.accuracy(scores.subset(named),
+                                                                 [concepts[k] for k in named]).items()}
             acc |= {"artists_" + k: v for k, v in generate.accuracy(scores.subset(artist),
                                                                    [concepts[k] for k in artist]).items()}
         from PIL import Image

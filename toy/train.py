@@ -455,5 +455,6 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
     return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
             "snr_gamma": snr_gamma,
-            "captions": {"p_name": P_NAME} if callable(captions) else {"partial": PARTIAL}, "wall_s": round(clock.wall, 1),
+            "captions": {"p_name": P_NAME} if callable(captions) else {"partial": PARTIAL},
+            "wall_s": round(clock.wall, 1),
             "cpu_s": round(clock.cpu, 1), "history": history}
