@@ -62,7 +62,6 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -75,8 +74,11 @@ from scapre_core import CONFIG_PRESETS, ScaPreConfig, parse_concepts, unlearn  #
 from scapre_core.api import prior_choice  # noqa: E402
 from scapre_core.concepts import PRIOR_GENERAL  # noqa: E402
 from scapre_core.expand import EXPAND_AUTO, EXPAND_OFF, expand_concepts  # noqa: E402
-from scapre_core.prior import PreservePrior, general_prior  # noqa: E402
 from toy import env, generate, names, world  # noqa: E402
+
+# world-independent pieces, the same as v2's: verdicts per image, image-weighted pooling, drops, the acceptability
+# rule, the general prior built once per run, percentages
+from bench.toy_eval import Verdicts, acceptable, drop, fmt, pooled, toy_prior  # noqa: E402
 
 KS = (1, 5, 10, 25, 50, 100)
 DRAWS = 3
@@ -107,16 +109,6 @@ def of_names(ns, n: int, rng: random.Random, phrasing: int = CANONICAL) -> list[
 
 
 # --- images and verdicts ------------------------------------------------------------------------------------
-
-@dataclass
-class Verdicts:
-    """The oracle's hits per image: pair -> {"shape", "colour", "style", "joint"} booleans."""
-
-    hits: dict = field(default_factory=dict)
-
-    def rate(self, pairs, what: str = "joint") -> float | None:
-        return sum(self.hits[p][what] for p in pairs) / len(pairs) if pairs else None
-
 
 def render(toy, pairs: list[Pair], deltas=None) -> Verdicts:
     out = Verdicts()
@@ -205,12 +197,6 @@ def config_of(method: str) -> tuple[ScaPreConfig, bool]:
     return ScaPreConfig.preset(method), False
 
 
-@functools.cache
-def toy_prior(toy) -> PreservePrior:
-    """The pack's general preserve prior under the toy CLIP, built once per run (as the node's cache would)."""
-    return general_prior(toy.encode)
-
-
 def edit(toy, method: str, erased: list[str], keep: list[str] = (), expansion: str = EXPAND_OFF):
     """(deltas, seconds): erase the lines ``erased`` with ``method``; its + lines are ``keep`` (used only when the
     method is a "+lines" variant)."""
@@ -234,27 +220,6 @@ def measure(toy, base: Base, deltas, cats: dict[str, list[Pair]], what: dict | N
         row[f"base_{c}"] = before.rate(ps, what.get(c, "joint"))
         row[f"n_{c}"] = len(ps)
     return row
-
-
-def pooled(rows: list[dict]) -> dict:
-    """Image-weighted mean of per-draw rows; edit seconds averaged."""
-    out = {}
-    for key in rows[0]:
-        if key.startswith("n_") or key.endswith("_s"):
-            continue
-        n_key = "n_" + key.removeprefix("base_")
-        num = sum(r[key] * r[n_key] for r in rows if r[key] is not None)
-        den = sum(r[n_key] for r in rows if r[key] is not None)
-        out[key] = num / den if den else None
-    for key in rows[0]:
-        if key.startswith("n_"):
-            out[key] = sum(r[key] for r in rows)
-    out["edit_s"] = sum(r.get("edit_s", 0.0) for r in rows) / len(rows)
-    return out
-
-
-def drop(row: dict, cat: str) -> float | None:
-    return None if row.get(cat) is None or row.get(f"base_{cat}") is None else row[f"base_{cat}"] - row[cat]
 
 
 def ratio(row: dict, cat: str) -> float | None:
@@ -317,11 +282,6 @@ def k_rows(toy, base: Base, method: str, log) -> dict:
     return out
 
 
-def acceptable(row: dict) -> bool:
-    return (row["erased"] is not None and row["kept"] is not None and row["erased"] <= RESIDUAL_MAX
-            and row["kept"] >= row["base_kept"] - KEPT_DROP_MAX)
-
-
 def max_k(rows: dict) -> int:
     best = 0
     for k in sorted(rows, key=int):
@@ -379,10 +339,6 @@ def phrasings(toy, method: str, expansion: str) -> dict:
 
 
 # --- report -------------------------------------------------------------------------------------------------
-
-def fmt(v, digits=0) -> str:
-    return "-" if v is None else f"{100 * v:.{digits}f}%"
-
 
 def markdown(res: dict, meta: dict) -> str:
     L = ["# Toy world v3 (names): forget many, forget right\n",
