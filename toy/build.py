@@ -16,8 +16,9 @@ Stages (each records its wall and process-CPU seconds in toy/weights/build.json)
            oracle accuracy on its own prompts with the eval sampler (toy.generate.SAMPLER)
 
 Resumable: a stage that is done (toy/weights/build.json says so and its file exists) is skipped; the training
-stages checkpoint under .cache/toy every 5 minutes and resume from there. Pausing the process (SIGSTOP/SIGCONT)
-is harmless. Training length is in steps, not time, so a paused or slower run gives the same weights.
+stages checkpoint under .cache/toy every 5 minutes and resume from there. The UNet also writes its EMA weights and
+their record (build.json's "unet_partial") at every monitor, and warm-starts from them when the cache is gone.
+Pausing the process (SIGSTOP/SIGCONT) is harmless. Training length is in steps, not time, so a paused or slower run gives the same weights.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ PARAMS = {
     "render": {"per_concept": 96, "seed": 7},
     "oracle": {"steps": 400, "batch": 96},
     "taesd": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "latent_noise": 0.05},
-    "unet": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000,
-             "stop": ({"names_joint": 0.93, "artists_joint": 0.9} if env.WORLD == "names"
-                      else {"shape": 0.94, "colour": 0.97, "style": 0.94})},
+    "unet": ({"steps": 12000, "batch": 32, "lr": 6e-4, "ema_decay": 0.998, "monitor_every": 1000, "bf16": False,
+              "stop": {"names_joint": 0.93, "artists_joint": 0.9}} if env.WORLD == "names" else
+             {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000, "bf16": True,
+              "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}}),
     "check": {"samples_per_prompt": 4},
 }
 BUILD_JSON = env.WEIGHTS / "build.json"
@@ -186,8 +188,17 @@ def run_stage(name: str, build: dict) -> dict:
         data = torch.load(FILES["latents"])
         conds, captions, uncond = world_conds()
         q = {k: v for k, v in p.items() if k not in ("steps", "monitor_every")}
-        return train.train_unet(FILES["unet"], work, p["steps"], data["latents"], data["labels"], conds, captions,
-                                uncond, monitor=make_monitor(build), monitor_every=p["monitor_every"], **q)
+
+        def snapshot(record):  # the monitored weights and their record, so a lost cache loses no training
+            build["unet_partial"] = record
+            write_build(build)
+
+        partial = build.get("unet_partial") if FILES["unet"].is_file() else None
+        result = train.train_unet(FILES["unet"], work, p["steps"], data["latents"], data["labels"], conds,
+                                  captions, uncond, monitor=make_monitor(build), monitor_every=p["monitor_every"],
+                                  partial=partial, snapshot=snapshot, **q)
+        build.pop("unet_partial", None)
+        return result
     if name == "check":
         from .check import base_accuracy, names_accuracy
         return (names_accuracy if env.WORLD == "names" else base_accuracy)(p["samples_per_prompt"])
@@ -204,11 +215,10 @@ def main(argv=None):
     build = read_build()
     build["params"] = PARAMS
     build["torch"] = torch.__version__
-    if a.start:
-        for s in STAGES[STAGES.index(a.start):]:
-            build["stages"].pop(s, None)
-    if a.only:
-        build["stages"].pop(a.only, None)
+    for s in STAGES[STAGES.index(a.start):] if a.start else [a.only] if a.only else []:
+        build["stages"].pop(s, None)
+        if s == "unet":
+            build.pop("unet_partial", None)
     t0 = time.perf_counter()
     for name in ([a.only] if a.only else STAGES):
         done = name in build["stages"] and (name not in FILES or FILES[name].is_file())

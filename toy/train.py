@@ -378,7 +378,8 @@ class PairCaptions:
 def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels: torch.Tensor,
                conds: torch.Tensor, captions, uncond: torch.Tensor, monitor=None,
                monitor_every: int = 1000, seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
-               p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop: dict | None = None) -> dict:
+               p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop: dict | None = None,
+               bf16: bool = False, partial: dict | None = None, snapshot=None) -> dict:
     """eps-prediction on normalised latents with ComfyUI's SD1.5 schedule; returns the stage summary.
 
     latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [P, 77, 768] (float16) the
@@ -387,6 +388,11 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     empty prompt, also the negative prompt at sampling time). Stops early at the first monitor whose accuracies
     reach every value of ``stop`` (the learning rate is constant after warm-up, so stopping early equals a
     shorter run). Only trainable parameters are saved (``models.is_dead`` keys are left to the assembler).
+    bf16: bfloat16 autocast for the forward pass (v2 was trained so; on a CPU without native bfloat16, such as
+    the 2-core EPYC of docs/BENCHMARKS.md, a step takes 6.0 s instead of 1.6 s in float32).
+    At every monitor the EMA weights are written to ``out`` and ``snapshot`` gets {step, wall_s, cpu_s, history};
+    ``partial``, such a record of ``out``, warm-starts the model and its EMA from ``out`` when ``work`` has no
+    checkpoint (the cache is lost with the machine; ``out`` and the build record are in the tree).
     """
     from .models import is_dead, skip_dead_branches
     torch.manual_seed(seed)
@@ -396,11 +402,22 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
                             weight_decay=0.01)
     ema = EMA(unet, ema_decay)
     ab = alphas_cumprod().float()
+    restart = 0
     state = work / "unet_ckpt.pt"
     step, clock, saved = resume("unet", state, unet, opt)
     history = saved.get("history", [])
     if saved:
         ema.shadow = saved["ema"]
+    elif partial:  # the cache is gone but a monitor's snapshot is in the tree: model and EMA from its weights
+        trained = load_weights(out)
+        missing = [k for k, _ in unet.named_parameters() if k not in trained and not is_dead(k)]
+        if missing:
+            raise KeyError(f"{out} lacks {len(missing)} trained tensor(s), e.g. {missing[0]}")
+        unet.load_state_dict(trained, strict=False)
+        ema = EMA(unet, ema_decay)
+        step, clock, history = partial["step"], Clock(partial["wall_s"], partial["cpu_s"]), list(partial["history"])
+        restart = step  # a fresh optimiser: warm up again
+        log("unet", f"warm start from {out.name} at step {step} (fresh optimiser state)")
     last_save = time.perf_counter()
 
     def checkpoint():
@@ -423,10 +440,10 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         snr = a / (1 - a)
         w = (snr.clamp(max=snr_gamma) / snr).view(-1)
-        cur = lr * min(1.0, (step + 1) / warmup)  # constant after warm-up: a longer run extends a shorter one
+        cur = lr * min(1.0, (step + 1 - restart) / warmup)  # constant after warm-up: a longer run extends a shorter one
         for group in opt.param_groups:
             group["lr"] = cur
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             eps = unet(xt, timesteps=t.float(), context=ctx).float()
         loss = (w * (eps - noise).pow(2).mean((1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
@@ -444,6 +461,10 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
             history.append({"step": step, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1), **result})
             log("unet", f"monitor step {step}: {json.dumps(result)}")
             checkpoint()
+            save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
+            if snapshot is not None:
+                snapshot({"step": step, "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1),
+                          "history": list(history)})
             last_save = time.perf_counter()
             if stop and all(result[k] >= v for k, v in stop.items()):
                 log("unet", f"monitor reached {stop}: stopping")
@@ -454,6 +475,7 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     checkpoint()
     save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
     return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
+            "bf16": bf16,
             "snr_gamma": snr_gamma,
             "captions": {"p_name": P_NAME} if callable(captions) else {"partial": PARTIAL},
             "wall_s": round(clock.wall, 1),
