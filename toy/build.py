@@ -12,6 +12,7 @@ Stages (each records its wall and process-CPU seconds in toy/weights/build.json)
   taesd    train the TAESD autoencoder from scratch on crops of the renders       -> toy/weights/taesd.safetensors
   latents  encode the renders with the fp16-rounded encoder                       -> .cache/toy/latents.pt
   unet     train the UNet (EMA), monitoring oracle accuracy of EMA samples         -> toy/weights/unet.safetensors
+           (v3: from v2's trained UNet, which draws every visual already)           -> toy/weights/names/...
   check    assemble the host's toy_shapes.safetensors, load it through ComfyUI and measure the base model's
            oracle accuracy on its own prompts with the eval sampler (toy.generate.SAMPLER)
 
@@ -39,8 +40,9 @@ PARAMS = {
     "render": {"per_concept": 96, "seed": 7},
     "oracle": {"steps": 400, "batch": 96},
     "taesd": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "latent_noise": 0.05},
-    "unet": ({"steps": 12000, "batch": 32, "lr": 6e-4, "ema_decay": 0.998, "monitor_every": 1000, "bf16": False,
-              "stop": {"names_joint": 0.93, "artists_joint": 0.9}} if env.WORLD == "names" else
+    "unet": ({"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.998, "monitor_every": 500, "bf16": False,
+              "init": "toy/weights/unet.safetensors", "stop": {"names_joint": 0.93, "artists_joint": 0.9}}
+             if env.WORLD == "names" else
              {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000, "bf16": True,
               "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}}),
     "check": {"samples_per_prompt": 4},

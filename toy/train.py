@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import world
+from . import env, world
 from .models import Oracle, make_taesd, make_unet
 
 CHECKPOINT_EVERY_S = 300
@@ -379,7 +379,7 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
                conds: torch.Tensor, captions, uncond: torch.Tensor, monitor=None,
                monitor_every: int = 1000, seed: int = 3, batch: int = 32, lr: float = 4e-4, ema_decay: float = 0.999,
                p_uncond: float = 0.1, snr_gamma: float = 5.0, warmup: int = 200, stop: dict | None = None,
-               bf16: bool = False, partial: dict | None = None, snapshot=None) -> dict:
+               bf16: bool = False, partial: dict | None = None, snapshot=None, init: str | None = None) -> dict:
     """eps-prediction on normalised latents with ComfyUI's SD1.5 schedule; returns the stage summary.
 
     latents: [N, 4, 8, 8] normalised (unit std); labels: [N] concept index; conds: [P, 77, 768] (float16) the
@@ -392,7 +392,9 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     the 2-core EPYC of docs/BENCHMARKS.md, a step takes 6.0 s instead of 1.6 s in float32).
     At every monitor the EMA weights are written to ``out`` and ``snapshot`` gets {step, wall_s, cpu_s, history};
     ``partial``, such a record of ``out``, warm-starts the model and its EMA from ``out`` when ``work`` has no
-    checkpoint (the cache is lost with the machine; ``out`` and the build record are in the tree).
+    checkpoint (the cache is lost with the machine; ``out`` and the build record are in the tree). ``init``: trained
+    weights of the same UNet to start from (a path in the repository) (v3 starts from v2's, which draws every visual of the renderer already,
+    so only the binding of the new text to the visuals is learnt).
     """
     from .models import is_dead, skip_dead_branches
     torch.manual_seed(seed)
@@ -408,16 +410,18 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     history = saved.get("history", [])
     if saved:
         ema.shadow = saved["ema"]
-    elif partial:  # the cache is gone but a monitor's snapshot is in the tree: model and EMA from its weights
-        trained = load_weights(out)
+    elif partial or init is not None:  # model and EMA from committed weights, a fresh optimiser
+        source = out if partial else env.REPO / init
+        trained = load_weights(source)
         missing = [k for k, _ in unet.named_parameters() if k not in trained and not is_dead(k)]
         if missing:
-            raise KeyError(f"{out} lacks {len(missing)} trained tensor(s), e.g. {missing[0]}")
+            raise KeyError(f"{source} lacks {len(missing)} trained tensor(s), e.g. {missing[0]}")
         unet.load_state_dict(trained, strict=False)
         ema = EMA(unet, ema_decay)
-        step, clock, history = partial["step"], Clock(partial["wall_s"], partial["cpu_s"]), list(partial["history"])
-        restart = step  # a fresh optimiser: warm up again
-        log("unet", f"warm start from {out.name} at step {step} (fresh optimiser state)")
+        if partial:  # the cache is gone but a monitor's snapshot is in the tree
+            step, clock, history = partial["step"], Clock(partial["wall_s"], partial["cpu_s"]), list(partial["history"])
+            restart = step  # warm up again
+        log("unet", f"warm start from {source} at step {step} (fresh optimiser state)")
     last_save = time.perf_counter()
 
     def checkpoint():
@@ -475,7 +479,7 @@ def train_unet(out: Path, work: Path, steps: int, latents: torch.Tensor, labels:
     checkpoint()
     save_weights({k: v for k, v in ema.shadow.items() if not is_dead(k)}, out)
     return {"steps": step, "max_steps": steps, "batch": batch, "lr": lr, "ema_decay": ema_decay, "p_uncond": p_uncond,
-            "bf16": bf16,
+            "bf16": bf16, "init": init,
             "snr_gamma": snr_gamma,
             "captions": {"p_name": P_NAME} if callable(captions) else {"partial": PARTIAL},
             "wall_s": round(clock.wall, 1),
