@@ -8,7 +8,8 @@ Writes docs/names_eval.md, docs/names_eval.png and .cache/toy/names/names_eval.j
 checkpoint of the names world (toy/names.py: 275 names, nine look-alike groups, four artists; the encoder of
 toy/wordclip.py; six cross-attentions at widths 320 and 640) and v2's oracle (shape, colour, style). Edits:
 scapre_core.unlearn on the UNet's 12 to_k / to_v weights with ComfyUI's CLIP; samples: toy.sampler (ComfyUI's
-euler / normal / CFG 5, 10 steps, 64 x 64, bfloat16 autocast); verdicts: the oracle.
+euler / normal / CFG 5, 10 steps, 64 x 64, float32 as ComfyUI computes on a CPU: v2's bfloat16 autocast is 3.7x
+slower on this machine's CPU, which has no native bfloat16; changed before the first run); verdicts: the oracle.
 
 PROTOCOL (fixed in this docstring before the first run on v3; the numbers are parameters, not results)
 * A name is listed as a user types it ("tiger"), one line each; expansion off unless a row says "auto" (the
@@ -482,7 +483,7 @@ def main(argv=None):
     meta = {"command": "TOY_WORLD=names python -m bench.names_eval" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "minutes": minutes, "machine": f"{torch.get_num_threads()} CPU threads", "date": time.strftime("%Y-%m-%d"),
             "sampler": ", ".join(f"{k} {v}" for k, v in generate.SAMPLER.items()) + ", negative prompt '', 64x64, "
-                       "bfloat16 autocast"}
+                       + ("bfloat16 autocast" if generate.EVAL_BF16 else "float32")}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
     Path(a.out).write_text(markdown(res, meta))

@@ -92,14 +92,14 @@ def names_accuracy(samples_per_prompt: int = 4, compare_fp32: int = 1) -> dict:
                           for b in [list(names.ARTISTS)[i % len(names.ARTISTS)]] for s in range(2)],
             **{p: [(names.phrase(a, k), names.VISUAL[a], 0) for a in names.NAMES[::5]]
                for k, p in enumerate(names.PHRASINGS) if k}}
-    result = {"family": toy.family, "sampler": generate.SAMPLER}
-    bf16_s, n_images = 0.0, 0
+    result = {"family": toy.family, "sampler": generate.SAMPLER, "bf16": generate.EVAL_BF16}
+    sample_s, n_images = 0.0, 0
     for key, rows in sets.items():
         prompts, concepts = [p for p, _, _ in rows], [v for _, v, _ in rows]
         seeds = [names.seed_of(p, s) for p, _, s in rows]
         t0 = time.perf_counter()
         imgs = toy.images(prompts, seeds)
-        bf16_s += time.perf_counter() - t0
+        sample_s += time.perf_counter() - t0
         scores = toy.score(imgs)
         n_images += len(rows)
         result[key] = {"samples": len(rows), **{k: round(v, 4) for k, v in generate.accuracy(scores, concepts).items()}}
@@ -107,11 +107,11 @@ def names_accuracy(samples_per_prompt: int = 4, compare_fp32: int = 1) -> dict:
             first = imgs[::samples_per_prompt].permute(0, 2, 3, 1).numpy()
             from PIL import Image
             Image.fromarray(world.grid((first * 255).round().astype("uint8"), 25)).save(env.CACHE / "base_samples.png")
-            if compare_fp32:
+            if compare_fp32 and generate.EVAL_BF16:  # (v3 samples in float32 already)
                 sub = [i for i in range(len(rows)) if i % samples_per_prompt < compare_fp32]
                 result["fp32_check"] = fp32_check(toy, [prompts[i] for i in sub], [seeds[i] for i in sub],
                                                   [concepts[i] for i in sub], imgs[sub], scores.subset(sub))
-    result["images_per_s_bf16"] = round(n_images / bf16_s, 2)
+    result["images_per_s"] = round(n_images / sample_s, 2)
     result["meets_targets"] = min(result["canonical"]["joint"], result["by_artist"]["joint"]) >= 0.90
     result["wall_s"], result["cpu_s"] = round(clock.wall, 1), round(clock.cpu, 1)
     return result

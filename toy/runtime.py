@@ -73,11 +73,13 @@ class Toy:
         from .sampler import to_comfy_latent
         return self.vae.decode(to_comfy_latent(x)).movedim(-1, 1).float().clamp(0, 1)
 
-    def images(self, prompts: list[str], seeds: list[int], negative: str = "", bf16: bool = True, **settings):
+    def images(self, prompts: list[str], seeds: list[int], negative: str = "", bf16: bool | None = None,
+               **settings):
+        """``bf16``: None samples as the measurements do (``generate.EVAL_BF16``)."""
         from . import generate
         cond, _ = self.encode(list(prompts) + [negative])
-        return generate.images(self.unet, self.model_sampling, self.decode, cond[:-1], cond[-1], seeds, bf16=bf16,
-                               **settings)
+        return generate.images(self.unet, self.model_sampling, self.decode, cond[:-1], cond[-1], seeds,
+                               bf16=generate.EVAL_BF16 if bf16 is None else bf16, **settings)
 
     def score(self, imgs):
         from . import generate
