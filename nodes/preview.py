@@ -27,7 +27,7 @@ def most_moved_prompts(edited, count: int) -> tuple[str, ...]:
     refuses a model without a ScaPre edit or whose edit names none."""
     if count == 0:
         return ()
-    _, infos = patches.scapre_edits(edited)
+    infos = patches.scapre_infos(edited)
     if not infos:
         raise ValueError("most_moved: the 'edited' model carries no ScaPre edit, so there are no most-moved general "
                          "prompts to show; connect ScaPre Unlearn's MODEL, or set most_moved to 0")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from dataclasses import replace
 
 import torch
 
@@ -74,7 +75,8 @@ def _cached(key: tuple, model, clip):
 
 
 def _remember(key: tuple, model, clip, result: UnlearnResult, info: patches.EditInfo) -> None:
-    _cache[key] = (weakref.ref(model.model), weakref.ref(clip.cond_stage_model), result, info)
+    # without the weights it read: they hold the model, which the cache must not keep alive
+    _cache[key] = (weakref.ref(model.model), weakref.ref(clip.cond_stage_model), replace(result, weights=None), info)
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
 

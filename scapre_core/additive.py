@@ -68,19 +68,22 @@ def lookalikes(E: Tensor, candidates: Tensor) -> Tensor:
     return candidates[picks]
 
 
-def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor, mu: float) -> Tensor:
+def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
+               mu: float) -> Factors | Tensor:
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: with the step
     ``p_i a_i + q_i w0_i`` of ``a_i = w0_i + delta_i``, ``delta'_i = g_i w0_i + h_i delta_i`` with ``h = p`` and
     ``g = p + q - 1`` (formed in float64, so a mild step's small g is not the difference of two rounded rows).
-    Dense, since the step rescales W0's rows (a change of full rank; factors would need a patch of our own)."""
+    Factors stay factors: ``up' = diag(p) up`` and the row scale g of W0 (``Factors.scale``)."""
     cfg = editor.config
-    dense = as_dense(delta)  # the solver's own (fresh) tensor: the result is written over it
-    p, q = bures_coefficients(weight, weight + dense, mu, cfg.lam + mu, cfg.bures_iters)
-    # (a separate output, or one written over the solved rows' buffer, allocated among the temporaries, fragmented
-    # the heap: SDXL's 140 weights at m = 50 kept 1.2 GB more resident than their edits)
-    return dense.mul_(p[:, None].to(weight)).addcmul_(weight, (p + q - 1)[:, None].to(weight))
-
-
+    solved = weight + as_dense(delta)
+    p, q = bures_coefficients(weight, solved, mu, cfg.lam + mu, cfg.bures_iters)
+    del solved
+    g = (p + q - 1).to(weight)
+    if isinstance(delta, Factors):
+        return Factors(p[:, None].to(delta.up) * delta.up, delta.down, g)
+    # the solver's own (fresh) tensor, written over: a separate output, allocated among the temporaries, fragmented
+    # the heap (SDXL's 140 weights at m = 50 kept 1.2 GB more resident than their edits)
+    return delta.mul_(p[:, None].to(weight)).addcmul_(weight, g[:, None])
 def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
                      mu: float) -> Factors | Tensor:
     """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``: row i
@@ -329,8 +332,8 @@ class AdditiveEditor(Editor):
 
         The solve of (*) (``solve.py``) with this key's mu (0 without ``entropy_mu``), masked targets and alpha,
         then the method's finishing step, confined to the null space when there is one. The edit stays as the
-        solver's exact factors where they are smaller than the dense delta (``lowrank.pays``) and no step made
-        it dense.
+        solver's exact factors (with the Bures step's row scale of W0) where they are smaller than the dense delta
+        (``lowrank.pays``).
         """
         method, cfg = self.method, self.config
         entropy, masks, top = None, None, None
@@ -345,9 +348,9 @@ class AdditiveEditor(Editor):
         if method.finish is not None:
             delta = method.finish(self, weight, delta, entropy, mu)
         if self.protected is not None:
-            delta = self.protected.confine(delta)
-        if isinstance(delta, Factors) and not pays(delta.rank, *delta.shape):
-            delta = delta.dense()
+            delta = self.protected.confine(delta, weight)
+        if isinstance(delta, Factors) and not pays(delta):
+            delta = delta.dense(weight)
         if self.mask_sets:
             top = (int((masks == masks.amax(dim=2, keepdim=True)).sum()), masks.numel())
         return KeyEdit(delta, mu if method.entropy_mu else None, top)

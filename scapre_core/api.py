@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import ChainMap
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Callable
@@ -103,9 +104,10 @@ class Report:
     informax: tuple[float, float, float] | None = None
     conflicts: list[Conflict] = field(default_factory=list)
     ranks: dict[str, int] = field(default_factory=dict)
+    row_scaled: int = 0
     stored_bytes: tuple[int, int] = (0, 0)
-    """``ranks[key]``: the rank of each edit kept as exact factors; ``stored_bytes``: (the edit as stored, as dense
-    float32)."""
+    """``ranks[key]``: the rank of each edit kept as exact factors; ``row_scaled``: how many of them also rescale
+    W0's rows (ScaPre's Bures step); ``stored_bytes``: (the edit as stored, as dense float32)."""
 
     def to_text(self) -> str:
         """A human-readable summary."""
@@ -150,8 +152,9 @@ class Report:
             return f"edit rank: full, stored dense ({dense:.1f} MB)"
         low, high = min(self.ranks.values()), max(self.ranks.values())
         rank = f"{low}" if low == high else f"{low}-{high}"
-        return (f"edit rank: {rank} in {len(self.ranks)} of {self.keys} weights, kept as exact factors ({stored:.1f} MB "
-                f"instead of {dense:.1f} MB dense)")
+        form = "a row scale of W0 plus rank " if self.row_scaled == len(self.ranks) else ""
+        return (f"edit rank: {form}{rank} in {len(self.ranks)} of {self.keys} weights, kept as exact factors "
+                f"({stored:.1f} MB instead of {dense:.1f} MB dense)")
 
     def _collateral_lines(self) -> list[str]:
         c = self.collateral
@@ -196,15 +199,27 @@ class StreamsReport:
 @dataclass
 class UnlearnResult:
     """``edits[key] = W_new - W0`` (float32, CPU) for every edited key, dense or as exact ``Factors`` (``up @ down``,
-    where they are smaller), and the report."""
+    with a row scale of W0 after ScaPre's Bures step, where they are smaller), the report, and the weights W0
+    (``weights``: the mapping the edit read, so factors with a row scale can be formed)."""
 
     edits: dict[str, Tensor | Factors]
     report: Report | StreamsReport
+    weights: Mapping[str, Tensor] | None = None
 
     @property
     def deltas(self) -> dict[str, Tensor]:
-        """Every edit as a dense [n, d] tensor (formed on each access from the factors)."""
-        return {key: as_dense(edit) for key, edit in self.edits.items()}
+        """Every edit as a dense [n, d] float32 tensor (formed on each access from the factors)."""
+        return {key: self.dense(key) for key in self.edits}
+
+    def dense(self, key: str) -> Tensor:
+        """One edit as a dense [n, d] float32 tensor."""
+        edit = self.edits[key]
+        if isinstance(edit, Factors) and edit.scale is not None:
+            if self.weights is None:
+                raise ValueError(f"the edit of {key!r} rescales the rows of its weight, and this result keeps no "
+                                 "weights to form it from")
+            return edit.dense(self.weights[key].to(device="cpu", dtype=torch.float32))
+        return as_dense(edit)
 
 
 @dataclass
@@ -223,7 +238,7 @@ class _Movement:
 
     def add(self, weight: Tensor, edit: KeyEdit) -> None:
         vectors = self.vectors.to(weight)
-        self.moved.index_add_(0, self.groups, edit.outputs(vectors).double().pow(2).sum(0).cpu())
+        self.moved.index_add_(0, self.groups, edit.outputs(vectors, weight).double().pow(2).sum(0).cpu())
         self.base.index_add_(0, self.groups, (weight @ vectors.T).double().pow(2).sum(0).cpu())
 
     def relative(self) -> list[float]:
@@ -353,7 +368,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
     edits: dict[str, Tensor | Factors] = {}
     weight_changes: dict[str, float] = {}
     ranks: dict[str, int] = {}
-    stored = dense_bytes = 0
+    stored = dense_bytes = row_scaled = 0
     mus, tops = [], []
     for done, key in enumerate(keys, start=1):
         w = weights[key]
@@ -364,15 +379,14 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         edits[key] = delta
         if isinstance(delta, Factors):
             ranks[key] = delta.rank
-            stored += 4 * (delta.up.numel() + delta.down.numel())
-        else:
-            stored += 4 * delta.numel()
+            row_scaled += delta.scale is not None
+        stored += 4 * (delta.numel if isinstance(delta, Factors) else delta.numel())
         dense_bytes += 4 * weight.numel()
         if edit.mu is not None:
             mus.append(edit.mu)
         if edit.top_channels is not None:
             tops.append(edit.top_channels)
-        weight_changes[key] = float(delta.norm() / weight.norm().clamp_min(1e-30).to(torch.float64))
+        weight_changes[key] = float(edit.norm(weight) / weight.norm().clamp_min(1e-30).to(torch.float64))
         moved.add(weight, edit)
         start = stage("edit", start)
         if collateral is not None:
@@ -415,9 +429,10 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
         conflicts=[Conflict(concepts.erase[j].text, concepts.preserve[p], share, changes[j], unkept_changes[j])
                    for j, p, share in conflicts],
         ranks=ranks,
+        row_scaled=row_scaled,
         stored_bytes=(stored, dense_bytes),
     )
-    return UnlearnResult(edits, report)
+    return UnlearnResult(edits, report, weights)
 
 
 def _offset(progress: Progress, before: int, total: int) -> Progress:
@@ -453,6 +468,7 @@ def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], 
     total = sum(len(value_keys(weights, stated)) if config.values_only else len(weights)
                 for weights, _, stated in plan.values())
     edits: dict[str, Tensor | Factors] = {}
+    bases: list[Mapping[str, Tensor]] = []
     reports: dict[str, Report] = {}
     for name, (weights, encode, stated) in plan.items():
         shared = set(weights) & set(edits)
@@ -462,5 +478,6 @@ def unlearn_streams(streams: Mapping[str, tuple[Mapping[str, Tensor], Encode]], 
         result = unlearn(weights, encode, concepts, config, prior=prior, values=stated, device=device, dtype=dtype,
                          progress=None if progress is None else _offset(progress, len(edits), total))
         edits |= result.edits
+        bases.append(result.weights)
         reports[name] = result.report
-    return UnlearnResult(edits, StreamsReport(reports, skipped))
+    return UnlearnResult(edits, StreamsReport(reports, skipped), ChainMap(*bases))

@@ -2,7 +2,9 @@
 error (``low_rank``).
 
 ``Factors``: an edit of rank r kept as ``delta = up @ down`` (up [n, r], down [r, d]), exact: what the additive
-solvers return when ``r (n + d) < n d`` (``pays``), 4 r (n + d) bytes instead of 4 n d.
+solvers return when ``r (n + d) < n d`` (``pays``), 4 r (n + d) bytes instead of 4 n d. With a row scale s [n]
+(ScaPre's Bures step rescales W0's rows) the edit is ``delta = diag(s) W0 + up @ down``: full rank, yet exact in
+4 (r (n + d) + n) bytes given the weight W0 it was computed from, which every use of it has at hand.
 
 For a delta D [n, d] with singular values s_1 >= s_2 >= ..., the best rank-r approximation
 (Eckart-Young) ``up = U_r diag(s_r)``, ``down = V_r^T`` has relative Frobenius error
@@ -21,10 +23,12 @@ from torch import Tensor
 
 @dataclass
 class Factors:
-    """An exact edit of rank r, ``delta = up @ down`` (up [n, r], down [r, d])."""
+    """An exact edit ``delta = up @ down`` (up [n, r], down [r, d]), or with ``scale`` [n]
+    ``delta = diag(scale) W0 + up @ down`` of the weight W0 it edits (the methods below then need ``weight``)."""
 
     up: Tensor
     down: Tensor
+    scale: Tensor | None = None
 
     @property
     def rank(self) -> int:
@@ -34,27 +38,54 @@ class Factors:
     def shape(self) -> tuple[int, int]:
         return self.up.shape[0], self.down.shape[1]
 
-    def dense(self) -> Tensor:
-        """``up @ down`` [n, d]."""
-        return self.up @ self.down
+    @property
+    def numel(self) -> int:
+        """Numbers stored: ``r (n + d)``, plus n for a row scale."""
+        return self.up.numel() + self.down.numel() + (0 if self.scale is None else self.scale.numel())
 
-    def norm(self) -> Tensor:
-        """``|up @ down|_F = sqrt(tr((up^T up)(down down^T)))``, without forming the product (float64)."""
+    def _weight(self, weight: Tensor | None) -> Tensor:
+        if weight is None:
+            raise ValueError("this edit rescales the rows of the weight it edits: pass that weight")
+        return weight.to(self.up)
+
+    def dense(self, weight: Tensor | None = None) -> Tensor:
+        """The edit [n, d]: ``up @ down`` (+ ``diag(scale) weight``)."""
+        if self.scale is None:
+            return self.up @ self.down
+        return torch.addmm(self.scale[:, None] * self._weight(weight), self.up, self.down)
+
+    def outputs(self, inputs: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``delta @ inputs^T`` [n, N] for inputs [N, d], without forming delta."""
+        x = inputs.to(self.down).T
+        moved = self.up @ (self.down @ x)
+        if self.scale is None:
+            return moved
+        return moved.addcmul_(self.scale[:, None], self._weight(weight) @ x)
+
+    def norm(self, weight: Tensor | None = None) -> Tensor:
+        """``|delta|_F`` without forming delta (float64): ``tr((up^T up)(down down^T))``, plus with a row scale
+        ``|diag(s) W0|^2 + 2 <diag(s) W0 down^T, up>``."""
         up, down = self.up.double(), self.down.double()
-        return ((up.T @ up) * (down @ down.T)).sum().clamp_min(0).sqrt()
+        square = ((up.T @ up) * (down @ down.T)).sum()
+        if self.scale is not None:
+            scaled = self.scale.double()[:, None] * self._weight(weight).double()
+            square = square + scaled.pow(2).sum() + 2 * ((scaled @ down.T) * up).sum()
+        return square.clamp_min(0).sqrt()
 
     def to(self, *args, **kwargs) -> Factors:
-        return Factors(self.up.to(*args, **kwargs), self.down.to(*args, **kwargs))
+        return Factors(self.up.to(*args, **kwargs), self.down.to(*args, **kwargs),
+                       None if self.scale is None else self.scale.to(*args, **kwargs))
 
 
-def as_dense(edit: Tensor | Factors) -> Tensor:
-    """An edit as a dense [n, d] tensor: a tensor as it is, factors as ``up @ down``."""
-    return edit.dense() if isinstance(edit, Factors) else edit
+def as_dense(edit: Tensor | Factors, weight: Tensor | None = None) -> Tensor:
+    """An edit as a dense [n, d] tensor: a tensor as it is, factors formed (with the weight they rescale)."""
+    return edit.dense(weight) if isinstance(edit, Factors) else edit
 
 
-def pays(rank: int, n: int, d: int) -> bool:
-    """Whether factors of ``rank`` are smaller than the dense [n, d] edit: ``rank (n + d) < n d``."""
-    return rank * (n + d) < n * d
+def pays(edit: Factors) -> bool:
+    """Whether the factors are smaller than the dense [n, d] edit: ``r (n + d) (+ n) < n d``."""
+    n, d = edit.shape
+    return edit.numel < n * d
 
 
 @dataclass

@@ -21,8 +21,8 @@ from .prelude import Prelude
 
 @dataclass
 class KeyEdit:
-    """One weight's edit: ``delta = W - W0`` [n, d], dense or as exact ``Factors`` (``up @ down``), and its
-    statistics.
+    """One weight's edit: ``delta = W - W0`` [n, d], dense or as exact ``Factors`` (``up @ down``, with a row scale
+    of W0 after ScaPre's Bures step), and its statistics.
 
     ``mu``: the entropy weight it used (methods with one); ``top_channels``: over its Informax masks, (channels at
     the mask's top weight, channels), for the report's saturation figure.
@@ -32,14 +32,19 @@ class KeyEdit:
     mu: float | None = None
     top_channels: tuple[int, int] | None = None
 
-    def outputs(self, inputs: Tensor) -> Tensor:
-        """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move."""
+    def outputs(self, inputs: Tensor, weight: Tensor) -> Tensor:
+        """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move (``weight``: the W0
+        it edits)."""
         if isinstance(self.delta, Factors):
-            return self.delta.up @ (self.delta.down @ inputs.to(self.delta.down).T)
+            return self.delta.outputs(inputs, weight)
         return self.delta @ inputs.to(self.delta).T
 
-    def dense(self) -> Tensor:
-        return as_dense(self.delta)
+    def norm(self, weight: Tensor) -> Tensor:
+        """``|delta|_F`` (``weight``: the W0 it edits)."""
+        return self.delta.norm(weight) if isinstance(self.delta, Factors) else self.delta.norm()
+
+    def dense(self, weight: Tensor) -> Tensor:
+        return as_dense(self.delta, weight)
 
 
 class Editor(ABC):

@@ -96,11 +96,17 @@ class ProtectedSubspace:
     def k(self) -> int:
         return self.directions.shape[1]
 
-    def confine(self, delta: Tensor | Factors) -> Tensor | Factors:
+    def confine(self, delta: Tensor | Factors, weight: Tensor | None = None) -> Tensor | Factors:
         """``delta - (delta U) U^T``: the rows of ``delta`` [n, d] without their protected components (for factors
-        ``up @ down``, ``down - (down U) U^T``)."""
+        ``up @ down``, ``down - (down U) U^T``; with a row scale s of the weight W0, the removed part of
+        ``diag(s) W0`` joins the factors: ``[up, -diag(s) W0 U] @ [down - (down U) U^T; U^T]``)."""
         if isinstance(delta, Factors):
-            return Factors(delta.up, self.confine(delta.down))
+            down = self.confine(delta.down)
+            if delta.scale is None:
+                return Factors(delta.up, down)
+            U = self.directions.to(delta.down)
+            removed = delta.scale[:, None] * (weight.to(U) @ U)
+            return Factors(torch.cat([delta.up, -removed], dim=1), torch.cat([down, U.T]), delta.scale)
         U = self.directions.to(delta)
         return delta - (delta @ U) @ U.T
 

@@ -9,6 +9,7 @@ from synthetic import random_encode
 from scapre_core import ScaPreConfig, parse_concepts, unlearn
 from scapre_core import solve
 from scapre_core.lowrank import Factors, as_dense
+from scapre_core.nullspace import ProtectedSubspace
 from scapre_core.prior import general_prompts
 from scapre_core.solve import RANK_TOLERANCE, Quadratic, RowSolver, token_basis
 
@@ -66,13 +67,38 @@ def test_factors_are_the_exact_edit(recipe):
         assert error <= 1e-7, (key, float(error))  # test_exact allows 1e-5
 
 
-@pytest.mark.parametrize("recipe", ["large_scale", "oce"])
-def test_full_rank_recipes_stay_dense(recipe):
-    config = ScaPreConfig.preset(recipe, prior="off", values_only=False)
+def test_the_rotation_stays_dense():
+    config = ScaPreConfig.preset("oce", prior="off", values_only=False)
     result = unlearn(_weights(), random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS), config)
     assert all(isinstance(e, torch.Tensor) for e in result.edits.values())
     assert result.report.ranks == {}
     assert "edit rank: full, stored dense" in result.report.to_text()
+
+
+def test_scapre_keeps_a_row_scale_of_w0_and_factors_that_are_the_exact_edit():
+    """ScaPre's Bures step rescales W0's rows: the edit is kept as ``diag(g) W0 + up @ down`` (rank RANK) and is
+    the per-row reference transcription's."""
+    config = ScaPreConfig.preset("large_scale", prior="off", values_only=False)
+    encode, concepts, weights = _encode, parse_concepts(CONCEPTS), _weights()
+    result = unlearn(weights, encode, concepts, config, dtype=torch.float64)
+    assert all(isinstance(e, Factors) and e.scale is not None for e in result.edits.values())
+    assert {e.rank for e in result.edits.values()} == {RANK}
+    assert result.report.row_scaled == len(weights)
+    assert "edit rank: a row scale of W0 plus rank 6 in 4 of 4 weights" in result.report.to_text()
+    reference = reference_unlearn(weights, encode, concepts, config, general_prompts())
+    for key, w in weights.items():
+        edit = result.edits[key]
+        with pytest.raises(ValueError, match="pass that weight"):
+            edit.dense()
+        new = w + result.deltas[key].double()
+        error = ((new - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
+        assert error <= 1e-6, (key, float(error))  # test_exact allows 1e-5
+        delta = reference[key] - w  # the factored norm and outputs are the dense edit's
+        assert float(edit.norm(w)) == pytest.approx(float(delta.norm()), rel=1e-6)
+        x = torch.randn(5, D, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+        assert torch.allclose(edit.outputs(x, w.float()).double(), delta @ x.T, rtol=0,
+                              atol=1e-5 * float(delta.norm()))
+        assert result.report.weight_changes[key] == pytest.approx(float(delta.norm() / w.norm()), rel=1e-5)
 
 
 def test_factors_stay_dense_where_they_are_not_smaller():
@@ -146,3 +172,20 @@ def test_no_d_by_d_gram_matrix_is_formed_in_a_token_basis(monkeypatch):
     for key, w in weights.items():
         error = ((w + edits[key].dense() - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
         assert error <= 1e-7, (key, float(error))
+
+
+def test_the_null_space_confines_a_row_scale_of_w0_exactly():
+    """``confine`` of ``diag(s) W0 + up @ down`` moves the protected part of ``diag(s) W0`` into the factors: the
+    same edit as confining the dense one, and still a row scale of W0."""
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(14, D, generator=g, dtype=torch.float64)
+    edit = Factors(torch.randn(14, 3, generator=g, dtype=torch.float64), torch.randn(3, D, generator=g,
+                                                                                     dtype=torch.float64),
+                   torch.rand(14, generator=g, dtype=torch.float64) - 0.5)
+    U = torch.linalg.qr(torch.randn(D, 5, generator=g, dtype=torch.float64))[0]
+    protected = ProtectedSubspace(U, torch.zeros(D, 0, dtype=torch.float64), 5, 1, None)
+    confined = protected.confine(edit, w)
+    assert torch.equal(confined.scale, edit.scale) and confined.rank == 3 + 5
+    expected = protected.confine(edit.dense(w))
+    assert torch.allclose(confined.dense(w), expected, rtol=0, atol=1e-12 * float(expected.norm()))
+    assert float((confined.dense(w) @ U).abs().max()) <= 1e-12 * float(expected.norm())

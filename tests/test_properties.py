@@ -158,7 +158,7 @@ def test_directions_orthogonal_to_every_token_are_unchanged(preset):
         delta = prob.solver.solve(weight, prob.rhs(weight, mu, masks[-1] if prob.mask_sets else None), mu,
                                   alpha).dense()
     else:
-        delta = prob.edit("k", weight).dense()
+        delta = prob.edit("k", weight).dense(weight)
     assert delta.norm() > 1e-3
     assert (delta @ complement).norm() <= 1e-6 * delta.norm()
 

@@ -3,8 +3,10 @@ and the progress bar and identity of the run that computes it.
 
 A dense edit is a ("diff", (delta, extra)) patch; an edit kept as exact factors ``up @ down`` is a ``ScaPreLoRA``,
 ComfyUI's own "lora" weight adapter (comfy/weight_adapter/lora.py: ``W += strength * up @ down``, formed in float32
-when the weight is patched), carrying the run's EditInfo. Both are applied, stacked and removed by the model
-patcher exactly as before.
+when the weight is patched), carrying the run's EditInfo. Factors with a row scale s (ScaPre's Bures step) are a
+``ScaPreLoRA`` whose own ``calculate_weight`` adds ``strength * (diag(s) W + up @ down)``, W the weight as the
+patches before it leave it: the weight the edit read (``weights.EffectiveWeights``: the stored weight and the
+upstream patches). All are applied, stacked and removed by the model patcher exactly as before.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from comfy.weight_adapter.lora import LoRAAdapter
 
 from ...scapre_core.lowrank import Factors, as_dense
+from .weights import EffectiveWeights
 
 PATCH_TAG = "scapre"
 """Key in the extra dict of our ("diff", (delta, extra)) patches; survives ``model.clone()``."""
@@ -55,15 +58,28 @@ class EditInfo:
 
 class ScaPreLoRA(LoRAAdapter):
     """ComfyUI's "lora" adapter for an edit kept as exact factors (``weights = (up, down, alpha None, mid None,
-    dora None, reshape None)``: no rescaling), tagged with the ScaPre run it came from."""
+    dora None, reshape None)``: no rescaling), tagged with the ScaPre run it came from; with a row scale, its own
+    ``calculate_weight``."""
 
     def __init__(self, factors: Factors, info: EditInfo):
         super().__init__(set(), (factors.up, factors.down, None, None, None, None))
+        self.scale = factors.scale
         self.info = info
 
     @property
     def factors(self) -> Factors:
-        return Factors(self.weights[0], self.weights[1])
+        return Factors(self.weights[0], self.weights[1], self.scale)
+
+    def calculate_weight(self, weight, key, strength, strength_model, offset, function,
+                         intermediate_dtype=torch.float32, original_weight=None):
+        if self.scale is None:
+            return super().calculate_weight(weight, key, strength, strength_model, offset, function,
+                                            intermediate_dtype, original_weight)
+        edit = Factors(*(comfy.model_management.cast_to_device(t, weight.device, intermediate_dtype)
+                         for t in (self.weights[0], self.weights[1], self.scale)))
+        with torch.no_grad():  # the factors are inference tensors; the weight being patched may require grad
+            weight += function((strength * edit.dense(weight.to(intermediate_dtype))).type(weight.dtype))
+        return weight
 
 
 def _patch(edit: torch.Tensor | Factors, info: EditInfo):
@@ -95,7 +111,8 @@ def _tagged(value) -> tuple[torch.Tensor | Factors, EditInfo] | None:
 
 
 def _add(total: torch.Tensor | Factors | None, edit: torch.Tensor | Factors) -> torch.Tensor | Factors:
-    """The sum of two edits: factors stacked side by side while both are factors, else dense."""
+    """The sum of two edits (neither with a row scale): factors stacked side by side while both are factors, else
+    dense."""
     if total is None:
         return edit
     if isinstance(total, Factors) and isinstance(edit, Factors):
@@ -106,20 +123,35 @@ def _add(total: torch.Tensor | Factors | None, edit: torch.Tensor | Factors) -> 
 def scapre_edits(model, factors: bool = False) -> tuple[dict[str, torch.Tensor | Factors], list[EditInfo]]:
     """The sum of ``strength * delta`` over every ScaPre patch on ``model`` (upstream LoRAs and other patches
     excluded), dense (float32), and the EditInfo of each ScaPre run that contributed. With ``factors``, a key
-    whose ScaPre patches are all exact factors keeps them as factors (stacked side by side: their ranks add)."""
+    whose ScaPre patches are all exact factors without a row scale keeps them as factors (stacked side by side:
+    their ranks add); a row scale is formed against the weight under its patch."""
     total: dict[str, torch.Tensor | Factors] = {}
-    infos: list[EditInfo] = []
+    reader = None
     for key, patches in model.patches.items():
-        for strength, value, strength_model, offset, function in patches:
+        for index, (strength, value, strength_model, offset, function) in enumerate(patches):
             tagged = _tagged(value)
             if tagged is None:
                 continue
-            edit, info = tagged
-            edit = Factors(strength * edit.up.float(), edit.down.float()) if isinstance(edit, Factors) \
-                else strength * edit.float()
+            edit = tagged[0]
+            if isinstance(edit, Factors) and edit.scale is not None:
+                reader = reader or EffectiveWeights(model, [], torch.device("cpu"))
+                edit = strength * edit.to(torch.float32).dense(reader.under(key, index))
+            elif isinstance(edit, Factors):
+                edit = Factors(strength * edit.up.float(), edit.down.float())
+            else:
+                edit = strength * edit.float()
             total[key] = _add(total.get(key), edit)
-            if info not in infos:
-                infos.append(info)
     if not factors:
         total = {key: as_dense(edit) for key, edit in total.items()}
-    return total, infos
+    return total, scapre_infos(model)
+
+
+def scapre_infos(model) -> list[EditInfo]:
+    """The EditInfo of each ScaPre run whose patches ``model`` carries, in the order they were added."""
+    infos: list[EditInfo] = []
+    for patches in model.patches.values():
+        for _, value, *_ in patches:
+            tagged = _tagged(value)
+            if tagged is not None and tagged[1] not in infos:
+                infos.append(tagged[1])
+    return infos

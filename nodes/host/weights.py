@@ -112,6 +112,11 @@ class EffectiveWeights(Mapping):
         self._digests[key] = hashlib.sha256(data).hexdigest()
         return weight
 
+    def under(self, key: str, count: int) -> torch.Tensor:
+        """The weight of ``key`` with only its first ``count`` patches applied: what the patch after them edits."""
+        base, *patches = self._patches[key]
+        return EffectiveWeights(self._model, [key], self._device, {key: [base, *patches[:count]]})[key]
+
     def select(self, keys: list[str]) -> EffectiveWeights:
         """The same reader (and fingerprint) iterating over ``keys``."""
         view = EffectiveWeights(self._model, keys, self._device, self._patches)

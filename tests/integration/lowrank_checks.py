@@ -2,7 +2,8 @@
 
     VENV_PY tests/integration/lowrank_checks.py
 
-prints one JSON object of measurements (the pytest side asserts on them). On the tiny SD1.5 checkpoint a UCE edit
+prints one JSON object of measurements (the pytest side asserts on them): "factors" and "row_scale". On the tiny
+SD1.5 checkpoint a UCE edit
 is applied twice, as exact factors through ComfyUI's "lora" adapter (the node's low-rank patches) and as the
 same edit's dense "diff" patches, at two strengths and stacked; the effective weights and the sampled pixels are
 compared, and the exact-LoRA save's tensors are loaded back with the stock LoraLoaderModelOnly.
@@ -100,6 +101,7 @@ def lowrank_patches() -> dict:
     found, _ = host.patches.scapre_edits(low, factors=True)
     tensors, _ = save_edited.edit_tensors(found, save_edited.LORA_EXACT, torch.float32, 0.01, 256, None)
     folder = folder_paths.get_folder_paths("loras")[0]
+    Path(folder).mkdir(parents=True, exist_ok=True)  # a fresh host has none until a test writes there
     name = "lowrank_check_edit.safetensors"
     from safetensors.torch import save_file
     save_file(tensors, str(Path(folder) / name))
@@ -116,7 +118,65 @@ def lowrank_patches() -> dict:
     return out
 
 
+def row_scale_patches() -> dict:
+    """ScaPre's edit kept as ``diag(s) W + up @ down``: the same weights and pixels as its dense form, on the weight
+    as the patches before it leave it (here a plain upstream "diff" patch, as a LoRA loaded before ScaPre), and
+    found again for saving as that dense edit. The node's own edit on the tiny model is dense (its factors would
+    not pay); the factors here are the dense edit's own (``up @ down = D - diag(s) W0`` by SVD, s the relative
+    change of each row's norm), rank 32 as above."""
+    inprocess.init()
+    import comfy.model_management as mm
+    import nodes
+    import torch
+    host = inprocess.pack_host()
+    pack = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].__module__]
+    Factors = host.patches.Factors
+    model, clip, vae = nodes.CheckpointLoaderSimple().load_checkpoint(paths.TINY_SD15)[:3]
+    keys = host.families.edited_keys(model)
+    concepts = nodes.NODE_CLASS_MAPPINGS["ScaPreConceptList"].execute(CONCEPTS, "none").args[0]
+    config = pack.ScaPreConfig.preset("large_scale", seed=0, prior="off")
+    result, info, _ = pack.run(model, clip, concepts, config, torch.float32)
+    base = _effective(model, keys, mm)
+    g = torch.Generator().manual_seed(0)
+    upstream = {k: 0.01 * base[k].abs().max() * torch.randn(base[k].shape, generator=g) for k in keys}
+    under = {k: base[k] + upstream[k] for k in keys}
+    edits, dense = {}, {}
+    for key in keys:
+        delta = result.deltas[key].double()
+        scale = (base[key].double() + delta).norm(dim=1) / base[key].double().norm(dim=1) - 1
+        U, S, Vh = torch.linalg.svd(delta - scale[:, None] * base[key].double(), full_matrices=False)
+        edits[key] = Factors((U * S).float(), Vh.float(), scale.float())
+        dense[key] = edits[key].dense(base[key])
+    out = {"keys": len(keys), "report_rank_line": next(line for line in result.report.to_text().splitlines()
+                                                       if line.startswith("edit rank"))}
+    for strength in (1.0, 0.6):
+        low = host.patches.apply_edit(model, edits, strength, info)
+        full = host.patches.apply_edit(model, dense, strength, info)
+        wa, wb = _effective(low, keys, mm), _effective(full, keys, mm)
+        out[f"single_{strength}"] = max(float((wa[k] - wb[k]).abs().max() / base[k].abs().max()) for k in keys)
+    lora = model.clone()  # an upstream patch that is not ScaPre's
+    lora.add_patches({k: ("diff", (v,)) for k, v in upstream.items()}, 1.0)
+    low = host.patches.apply_edit(lora, edits, 0.6, info)
+    got = _effective(low, keys, mm)
+    out["over_upstream_vs_expected"] = max(
+        float((got[k] - (under[k] + 0.6 * edits[k].dense(under[k]))).abs().max() / base[k].abs().max()) for k in keys)
+    found, infos = host.patches.scapre_edits(low, factors=True)
+    out["found_again_dense"] = all(isinstance(e, torch.Tensor) for e in found.values()) and len(found) == len(keys)
+    out["found_again_vs_expected"] = max(float((found[k] - 0.6 * edits[k].dense(under[k])).abs().max()
+                                               / base[k].abs().max()) for k in keys)
+    out["found_again_edits"] = len(infos)
+    low = host.patches.apply_edit(model, edits, 1.0, info)
+    full = host.patches.apply_edit(model, dense, 1.0, info)
+    with torch.no_grad():
+        pix_low, pix_full = _pixels(nodes, low, clip, vae), _pixels(nodes, full, clip, vae)
+        pix_base = _pixels(nodes, model, clip, vae)
+    out["pixels_max_abs_low_vs_dense"] = float((pix_low - pix_full).abs().max())
+    out["pixels_max_abs_edit_vs_base"] = float((pix_low - pix_base).abs().max())
+    out["base_unchanged"] = max(float((v - base[k]).abs().max()) for k, v in _effective(model, keys, mm).items())
+    return out
+
+
 if __name__ == "__main__":
     with contextlib.redirect_stdout(sys.stderr):
-        result = lowrank_patches()
+        result = {"factors": lowrank_patches(), "row_scale": row_scale_patches()}
     print(json.dumps(result))
