@@ -1,7 +1,7 @@
 """Text geometry of the toy world's encoders: how alike are the states of related and unrelated prompts?
 
-    .cache/host/venv/bin/python -m bench.toy_geometry            # prints a markdown table (v2 beside v1)
-    TOY_WORLD=names .cache/host/venv/bin/python -m bench.toy_geometry [--json]   # v3 (issue 14)
+    .cache/host/venv/bin/python -m bench.toy_geometry [--json]   # v3, the default world (issue 14)
+    TOY_WORLD=shapes .cache/host/venv/bin/python -m bench.toy_geometry   # a markdown table, v2 beside v1
 
 v3 (the names world, toy/names.py with toy/wordclip.py's encoder): for every pair of the 275 names' canonical
 prompts ("an image of a golden retriever"), whether both are in the same look-alike group, in two different
@@ -9,7 +9,7 @@ groups, or not both grouped ("unrelated"), and the mean cosine (raw and centred)
 states; and the effective dimension of the last-word states: the participation ratio (sum of the centred
 covariance's eigenvalues)^2 / (sum of their squares), which must stay well above the benchmark's largest k.
 
-For every pair of the toy world's 288 canonical prompts ("a striped red circle", ...), the number of
+v2 (TOY_WORLD=shapes): for every pair of the toy world's 288 canonical prompts ("a striped red circle", ...), the number of
 attributes they share (colour, shape, style: 0, 1 or 2) and the cosine of their states at three positions:
 the last word token, the end token, and a padding position (position 40, padding in every prompt). "raw" is
 the plain cosine; "centred" subtracts, per position kind, the mean state over the 288 prompts first. Reported:
@@ -115,7 +115,7 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="v3: print the figures as JSON")
     a = ap.parse_args(argv)
     env.import_comfy()
-    if env.WORLD == "names":
+    if env.WORLD is env.NAMES:
         geo = names_geometry()
         if a.json:
             print(json.dumps(geo))

@@ -10,8 +10,8 @@ Steps, each skipped when its stamp says it is already done, so a second run take
   4. models  : tiny random checkpoints in base/models/checkpoints, an SD3 diffusion model with a CLIP-L text
                encoder and a TAESD3 VAE (and the three as one SD3 checkpoint), and a HunyuanVideo diffusion
                model (a family the pack refuses), all made by harness/tiny_models.py.
-  5. toy     : toy_shapes.safetensors in base/models/checkpoints, the demo's model: the toy world's committed,
-               trained weights (toy/weights) with its seeded CLIP, assembled by toy/assemble.py (issue 5).
+  5. toy     : toy_names.safetensors in base/models/checkpoints, the demo's model: the toy world v3's committed,
+               trained weights (toy/weights/names) with its rule-built CLIP, assembled by toy/assemble.py (issue 14).
   6. chromium: Debian's chromium + chromium-driver (apt-get, as root) for the headless-browser tests of the
                real frontend (harness/browser.py); skipped when /usr/bin/chromium and /usr/bin/chromedriver exist.
   7. frontend: the newest frontend, `pip download --no-deps comfyui-frontend-package==1.58.1` (checked by
@@ -181,9 +181,10 @@ def ensure_models():
 
 
 def ensure_toy():
-    """Assemble the toy world's checkpoint from the committed weights when missing or out of date."""
+    """Assemble the toy world v3's checkpoint (paths.TOY) from the committed weights when missing or out of date."""
     from toy.assemble import ensure_toy_checkpoint
-    return ensure_toy_checkpoint(paths.CHECKPOINTS)
+    from toy.env import NAMES
+    return ensure_toy_checkpoint(paths.CHECKPOINTS, NAMES)
 
 
 def ensure_chromium():

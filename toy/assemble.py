@@ -1,6 +1,7 @@
-"""Assemble toy_shapes.safetensors: the trained UNet + the rule-built CLIP-L + the trained TAESD, as an SD1.5 checkpoint.
+"""Assemble the toy checkpoint: the trained UNet + the rule-built CLIP-L + the trained TAESD, as an SD1.5 checkpoint.
 
-    .cache/host/venv/bin/python -m toy.assemble --out-dir .cache/host/base/models/checkpoints
+    .cache/host/venv/bin/python -m toy.assemble --out-dir .cache/host/base/models/checkpoints   # toy_names
+    TOY_WORLD=shapes .cache/host/venv/bin/python -m toy.assemble --out-dir ...                  # v2's toy_shapes
 
 Key names come from ComfyUI's SD15 model config (``process_*_state_dict_for_saving``), the CLIP tensors from
 toy/clip.py's rule (sha256-checked), the UNet's pass-through branches (toy/models.py ``is_dead``, not committed)
@@ -29,27 +30,26 @@ from pathlib import Path
 
 from harness import paths
 
-from .env import CHECKPOINT, REPO, TAESD, WEIGHTS
+from .env import REPO, TAESD, WORLD, World
 
-CHECKPOINT_NAME = CHECKPOINT
-INPUTS = (WEIGHTS / "unet.safetensors", TAESD, WEIGHTS / "build.json")
+CHECKPOINT_NAME = WORLD.checkpoint
 STAMP_SUFFIX = ".stamp"
 SCALE_FACTOR = 0.18215
 
 
-def _fingerprint() -> str:
+def _fingerprint(world: World) -> str:
     h = hashlib.sha256()
-    for path in INPUTS:
+    for path in (world.weights / "unet.safetensors", TAESD, world.weights / "build.json"):
         h.update(path.name.encode() + b"\0")
         h.update(path.read_bytes() if path.name != "build.json" else json.dumps(
-            _latent_stats(), sort_keys=True).encode())
+            _latent_stats(world), sort_keys=True).encode())
     for module in ("assemble.py", "clip.py", "models.py", "world.py", "names.py", "wordclip.py"):
         h.update((REPO / "toy" / module).read_bytes())
     return h.hexdigest()
 
 
-def _latent_stats() -> dict:
-    stage = json.loads((WEIGHTS / "build.json").read_text())["stages"]["taesd"]
+def _latent_stats(world: World = WORLD) -> dict:
+    stage = json.loads((world.weights / "build.json").read_text())["stages"]["taesd"]
     return {"latent_mean": stage["latent_mean"], "latent_std": stage["latent_std"]}
 
 
@@ -71,7 +71,7 @@ def assemble(out: Path) -> dict:
 
     t0 = time.perf_counter()
     config = comfy.model_detection.model_config_from_unet_config({**COMMON_UNET, **models.UNET})
-    unet = models.complete_unet_state(load_file(str(WEIGHTS / "unet.safetensors")))
+    unet = models.complete_unet_state(load_file(str(WORLD.weights / "unet.safetensors")))
     vae = load_file(str(TAESD))
     scale, shift = vae_scale_shift()
     vae["vae_scale"] = torch.tensor(scale)
@@ -89,21 +89,22 @@ def assemble(out: Path) -> dict:
             "vae_shift": shift, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def ensure_toy_checkpoint(checkpoints_dir) -> str:
-    """Make ``checkpoints_dir/toy_shapes.safetensors`` from the committed weights unless it is up to date.
+def ensure_toy_checkpoint(checkpoints_dir, world: World = WORLD) -> str:
+    """Make ``checkpoints_dir/<world.checkpoint>`` from the committed weights unless it is up to date (``world``:
+    the selected one, v3's toy_names.safetensors unless TOY_WORLD says otherwise).
 
     Standard library only (runs under harness/install.py's python3); the assembly itself runs in the host
     venv. Returns what it did.
     """
     folder = Path(checkpoints_dir)
-    out = folder / CHECKPOINT_NAME
-    stamp = folder / (CHECKPOINT_NAME + STAMP_SUFFIX)
-    want = _fingerprint()
+    out = folder / world.checkpoint
+    stamp = folder / (world.checkpoint + STAMP_SUFFIX)
+    want = _fingerprint(world)
     if out.is_file() and stamp.is_file() and stamp.read_text() == want:
         return "up to date"
     stamp.unlink(missing_ok=True)
     subprocess.run([str(paths.VENV_PY), "-m", "toy.assemble", "--out-dir", str(folder)], check=True, cwd=str(REPO),
-                   env=paths.repo_env())
+                   env=dict(paths.repo_env(), TOY_WORLD=world.name))
     stamp.write_text(want)
     return f"assembled {out}"
 

@@ -1,10 +1,12 @@
 """Build the toy world from scratch: seeded, resumable, CPU only.
 
     .cache/host/venv/bin/python -m toy.build                 # every stage not done yet (hours on 2 cores)
+    TOY_WORLD=shapes .cache/host/venv/bin/python -m toy.build   # v2, the first stage of v3's lineage
     .cache/host/venv/bin/python -m toy.build --from unet     # redo the UNet (and what follows)
     nice -n 10 .cache/host/venv/bin/python -m toy.build > .cache/toy/build.log 2>&1 &   # in the background
 
-Stages (each records its wall and process-CPU seconds in toy/weights/build.json):
+Stages (each records its wall and process-CPU seconds in the world's build.json: v3 toy/weights/names, v2
+toy/weights; the cache is v3's .cache/toy/names, v2's .cache/toy):
   clip     build the rule-based CLIP-L (toy/clip.py), check its sha256, encode every training prompt and the
            empty prompt with ComfyUI's CLIP (cached in .cache/toy/conds.pt)
   render   render per_concept images of every concept (seeded)                    -> .cache/toy/renders.npz
@@ -13,11 +15,11 @@ Stages (each records its wall and process-CPU seconds in toy/weights/build.json)
   latents  encode the renders with the fp16-rounded encoder                       -> .cache/toy/latents.pt
   unet     train the UNet (EMA), monitoring oracle accuracy of EMA samples         -> toy/weights/unet.safetensors
            (v3: from v2's trained UNet, which draws every visual already)           -> toy/weights/names/...
-  check    assemble the host's toy_shapes.safetensors, load it through ComfyUI and measure the base model's
+  check    assemble the host's toy_names.safetensors (v2: toy_shapes), load it through ComfyUI, measure the model's
            oracle accuracy on its own prompts with the eval sampler (toy.generate.SAMPLER)
 
-Resumable: a stage that is done (toy/weights/build.json says so and its file exists) is skipped; the training
-stages checkpoint under .cache/toy every 5 minutes and resume from there. The UNet also writes its EMA weights and
+Resumable: a stage that is done (the build.json says so and its file exists) is skipped; the training
+stages checkpoint under the cache every 5 minutes and resume from there. The UNet also writes its EMA weights and
 their record (build.json's "unet_partial") at every monitor, and warm-starts from them when the cache is gone.
 Pausing the process (SIGSTOP/SIGCONT) is harmless. Training length is in steps, not time, so a paused or slower run gives the same weights.
 """
@@ -40,17 +42,15 @@ PARAMS = {
     "render": {"per_concept": 96, "seed": 7},
     "oracle": {"steps": 400, "batch": 96},
     "taesd": {"steps": 3000, "batch": 16, "crop": 32, "lr": 1e-3, "latent_noise": 0.05},
-    "unet": ({"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.998, "monitor_every": 500, "bf16": False,
-              "init": "toy/weights/unet.safetensors", "stop": {"names_joint": 0.93, "artists_joint": 0.9}}
-             if env.WORLD == "names" else
-             {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000, "bf16": True,
-              "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}}),
+    "unet": {"names": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.998, "monitor_every": 500, "bf16": False,
+                       "init": "toy/weights/unet.safetensors", "stop": {"names_joint": 0.93, "artists_joint": 0.9}},
+             "shapes": {"steps": 12000, "batch": 32, "lr": 4e-4, "ema_decay": 0.999, "monitor_every": 1000,
+                        "bf16": True, "stop": {"shape": 0.94, "colour": 0.97, "style": 0.94}}}[env.WORLD.name],
     "check": {"samples_per_prompt": 4},
 }
-BUILD_JSON = env.WEIGHTS / "build.json"
-FILES = {"render": env.CACHE / "renders.npz", "oracle": env.ORACLE, "taesd": env.TAESD,
-         "latents": env.CACHE / "latents.pt",
-         "unet": env.WEIGHTS / "unet.safetensors"}
+BUILD_JSON = env.WORLD.weights / "build.json"
+FILES = {"render": env.WORLD.cache / "renders.npz", "oracle": env.ORACLE, "taesd": env.TAESD,
+         "latents": env.WORLD.cache / "latents.pt", "unet": env.WORLD.weights / "unet.safetensors"}
 MONITOR_ARTIST_PROMPTS = 64
 
 
@@ -59,7 +59,7 @@ def read_build() -> dict:
 
 
 def write_build(build: dict) -> None:
-    env.WEIGHTS.mkdir(parents=True, exist_ok=True)
+    env.WORLD.weights.mkdir(parents=True, exist_ok=True)
     tmp = BUILD_JSON.with_suffix(".partial")
     tmp.write_text(json.dumps(build, indent=1) + "\n")
     os.replace(tmp, BUILD_JSON)
@@ -69,7 +69,7 @@ def world_conds():
     """(states of every training prompt [P, 77, 768] float16, the captions of every visual (v2: a table
     [concepts, 6]; v3: a ``train.PairCaptions``), the empty prompt's states [77, 768])."""
     from . import clip
-    if env.WORLD == "names":
+    if env.WORLD is env.NAMES:
         from . import names
         from .train import PairCaptions
         pairs = names.training_pairs()
@@ -86,7 +86,7 @@ def world_conds():
 def monitor_prompts() -> tuple[list[str], list[int]]:
     """(prompts, the visual each must draw) that the UNet's monitor samples: v2 every concept's canonical prompt;
     v3 every name's canonical prompt and MONITOR_ARTIST_PROMPTS seeded "<name> by <artist>" prompts."""
-    if env.WORLD != "names":
+    if env.WORLD is env.SHAPES:
         return list(world.PROMPTS), list(range(len(world.CONCEPTS)))
     import random
     from . import names
@@ -132,7 +132,7 @@ def make_monitor(build: dict, samples: int = 1):
         imgs = generate.images(net, ms, decode, conds[rows], uncond, seeds)
         scores = generate.score(oracle, imgs)
         acc = generate.accuracy(scores, concepts)
-        if env.WORLD == "names":  # the names and the artist prompts apart
+        if env.WORLD is env.NAMES:  # the names and the artist prompts apart
             named = [k for k, j in enumerate(rows) if j < len(prompts) - MONITOR_ARTIST_PROMPTS]
             artist = [k for k, j in enumerate(rows) if j >= len(prompts) - MONITOR_ARTIST_PROMPTS]
             acc = {"names_" + k: v for k, v in generate.accuracy(scores.subset(named),
@@ -141,8 +141,8 @@ def make_monitor(build: dict, samples: int = 1):
                                                                    [concepts[k] for k in artist]).items()}
         from PIL import Image
         grid = world.grid((imgs[::samples].permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8"), 24)
-        (env.CACHE / "progress").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid).save(env.CACHE / "progress" / f"unet_{step:06d}.png")
+        (env.WORLD.cache / "progress").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid).save(env.WORLD.cache / "progress" / f"unet_{step:06d}.png")
         return {k: round(v, 4) for k, v in acc.items()} | {"seconds": round(time.perf_counter() - t0, 1)}
 
     return monitor
@@ -151,7 +151,7 @@ def make_monitor(build: dict, samples: int = 1):
 def run_stage(name: str, build: dict) -> dict:
     from . import train
     p = PARAMS.get(name, {})
-    work = env.CACHE
+    work = env.WORLD.cache
     work.mkdir(parents=True, exist_ok=True)
     if name == "clip":
         from . import clip
@@ -167,8 +167,8 @@ def run_stage(name: str, build: dict) -> dict:
         np.savez(tmp, images=images, labels=labels)
         os.replace(tmp, FILES["render"])
         return {**p, "count": len(images), "wall_s": round(clock.wall, 1), "cpu_s": round(clock.cpu, 1)}
-    if env.WORLD == "names" and name in ("oracle", "taesd"):  # v3 draws v2's visuals: v2's networks as they are
-        v2 = json.loads((env.ORACLE.parent / "build.json").read_text())["stages"][name]
+    if env.WORLD.parent and name in ("oracle", "taesd"):  # v3 draws v2's visuals: v2's networks as they are
+        v2 = json.loads((env.WORLDS[env.WORLD.parent].weights / "build.json").read_text())["stages"][name]
         return {**v2, "reused": f"v2's toy/weights/{FILES[name].name}", "v2_wall_s": v2["wall_s"],
                 "v2_cpu_s": v2["cpu_s"], "wall_s": 0.0, "cpu_s": 0.0}
     if name == "oracle":
@@ -202,8 +202,8 @@ def run_stage(name: str, build: dict) -> dict:
         build.pop("unet_partial", None)
         return result
     if name == "check":
-        from .check import base_accuracy, names_accuracy
-        return (names_accuracy if env.WORLD == "names" else base_accuracy)(p["samples_per_prompt"])
+        from . import check
+        return getattr(check, env.WORLD.check)(p["samples_per_prompt"])
     raise ValueError(name)
 
 

@@ -2,7 +2,8 @@
 
     .cache/host/venv/bin/python -m toy.check [--samples 4] [--fp32 1]
 
-Targets (issue 8): shape, colour and style accuracy each >= 90 % with the evaluation's sampler settings
+v3 (the default world, ``names_accuracy``): issue 14's target, joint >= 90 % on the canonical prompts and on
+"<name> by <artist>". v2 (TOY_WORLD=shapes, ``base_accuracy``), targets of issue 8: shape, colour and style accuracy each >= 90 % with the evaluation's sampler settings
 (toy.generate.SAMPLER), on the canonical prompt of every concept; the other two phrasings are measured too.
 Also reports how often bfloat16 sampling (used by the evaluation for speed) and float32 sampling (what
 ComfyUI runs on a CPU) give the same oracle verdict for the same seed.
@@ -23,7 +24,7 @@ from .train import Clock
 def base_accuracy(samples_per_prompt: int = 4, compare_fp32: int = 1, other_phrasings: int = 1) -> dict:
     from .runtime import load
     clock = Clock()
-    toy = load()  # the host's toy_shapes.safetensors, reassembled first when the weights changed
+    toy = load()  # the host's toy_shapes.safetensors (TOY_WORLD=shapes), reassembled when the weights changed
     concepts = [j for j in range(len(world.CONCEPTS)) for _ in range(samples_per_prompt)]
     seeds = [s for j in range(len(world.CONCEPTS)) for s in generate.seeds_for(j, samples_per_prompt)]
     prompts = [world.PROMPTS[j] for j in concepts]
@@ -59,7 +60,7 @@ def base_accuracy(samples_per_prompt: int = 4, compare_fp32: int = 1, other_phra
     from PIL import Image
     first = imgs[::samples_per_prompt].permute(0, 2, 3, 1).numpy()
     Image.fromarray(world.grid((first * 255).round().astype("uint8"), 4 * len(world.COLOURS))).save(
-        env.CACHE / "base_samples.png")
+        env.WORLD.cache / "base_samples.png")
     result["wall_s"], result["cpu_s"] = round(clock.wall, 1), round(clock.cpu, 1)
     return result
 
@@ -106,7 +107,8 @@ def names_accuracy(samples_per_prompt: int = 4, compare_fp32: int = 1) -> dict:
         if key == "canonical":
             first = imgs[::samples_per_prompt].permute(0, 2, 3, 1).numpy()
             from PIL import Image
-            Image.fromarray(world.grid((first * 255).round().astype("uint8"), 25)).save(env.CACHE / "base_samples.png")
+            Image.fromarray(world.grid((first * 255).round().astype("uint8"), 25)).save(
+                env.WORLD.cache / "base_samples.png")
             if compare_fp32 and generate.EVAL_BF16:  # (v3 samples in float32 already)
                 sub = [i for i in range(len(rows)) if i % samples_per_prompt < compare_fp32]
                 result["fp32_check"] = fp32_check(toy, [prompts[i] for i in sub], [seeds[i] for i in sub],
@@ -124,8 +126,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     env.import_comfy()
     torch.set_num_threads(env.threads())
-    check = names_accuracy if env.WORLD == "names" else base_accuracy
-    print(json.dumps(check(a.samples, a.fp32), indent=1))
+    print(json.dumps(globals()[env.WORLD.check](a.samples, a.fp32), indent=1))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The toy world's text encoder (v2): a CLIP-L whose weights are set by rule from a seed, never trained or committed.
+"""The text encoder of toy world v2 (v3's, toy/wordclip.py, is built on it): a CLIP-L set by rule from a seed.
 
 ComfyUI loads it as the SD1.5 CLIP (the fixed CLIP-L of comfy/sd1_clip_config.json: 12 layers, 768 wide,
 vocabulary 49408) and tokenises with its own tokenizer; ``python -m toy.clip`` rebuilds it and checks it
@@ -37,10 +37,8 @@ import time
 from . import env, world
 
 SEED = 0
-SHA256 = {"shapes": "0a293ff68f7a95ba86113741160c3ae0962bbf1f7eac7204a68c9d9b6c34ab82",
-          "names": "4572b2325e95aca0e0abb5d84a6258b5358daeb5862b96194c63e5935833988e"}
-"""The encoder each world's weights were trained with (v2's rule here, v3's in toy/wordclip.py)."""
-CLIP_SHA256 = SHA256[env.WORLD]
+CLIP_SHA256 = env.WORLD.clip_sha256
+"""The encoder the selected world's weights were trained with (v2's rule here, v3's in toy/wordclip.py)."""
 CLIP_PREFIX = "cond_stage_model.transformer."
 CONTEXT = 77
 WIDTH, VOCAB, LAYERS, MLP = 768, 49408, 12, 3072
@@ -81,7 +79,7 @@ def word_pieces(tokenizer, word: str) -> list[int]:
     return [t for t, _ in chunk if t not in (START, END)]
 
 
-def _build() -> dict:
+def build() -> dict:
     """v2's encoder tensors (text_model.* keys, float16)."""
     import torch
     tok = tokenizer()
@@ -165,15 +163,12 @@ def clip_state_dict(verify: bool = True) -> dict:
     """The encoder's checkpoint tensors (keys ``cond_stage_model.transformer.text_model.*``), checked."""
     global _state
     if _state is None:
-        if env.WORLD == "names":
-            from .wordclip import build
-        else:
-            build = _build
-        _state = {CLIP_PREFIX + k: v for k, v in build().items()}
+        import importlib
+        _state = {CLIP_PREFIX + k: v for k, v in importlib.import_module(env.WORLD.encoder).build().items()}
     digest = clip_digest(_state)
     if verify and digest != CLIP_SHA256:
         raise ClipChecksumError(
-            f"the rule-built toy CLIP of world {env.WORLD!r} has sha256 {digest}, not the {CLIP_SHA256} the "
+            f"the rule-built toy CLIP of world {env.WORLD.name!r} has sha256 {digest}, not the {CLIP_SHA256} the "
             "toy world was trained with: a torch or tokenizer change altered it, so the committed toy weights do "
             "not match. Pin the versions of harness/constraints.txt, or rebuild the world with "
             "`python -m toy.build --from clip` and update CLIP_SHA256.")
@@ -223,7 +218,7 @@ def encode_with_comfy(prompts: list[str], batch_size: int = 32, clip=None):
     return torch.cat(hidden), torch.tensor([n for _, n in tok])
 
 
-_COND_FILE = env.CACHE / "conds.pt"
+_COND_FILE = env.WORLD.cache / "conds.pt"
 _conds: dict | None = None
 
 
@@ -249,7 +244,7 @@ def encode(prompts: list[str]):
         hidden, n = encode_with_comfy(missing)
         for p, h, k in zip(missing, hidden, n.tolist()):
             cache[p] = (h.clone(), k)
-        env.CACHE.mkdir(parents=True, exist_ok=True)
+        env.WORLD.cache.mkdir(parents=True, exist_ok=True)
         tmp = _COND_FILE.with_suffix(".partial")
         torch.save({"clip_sha256": CLIP_SHA256, "prompts": cache}, tmp)
         os.replace(tmp, _COND_FILE)

@@ -12,7 +12,7 @@ from .sampler import prepare_noise, sample
 # The sampler settings of every toy measurement (and of the README demo in ComfyUI):
 # KSampler sampler_name "euler", scheduler "normal", steps 10, cfg 5.0, negative prompt "" (empty), 64 x 64.
 SAMPLER = {"sampler": "euler", "scheduler": "normal", "steps": 10, "cfg": 5.0}
-EVAL_BF16 = env.WORLD == "shapes"
+EVAL_BF16 = env.WORLD.eval_bf16
 """Whether the measurements sample under bfloat16 autocast: v2's were (kept so its published figures reproduce);
 v3 samples in float32, ComfyUI's own arithmetic, and 3.7x faster on a CPU without native bfloat16 (the 2-core EPYC
 of docs/BENCHMARKS.md: 3.2 s against 11.8 s per UNet pass over 128 images)."""

@@ -1,8 +1,8 @@
 """The assembled toy checkpoint loaded through ComfyUI, ready to sample, edit and score (host venv only).
 
     from toy.runtime import load
-    toy = load()                         # the host's toy_shapes.safetensors (assembled if out of date)
-    imgs = toy.images(["a red circle"] * 4, seeds=[0, 1, 2, 3])
+    toy = load()                         # the host's toy_names.safetensors (assembled if out of date)
+    imgs = toy.images(["an image of a tiger"] * 4, seeds=[0, 1, 2, 3])
     with toy.edited(result.deltas):      # scapre_core.unlearn(toy.kv_weights(), toy.encode, ...).deltas
         imgs = toy.images(...)
 
