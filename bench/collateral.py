@@ -1,7 +1,7 @@
 """Collateral, Informax saturation and + line overlaps of every recipe on real-size CLIPs and on the toy world (issue 15).
 
     .cache/host/venv/bin/python -m bench.collateral --tiny sd15 sdxl   # the harness's tiny checkpoints
-    .cache/host/venv/bin/python -m bench.collateral --toy              # toy world v2
+    TOY_WORLD=shapes .cache/host/venv/bin/python -m bench.collateral --toy   # toy world v2
 
 ``--tiny``: the harness's tiny SD1.5 (CLIP-L) and SDXL (CLIP-L + CLIP-G) checkpoints, loaded by ComfyUI's
 CheckpointLoaderSimple and edited through the node pack's own plan (glue.edit_plan: its CLIP encoder and the
@@ -12,8 +12,8 @@ Imagenette-10 and ImageNet-Diversi50 (blank anchors, no + lines), and ImageNet-C
 + lines). Every recipe of the pack (CONFIG_PRESETS) as it is.
 
 ``--toy``: toy world v2 (toy/; its trained UNet's 12 cross-attention weights and its rule-built CLIP): uce's
-calibration edits of bench/toy_eval.py (the same seeded draws of k = 1, 10, 50 canonical concept prompts), whose
-images were scored in docs/toy_eval.md, and every recipe on the k = 1 draws; collateral over the 1,000 general
+calibration edits of bench/shapes_eval.py (the same seeded draws of k = 1, 10, 50 canonical concept prompts), whose
+images were scored in docs/shapes_eval.md, and every recipe on the k = 1 draws; collateral over the 1,000 general
 prompts and over the world's own 288 canonical prompts (each concept's "a striped red circle").
 
 Each row: the mean over the concept set of the erased concepts' last-token change, the + lines' largest change,
@@ -117,15 +117,16 @@ def tiny(names: list[str]) -> list[dict]:
 
 
 def toy() -> list[dict]:
-    from bench.toy_eval import draw
+    from bench.shapes_eval import draw, require_shapes
     from toy import world
     from toy.runtime import load
+    require_shapes("bench.collateral --toy")
     t = load()
     weights = t.kv_weights()
     general = cached_prior("toy_general", t.encode)
     own = cached_prior("toy_world", t.encode, world.PROMPTS, f"the world's {len(world.PROMPTS)} canonical prompts")
     rows = []
-    draws = {1: 8, 10: 3, 50: 2}  # bench/toy_eval.CALIBRATION_DRAWS, seed 500 (its calibration)
+    draws = {1: 8, 10: 3, 50: 2}  # bench/shapes_eval.CALIBRATION_DRAWS, seed 500 (its calibration)
     for recipe, config in CONFIG_PRESETS.items():
         for k, count in draws.items():
             if recipe != "uce" and k > 1:

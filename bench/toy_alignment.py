@@ -1,10 +1,10 @@
-"""Probe on the toy world v2, outside bench.toy_eval's protocol: does UCE's damage come from the padding positions?
+"""Probe on the toy world v2, outside bench.shapes_eval's protocol: does UCE's damage come from the padding positions?
 
-    .cache/host/venv/bin/python -m bench.toy_alignment
+    TOY_WORLD=shapes .cache/host/venv/bin/python -m bench.toy_alignment
 
 UCE as released ("released" alignment: last word, end token, padding) against UCE aligned on the concept's words
 and end token only ("span") and with the padding ("span+pads"), on the calibration's first draws (k = 1, draws 0
-and 1; k = 10, draw 0) with bench.toy_eval's seeds: 8 images of the erased concepts and 24 of random other
+and 1; k = 10, draw 0) with bench.shapes_eval's seeds: 8 images of the erased concepts and 24 of random other
 concepts per edit. Prints one JSON line per edit: residual ("erased"), other concepts after ("kept") and before
 ("base_kept").
 """
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import toy_eval as T  # noqa: E402
+from bench import shapes_eval as T  # noqa: E402
 from scapre_core import ScaPreConfig  # noqa: E402
 from toy import world  # noqa: E402
 
@@ -29,6 +29,7 @@ SEED = 500  # the calibration's draws
 
 
 def main() -> None:
+    T.require_shapes("bench.toy_alignment")
     from toy.runtime import load
     toy = load()
     base = T.Base(toy)

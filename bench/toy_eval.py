@@ -1,51 +1,59 @@
-"""Ground-truth benchmark on the toy world v2: does an edit forget the target, and only the target? (issue 8)
+"""Ground truth on the toy world v3 (names): does an edit forget the names it lists, and only those? (issue 14)
 
-    .cache/host/venv/bin/python -m bench.toy_eval                 # everything; writes docs/toy_eval.md and .png
+    .cache/host/venv/bin/python -m bench.toy_eval                  # everything (about an hour on 2 cores)
     .cache/host/venv/bin/python -m bench.toy_eval --only calibration
-    .cache/host/venv/bin/python -m bench.toy_eval --smoke         # the test suite's fast check (JSON)
+    .cache/host/venv/bin/python -m bench.toy_eval --smoke          # the test suite's fast check (JSON)
 
-Ground truth: the toy SD1.5 checkpoint (toy/: 12 shapes in look-alike triples x 6 colours x 4 styles, the
-rule-built CLIP of toy/clip.py, six cross-attentions at widths 320 and 640) and its oracle (shape, colour,
-style). Edits are computed by scapre_core.unlearn on the UNet's 12 cross-attention to_k / to_v weights with
-ComfyUI's CLIP, sampled with toy.sampler (ComfyUI's euler / normal / CFG 5, 10 steps, 64 x 64, bfloat16
-autocast) and scored by the oracle.
+The toy benchmark: v3 is the default toy world (toy/env.py); v2's is bench/shapes_eval.py (TOY_WORLD=shapes).
+Writes docs/toy_eval.md, docs/toy_eval.png and .cache/toy/names/toy_eval.json. Ground truth: the toy SD1.5
+checkpoint of the names world (toy/names.py: 275 names, nine look-alike groups, four artists; the encoder of
+toy/wordclip.py; six cross-attentions at widths 320 and 640) and v2's oracle (shape, colour, style). Edits:
+scapre_core.unlearn on the UNet's 12 to_k / to_v weights with ComfyUI's CLIP; samples: toy.sampler (ComfyUI's
+euler / normal / CFG 5, 10 steps, 64 x 64, float32 as ComfyUI computes on a CPU: v2's bfloat16 autocast is 3.7x
+slower on this machine's CPU, which has no native bfloat16; changed before the first run); verdicts: the oracle.
 
-PROTOCOL (fixed before the first run on v2; the numbers below are parameters, not results)
-* A concept is a (colour, shape, style) triple; its prompt is the canonical phrasing "a striped red circle".
-  An image *shows* a concept when the oracle finds its shape, colour and style (joint accuracy).
-* Images: sample s of a prompt uses noise seed toy.generate.seeds_for(concept, SAMPLES)[s] for every method
-  and for the unedited model (common random numbers); every "drop" compares a method with the unedited model
-  on the same (prompt, seed) pairs.
-* Methods: every recipe in the pack (scapre_core.CONFIG_PRESETS), each as released (concepts only, blank
-  anchor) and "+lines": the same recipe with the erased concepts' neighbours listed as preserve lines, i.e.
-  for each erased (c, s, y) the non-erased prompts (c', s, y) of the other colours, (c, s', y) of its two
-  look-alike shapes and (c, s, y') of the other styles (what a careful user would list).
-* Calibration (UCE exactly as released: recipe "uce", blank anchor, no + lines), against UCE's published
-  behaviour on real SD1.4 (one Imagenette object: erased accuracy 7.8 %, the others drop 6.7 points; collapse
-  on ImageNet-Diversi50; Confuse5 preserve 5.6 %):
-    (a) erasing 1 concept: residual <= 15 % AND the other concepts within 10 points of the unedited model
-        (CALIBRATION_DRAWS[1] draws; "others" = random non-erased concepts);
-    (b) 10 at once: residual <= 15 %; the drop is reported;
-    (c) 50 at once: reported;
-    (d) look-alikes (same colour and style, another shape of the erased shape's triple) must lose much more
-        than unrelated concepts: at k = 1 than concepts with no attribute in common with the erased one, at
-        k = 10 than random non-erased concepts; passing when the look-alike drop is at least twice the other
-        drop and at least 10 points, at both k.
-  No ScaPre result is reported as a finding unless (a) passes.
-* k-curves: k = 1, 5, 10, 25, 50, 100 random concepts (DRAWS seeded draws each), per edit PER_EDIT images of
-  erased prompts, of random non-erased prompts ("kept") and of non-erased look-alikes. Acceptable at k:
-  residual <= 15 % and kept within 10 points of the unedited model (the calibration's thresholds). Max k:
-  the largest k that is acceptable together with every smaller k. Ratio to UCE: max k / max k of "uce" (same
-  variant), beside the paper's x5.
-* Confuse5-style: erase two shapes of every look-alike triple (circle, ring; square, diamond; triangle,
-  pentagon; star, cross) as the object prompts "a circle", ... and keep the third (oval, rectangle, hexagon,
-  asterisk; "+lines" lists them). Unlearn: shape accuracy on prompts of erased shapes (any colour and style);
-  preserve: shape accuracy on prompts of kept shapes; overall: harmonic mean of (100 - unlearn) and preserve.
-* Style erasure: erase the style "striped" (the concept line "striped") for every shape and colour, keep the
-  other styles ("+lines" lists "filled", "outlined", "dotted"). Style residual: style accuracy on striped
-  prompts; content kept: shape-and-colour accuracy on them; others kept: joint accuracy on other styles.
-* Phrasings not listed: for the k = 10 edits (draw 0), the residual of the erased concepts in the two other
-  phrasings ("a red circle, striped", "a circle in red, striped"), beside the listed phrasing's.
+PROTOCOL (fixed in this docstring before the first run on v3; the numbers are parameters, not results)
+* A name is listed as a user types it ("tiger"), one line each; expansion off unless a row says "auto" (the
+  Concept List's expansion, scapre_core/expand.py). An image of a name *shows* it when the oracle finds the
+  shape, colour and style of the name's visual (joint accuracy); "<name> by <artist>" shows the name's shape and
+  colour in the artist's style. Rates are measured on the canonical phrasing "an image of a tiger" unless said.
+* Images: sample s of a prompt uses noise seed ``names.seed_of(prompt, s)`` for every method and for the unedited model
+  (common random numbers); every drop compares with the unedited model on the same (prompt, seed) pairs.
+* Methods: every recipe of the pack (scapre_core.CONFIG_PRESETS) as released (blank anchor); "+lines": the same
+  with the erased names' look-alikes as preserve lines; "+prior": with the pack's general preserve prior, for the
+  recipes whose own prior is off. Look-alikes of a name: the other members of its group; for a name in no group,
+  the NEAREST names whose canonical last-token states are closest (centred cosine), i.e. what the edit most
+  likely moves. Look-alikes that are themselves erased are left out.
+* Calibration, recipe "uce" exactly as released (blank anchor, no + lines), against UCE's published behaviour:
+    (a) k = 1 name (6 draws over all names): residual <= 15 % AND the non-erased names outside its group within
+        10 points of the unedited model (published, SD1.4 objects: erased 7.8 %, preservation drop 6.7 points);
+    (b) k = 10 names in no group (3 draws; pairwise unrelated: no two share a word): residual <= 15 % AND the
+        other names in no group keep >= 75 % of their unedited accuracy (published: residual 8.5 %, quality
+        degraded, not collapsed: CLIP 29.45 vs 31.43);
+    (c) k = 50 names (3 draws over all names): the non-erased names outside the erased names' groups at least
+        15 points below (b)'s unrelated names (published: UCE collapses, CLIP 22.2);
+    (d) Confuse5-like (3 draws): 5 of the 9 groups, 2 random members of each erased, the rest of those groups
+        kept (not listed): the kept look-alikes' accuracy <= 40 % (published 5.6 %) AND names of the other groups
+        and of no group keep >= 75 % of their unedited accuracy.
+  Images per edit: 8 erased, 24 of each measured set. No ranking is reported unless (a)-(d) pass.
+* k-curves: k = 1, 5, 10, 25, 50, 100 names drawn from all names (3 seeded draws each, the same draws for every
+  method), per edit PER_EDIT images of erased names, of random non-erased names that are no look-alike
+  ("kept"), and of non-erased look-alikes. Acceptable at k: residual <= 15 % and kept within 10 points of the
+  unedited model. Max k: the largest k acceptable together with every smaller k. Ratio: max k / max k of "uce"
+  in the same variant, beside the paper's "x5".
+* Confuse5-like per method: the calibration's (d) draws; unlearn = accuracy on the erased names, preserve =
+  accuracy on the kept members (listed as + lines in "+lines"), overall = harmonic mean of (1 - unlearn) and
+  preserve, as the paper computes it; images per draw: 12 erased, 12 kept.
+* Artists: each of the four artists erased alone (the artist's name as its line; "+lines": the other three).
+  On "<name> by <artist>" for names whose own style is not the artist's: style residual (the oracle still sees
+  the artist's style), object kept (shape and colour); also the other artists' prompts kept (joint) and the
+  names' canonical prompts kept (joint). Images per artist: 8, 8, 4, 4 (residual and object on the same images).
+* Phrasings: the k = 10 edits of draw 0, residual in each of the six phrasings; only the name is listed;
+  "an image of", "a photo of", "a picture of" are what expansion "auto" adds (as "a photo of tiger"); ", high
+  quality" and "a drawing of" are held out of every list. For the plain recipes, expansion off and "auto".
+* Cost cut before the first run (2 CPU cores): PER_EDIT and the artist and phrasing image counts above are what
+  fits about an hour of sampling at ~2.5 images/s; the issue's 40-minute budget does not fit 22 methods x 18
+  k-edits with more images, and the report states the run's minutes.
 """
 
 from __future__ import annotations
@@ -68,35 +76,34 @@ if str(REPO) not in sys.path:
 from scapre_core import CONFIG_PRESETS, ScaPreConfig, parse_concepts, unlearn  # noqa: E402
 from scapre_core.api import prior_choice  # noqa: E402
 from scapre_core.concepts import PRIOR_GENERAL  # noqa: E402
+from scapre_core.expand import EXPAND_AUTO, EXPAND_OFF, expand_concepts  # noqa: E402
 from scapre_core.prior import PreservePrior, general_prior  # noqa: E402
-from toy import env, generate, world  # noqa: E402
+from toy import env, generate, names, world  # noqa: E402
 
-SAMPLES = 4                      # seeds per prompt (sample s of concept j: seeds_for(j, SAMPLES)[s])
 KS = (1, 5, 10, 25, 50, 100)
-DRAWS = 2  # 3 in the first draft of this protocol; cut to 2 before the first k-curve run (2 CPU cores, time)
-PER_EDIT = {"erased": 8, "kept": 12, "lookalike": 6}
-CALIBRATION_KS = (1, 10, 50)
-CALIBRATION_DRAWS = {1: 8, 10: 3, 50: 2}
-CALIBRATION_PER_EDIT = {"erased": 8, "kept": 24, "lookalike": 8, "unrelated": 16}
-RESIDUAL_MAX = 0.15
-KEPT_DROP_MAX = 0.10
-LINES = "+lines"
-CONFUSE_ERASE = tuple(g[:2] for g in world.SHAPE_GROUPS)
-CONFUSE_KEEP = tuple(g[2] for g in world.SHAPE_GROUPS)
-CONFUSE_IMAGES = 24
-STYLE = "striped"
-STYLE_IMAGES = 24
-PHRASING_IMAGES = 8
-SECTIONS = ("calibration", "kcurves", "confuse", "style")
+DRAWS = 3
+PER_EDIT = {"erased": 4, "kept": 4, "lookalike": 4}
+CAL_DRAWS = {"a": 6, "b": 3, "c": 3, "d": 3}
+CAL_ERASED, CAL_MEASURED = 8, 24
+CONFUSE_GROUPS, CONFUSE_ERASED, CONFUSE_IMAGES = 5, 2, 12
+ARTIST_IMAGES = {"styled": 8, "other_artists": 4, "names": 4}
+PHRASING_IMAGES = 4
+NEAREST = 2
+RESIDUAL_MAX, KEPT_DROP_MAX = 0.15, 0.10
+KEEP_RATIO_MIN, COLLAPSE_POINTS, CONFUSE_KEPT_MAX = 0.75, 0.15, 0.40
+LINES, PRIOR = "+lines", "+prior"
+SECTIONS = ("calibration", "kcurves", "confuse", "artists", "phrasings")
+CANONICAL, LISTED = 0, 1  # phrasing indices: "an image of a tiger", "tiger"
 
-Pair = tuple[int, int, int]  # (concept, phrasing, sample)
+Pair = tuple[str, int, int]  # (prompt, visual, sample)
 
 
-# --- images and verdicts ------------------------------------------------------------------------------------
+# --- world-independent pieces (v2's bench/shapes_eval.py uses them too): verdicts per image, image-weighted
+# pooling, drops, the acceptability rule, the general prior built once per run, percentages ---------------------
 
 @dataclass
 class Verdicts:
-    """The oracle's hits per image: pair -> {"shape", "colour", "style", "joint"} booleans."""
+    """The oracle's hits per image: pair -> {"shape", "colour", "style", "joint"} booleans (v3 adds "object")."""
 
     hits: dict = field(default_factory=dict)
 
@@ -104,112 +111,10 @@ class Verdicts:
         return sum(self.hits[p][what] for p in pairs) / len(pairs) if pairs else None
 
 
-def render(toy, pairs: list[Pair], deltas=None) -> Verdicts:
-    """Sample and score (concept, phrasing, sample) pairs, under an edit when ``deltas`` is given."""
-    out = Verdicts()
-    if not pairs:
-        return out
-    prompts = [world.prompt(*world.CONCEPTS[j], phrasing=k) for j, k, _ in pairs]
-    seeds = [generate.seeds_for(j, SAMPLES)[s] for j, _, s in pairs]
-    with toy.edited(deltas):
-        scores = toy.score(toy.images(prompts, seeds))
-    hits = generate.hits(scores, [j for j, _, _ in pairs])
-    for n, p in enumerate(pairs):
-        out.hits[p] = {k: bool(v[n]) for k, v in hits.items()}
-    return out
-
-
-class Base:
-    """The unedited model's verdicts, rendered once per pair and reused by every method."""
-
-    def __init__(self, toy):
-        self.toy, self.verdicts = toy, Verdicts()
-
-    def of(self, pairs) -> Verdicts:
-        missing = [p for p in dict.fromkeys(pairs) if p not in self.verdicts.hits]
-        self.verdicts.hits.update(render(self.toy, missing).hits)
-        return self.verdicts
-
-
-def pick(concepts, n: int, rng: random.Random, phrasing: int = 0) -> list[Pair]:
-    """n pairs spread evenly over the given concepts (shuffled), samples cycling 0 .. SAMPLES - 1."""
-    concepts = list(concepts)
-    if not concepts:
-        return []
-    rng.shuffle(concepts)
-    return [(concepts[t % len(concepts)], phrasing, (t // len(concepts)) % SAMPLES) for t in range(n)]
-
-
-def lookalikes(erased) -> list[int]:
-    """Non-erased concepts with the colour and style of an erased one and another shape of its triple."""
-    out = []
-    for j in erased:
-        c, s, y = world.CONCEPTS[j]
-        out += [world.concept_index(c, t, y) for t in world.group_of(s) if t != s]
-    return [j for j in dict.fromkeys(out) if j not in set(erased)]
-
-
-def unrelated(erased) -> list[int]:
-    """Concepts that share no attribute with any erased concept."""
-    return [j for j in range(len(world.CONCEPTS))
-            if all(all(a != b for a, b in zip(world.CONCEPTS[j], world.CONCEPTS[e])) for e in erased)]
-
-
-def draw(k: int, d: int) -> list[int]:
-    return sorted(random.Random(1000 * k + d).sample(range(len(world.CONCEPTS)), k))
-
-
-# --- methods and edits --------------------------------------------------------------------------------------
-
-def methods(recipes=None) -> list[str]:
-    recipes = list(recipes or CONFIG_PRESETS)
-    return [n for r in recipes for n in (r, r + LINES)]
-
-
-def config_of(name: str) -> tuple[ScaPreConfig, bool]:
-    lines = name.endswith(LINES)
-    return ScaPreConfig.preset(name[:-len(LINES)] if lines else name), lines
-
-
-def concept_text(erased_prompts: list[str], keep_prompts: list[str] = ()) -> str:
-    return "".join(f"{p}\n" for p in erased_prompts) + "".join(f"+ {p}\n" for p in keep_prompts)
-
-
 @functools.cache
 def toy_prior(toy) -> PreservePrior:
     """The pack's general preserve prior under the toy CLIP, built once per run (as the node's cache would)."""
     return general_prior(toy.encode)
-
-
-def edit(toy, config: ScaPreConfig, text: str):
-    """(deltas, seconds of the edit; a general prior the recipe uses is built once, outside the timing)."""
-    concepts = parse_concepts(text)
-    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
-    t0 = time.perf_counter()
-    result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
-    return result.deltas, time.perf_counter() - t0
-
-
-def concept_edit(toy, name: str, erased: list[int]):
-    """Erase canonical concept prompts with method ``name`` (+lines: their neighbours preserved)."""
-    config, lines = config_of(name)
-    keep = [world.PROMPTS[j] for j in world.neighbours(erased)] if lines else []
-    return edit(toy, config, concept_text([world.PROMPTS[j] for j in erased], keep))
-
-
-# --- protocols ----------------------------------------------------------------------------------------------
-
-def measure(toy, base: Base, deltas, cats: dict[str, list[Pair]], what: dict | None = None) -> dict:
-    """Rates after the edit and on the unedited model for each category of pairs."""
-    pairs = list(dict.fromkeys(p for ps in cats.values() for p in ps))
-    after, before = render(toy, pairs, deltas), base.of(pairs)
-    what = what or {}
-    row = {}
-    for c, ps in cats.items():
-        row[c] = after.rate(ps, what.get(c, "joint"))
-        row[f"base_{c}"] = before.rate(ps, what.get(c, "joint"))
-        row[f"n_{c}"] = len(ps)
-    return row
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -229,42 +134,9 @@ def pooled(rows: list[dict]) -> dict:
     return out
 
 
-def k_rows(toy, base: Base, name: str, ks, draws: dict[int, int], per: dict, log, seed: int = 0) -> dict:
-    """{k: pooled row} for one method over seeded draws of k erased concepts."""
-    out = {}
-    for k in ks:
-        rows = []
-        for d in range(draws[k]):
-            erased = draw(k, d + seed)
-            rng = random.Random(7919 * k + d + seed)
-            kept = [j for j in range(len(world.CONCEPTS)) if j not in set(erased)]
-            cats = {"erased": pick(erased, per["erased"], rng), "kept": pick(kept, per["kept"], rng),
-                    "lookalike": pick(lookalikes(erased), per["lookalike"], rng)}
-            if "unrelated" in per:
-                cats["unrelated"] = pick(unrelated(erased), per["unrelated"], rng)
-            deltas, sec = concept_edit(toy, name, erased)
-            row = measure(toy, base, deltas, cats)
-            row["edit_s"] = sec
-            rows.append(row)
-        out[k] = pooled(rows)
-        log(f"{name:>22} k={k:>3}: residual {fmt(out[k]['erased'])} kept {fmt(out[k]['kept'])} "
-            f"(unedited {fmt(out[k]['base_kept'])}) look-alike {fmt(out[k]['lookalike'])} "
-            f"(unedited {fmt(out[k]['base_lookalike'])}) edit {out[k]['edit_s']:.1f}s")
-    return out
-
-
 def acceptable(row: dict) -> bool:
     return (row["erased"] is not None and row["kept"] is not None and row["erased"] <= RESIDUAL_MAX
             and row["kept"] >= row["base_kept"] - KEPT_DROP_MAX)
-
-
-def max_k(rows: dict) -> int:
-    best = 0
-    for k in sorted(rows):
-        if not acceptable(rows[k]):
-            break
-        best = k
-    return best
 
 
 def drop(row: dict, cat: str) -> float | None:
@@ -273,145 +145,320 @@ def drop(row: dict, cat: str) -> float | None:
     return row[f"base_{cat}"] - row[cat]
 
 
-def calibration(toy, base: Base, log) -> dict:
-    rows = k_rows(toy, base, "uce", CALIBRATION_KS, CALIBRATION_DRAWS, CALIBRATION_PER_EDIT, log, seed=500)
-    a, b = rows[1], rows[10]
-    checks = {
-        "a": a["erased"] <= RESIDUAL_MAX and drop(a, "kept") <= KEPT_DROP_MAX,
-        "b": b["erased"] <= RESIDUAL_MAX,
-        "d": all(drop(r, "lookalike") >= max(2 * drop(r, other), 0.10) for r, other in ((a, "unrelated"),
-                                                                                            (b, "kept"))),
-    }
-    log(f"calibration: (a) {'pass' if checks['a'] else 'FAIL'}, (b) {'pass' if checks['b'] else 'FAIL'}, "
-        f"(d) {'pass' if checks['d'] else 'FAIL'}")
-    return {"rows": rows, "checks": checks}
-
-
-def confuse(toy, base: Base, name: str) -> dict:
-    config, lines = config_of(name)
-    erased_shapes = [s for pair in CONFUSE_ERASE for s in pair]
-    text = concept_text([world.partial_prompt(None, s, None) for s in erased_shapes],
-                        [world.partial_prompt(None, s, None) for s in CONFUSE_KEEP] if lines else [])
-    deltas, sec = edit(toy, config, text)
-    rng = random.Random(31)
-    of_shapes = lambda shapes: [j for j, (c, s, y) in enumerate(world.CONCEPTS) if s in shapes]  # noqa: E731
-    cats = {"unlearn": pick(of_shapes(erased_shapes), CONFUSE_IMAGES, rng),
-            "preserve": pick(of_shapes(CONFUSE_KEEP), CONFUSE_IMAGES, rng)}
-    row = measure(toy, base, deltas, cats, {"unlearn": "shape", "preserve": "shape"})
-    for prefix in ("", "base_"):
-        u, p = row[prefix + "unlearn"], row[prefix + "preserve"]
-        row[prefix + "overall"] = 2 * (1 - u) * p / ((1 - u) + p) if (1 - u) + p > 0 else 0.0
-    row["edit_s"] = sec
-    return row
-
-
-def style(toy, base: Base, name: str) -> dict:
-    config, lines = config_of(name)
-    others = [y for y in world.STYLES if y != STYLE]
-    deltas, sec = edit(toy, config, concept_text([STYLE], others if lines else []))
-    rng = random.Random(37)
-    styled = [j for j, (c, s, y) in enumerate(world.CONCEPTS) if y == STYLE]
-    rest = [j for j, (c, s, y) in enumerate(world.CONCEPTS) if y != STYLE]
-    erased = pick(styled, STYLE_IMAGES, rng)
-    cats = {"style_residual": erased, "content_kept": erased, "others_kept": pick(rest, STYLE_IMAGES, rng)}
-    after_pairs = list(dict.fromkeys(erased + cats["others_kept"]))
-    after, before = render(toy, after_pairs, deltas), base.of(after_pairs)
-
-    def content(v, ps):
-        return sum(v.hits[p]["shape"] and v.hits[p]["colour"] for p in ps) / len(ps)
-
-    return {"style_residual": after.rate(erased, "style"), "base_style_residual": before.rate(erased, "style"),
-            "content_kept": content(after, erased), "base_content_kept": content(before, erased),
-            "others_kept": after.rate(cats["others_kept"]), "base_others_kept": before.rate(cats["others_kept"]),
-            "edit_s": sec}
-
-
-def phrasings(toy, name: str) -> dict:
-    """Residual of the k = 10 (draw 0) erased concepts in each phrasing (only the first one is listed)."""
-    erased = draw(10, 0)
-    deltas, _ = concept_edit(toy, name, erased)
-    rng = random.Random(41)
-    out = {}
-    for k in range(len(world.PHRASINGS)):
-        pairs = pick(erased, PHRASING_IMAGES, rng, phrasing=k)
-        out[world.PHRASINGS[k]] = render(toy, pairs, deltas).rate(pairs)
-    return out
-
-
-# --- report -------------------------------------------------------------------------------------------------
-
 def fmt(v, digits=0) -> str:
     if v is None:
         return "-"
     return f"{100 * v:.{digits}f}%"
 
 
-def fmt_drop(row, cat) -> str:
-    d = drop(row, cat)
-    return "-" if d is None else f"{100 * d:+.0f}"
+# --- the names world's pairs -------------------------------------------------------------------------------
 
+def of_names(ns, n: int, rng: random.Random, phrasing: int = CANONICAL) -> list[Pair]:
+    """n pairs spread evenly over the names (shuffled), samples cycling."""
+    ns = list(ns)
+    if not ns:
+        return []
+    rng.shuffle(ns)
+    return [(names.phrase(ns[t % len(ns)], phrasing), names.VISUAL[ns[t % len(ns)]], t // len(ns))
+            for t in range(n)]
+
+
+# --- images and verdicts ------------------------------------------------------------------------------------
+
+def render(toy, pairs: list[Pair], deltas=None) -> Verdicts:
+    out = Verdicts()
+    if not pairs:
+        return out
+    with toy.edited(deltas):
+        scores = toy.score(toy.images([p for p, _, _ in pairs], [names.seed_of(p, s) for p, _, s in pairs]))
+    hits = generate.hits(scores, [v for _, v, _ in pairs])
+    hits["object"] = hits["shape"] & hits["colour"]
+    for n, p in enumerate(pairs):
+        out.hits[p] = {k: bool(v[n]) for k, v in hits.items()}
+    return out
+
+
+class Base:
+    """The unedited model's verdicts, rendered once per pair and reused by every method."""
+
+    def __init__(self, toy):
+        self.toy, self.verdicts = toy, Verdicts()
+
+    def of(self, pairs) -> Verdicts:
+        missing = [p for p in dict.fromkeys(pairs) if p not in self.verdicts.hits]
+        self.verdicts.hits.update(render(self.toy, missing).hits)
+        return self.verdicts
+
+
+# --- the world's relations -----------------------------------------------------------------------------------
+
+@functools.cache
+def nearest() -> dict[str, list[str]]:
+    """name -> the NEAREST other names by centred cosine of the canonical prompts' last-token states."""
+    from toy import clip
+    hidden, n = clip.encode(list(names.PROMPTS))
+    x = hidden[torch.arange(len(hidden)), n].double()
+    u = torch.nn.functional.normalize(x - x.mean(0), dim=1)
+    cos = u @ u.T
+    cos.fill_diagonal_(-2)
+    order = cos.argsort(dim=1, descending=True)[:, :NEAREST]
+    return {a: [names.NAMES[j] for j in order[i].tolist()] for i, a in enumerate(names.NAMES)}
+
+
+def lookalikes(erased) -> list[str]:
+    gone = set(erased)
+    out = []
+    for a in erased:
+        group = names.GROUP_OF.get(a)
+        out += [b for b in names.GROUPS[group]] if group else nearest()[a]
+    return [b for b in dict.fromkeys(out) if b not in gone]
+
+
+def outside_groups(erased) -> list[str]:
+    """Non-erased names in none of the erased names' groups."""
+    groups = {names.GROUP_OF.get(a) for a in erased} - {None}
+    return [b for b in names.NAMES if b not in set(erased) and names.GROUP_OF.get(b) not in groups]
+
+
+def draw(k: int, d: int, pool=names.NAMES) -> list[str]:
+    return sorted(random.Random(f"{k}/{d}/{len(pool)}").sample(list(pool), k))
+
+
+def confuse_draw(d: int) -> tuple[list[str], list[str]]:
+    """(erased, kept look-alikes): CONFUSE_ERASED random members of CONFUSE_GROUPS random groups, the rest kept."""
+    rng = random.Random(f"confuse/{d}")
+    erased, kept = [], []
+    for g in sorted(rng.sample(sorted(names.GROUPS), CONFUSE_GROUPS)):
+        members = list(names.GROUPS[g])
+        chosen = set(rng.sample(members, CONFUSE_ERASED))
+        erased += [m for m in members if m in chosen]
+        kept += [m for m in members if m not in chosen]
+    return erased, kept
+
+
+# --- methods and edits --------------------------------------------------------------------------------------
+
+def methods(recipes=None) -> list[str]:
+    out = []
+    for r in recipes or CONFIG_PRESETS:
+        out += [r, r + LINES] + ([r + PRIOR] if CONFIG_PRESETS[r].prior == "off" else [])
+    return out
+
+
+def config_of(method: str) -> tuple[ScaPreConfig, bool]:
+    for suffix, lines, over in ((LINES, True, {}), (PRIOR, False, {"prior": PRIOR_GENERAL})):
+        if method.endswith(suffix):
+            return ScaPreConfig.preset(method[:-len(suffix)], **over), lines
+    return ScaPreConfig.preset(method), False
+
+
+def edit(toy, method: str, erased: list[str], keep: list[str] = (), expansion: str = EXPAND_OFF):
+    """(deltas, seconds): erase the lines ``erased`` with ``method``; its + lines are ``keep`` (used only when the
+    method is a "+lines" variant)."""
+    config, lines = config_of(method)
+    text = "".join(f"{a}\n" for a in erased) + "".join(f"+ {b}\n" for b in (keep if lines else ()))
+    concepts = expand_concepts(parse_concepts(text), expansion)
+    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    t0 = time.perf_counter()
+    result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
+    return result.deltas, time.perf_counter() - t0
+
+
+def measure(toy, base: Base, deltas, cats: dict[str, list[Pair]], what: dict | None = None) -> dict:
+    """Rates after the edit and on the unedited model for each category of pairs."""
+    pairs = list(dict.fromkeys(p for ps in cats.values() for p in ps))
+    after, before = render(toy, pairs, deltas), base.of(pairs)
+    what = what or {}
+    row = {}
+    for c, ps in cats.items():
+        row[c] = after.rate(ps, what.get(c, "joint"))
+        row[f"base_{c}"] = before.rate(ps, what.get(c, "joint"))
+        row[f"n_{c}"] = len(ps)
+    return row
+
+
+def ratio(row: dict, cat: str) -> float | None:
+    return None if not row.get(f"base_{cat}") or row.get(cat) is None else row[cat] / row[f"base_{cat}"]
+
+
+# --- protocols ----------------------------------------------------------------------------------------------
+
+def calibration(toy, base: Base, log) -> dict:
+    def run(case: str, d: int, erased: list[str], measured: list[str], extra=None) -> dict:
+        rng = random.Random(f"cal/{case}/{d}")
+        cats = {"erased": of_names(erased, CAL_ERASED, rng), "measured": of_names(measured, CAL_MEASURED, rng)}
+        if extra:
+            cats["lookalike"] = of_names(extra, CAL_MEASURED, rng)
+        deltas, sec = edit(toy, "uce", erased)
+        return measure(toy, base, deltas, cats) | {"edit_s": sec}
+
+    ungrouped = [a for a in names.NAMES if a not in names.GROUP_OF]
+    rows = {
+        "a": pooled([run("a", d, e := draw(1, d), outside_groups(e)) for d in range(CAL_DRAWS["a"])]),
+        "b": pooled([run("b", d, e := draw(10, d, ungrouped), [a for a in ungrouped if a not in e])
+                     for d in range(CAL_DRAWS["b"])]),
+        "c": pooled([run("c", d, e := draw(50, d), outside_groups(e)) for d in range(CAL_DRAWS["c"])]),
+        "d": pooled([run("d", d, e := confuse_draw(d)[0], outside_groups(e), confuse_draw(d)[1])
+                     for d in range(CAL_DRAWS["d"])]),
+    }
+    a, b, c, d = (rows[x] for x in "abcd")
+    checks = {"a": a["erased"] <= RESIDUAL_MAX and drop(a, "measured") <= KEPT_DROP_MAX,
+              "b": b["erased"] <= RESIDUAL_MAX and ratio(b, "measured") >= KEEP_RATIO_MIN,
+              "c": c["measured"] <= b["measured"] - COLLAPSE_POINTS,
+              "d": d["lookalike"] <= CONFUSE_KEPT_MAX and ratio(d, "measured") >= KEEP_RATIO_MIN}
+    for x in "abcd":
+        r = rows[x]
+        log(f"calibration ({x}): residual {fmt(r['erased'])} measured {fmt(r['measured'])} "
+            f"(unedited {fmt(r['base_measured'])})" + (f" kept look-alikes {fmt(r['lookalike'])} (unedited "
+                                                      f"{fmt(r['base_lookalike'])})" if x == "d" else "")
+            + f": {'pass' if checks[x] else 'FAIL'}")
+    return {"rows": rows, "checks": checks, "passed": all(checks.values())}
+
+
+def k_rows(toy, base: Base, method: str, log) -> dict:
+    """{k: pooled row} for one method over the seeded draws."""
+    out = {}
+    for k in KS:
+        rows = []
+        for d in range(DRAWS):
+            erased = draw(k, d)
+            look = lookalikes(erased)
+            rng = random.Random(f"k/{k}/{d}")
+            kept = [a for a in names.NAMES if a not in set(erased) and a not in set(look)]
+            cats = {"erased": of_names(erased, PER_EDIT["erased"], rng), "kept": of_names(kept, PER_EDIT["kept"], rng),
+                    "lookalike": of_names(look, PER_EDIT["lookalike"], rng)}
+            deltas, sec = edit(toy, method, erased, look)
+            rows.append(measure(toy, base, deltas, cats) | {"edit_s": sec})
+        out[k] = pooled(rows)
+        r = out[k]
+        log(f"{method:>22} k={k:>3}: residual {fmt(r['erased'])} kept {fmt(r['kept'])} (unedited "
+            f"{fmt(r['base_kept'])}) look-alike {fmt(r['lookalike'])} (unedited {fmt(r['base_lookalike'])}) "
+            f"edit {r['edit_s']:.1f}s")
+    return out
+
+
+def max_k(rows: dict) -> int:
+    best = 0
+    for k in sorted(rows, key=int):
+        if not acceptable(rows[k]):
+            break
+        best = int(k)
+    return best
+
+
+def confuse(toy, base: Base, method: str) -> dict:
+    rows = []
+    for d in range(CAL_DRAWS["d"]):
+        erased, kept = confuse_draw(d)
+        rng = random.Random(f"confuse-images/{d}")
+        cats = {"unlearn": of_names(erased, CONFUSE_IMAGES, rng), "preserve": of_names(kept, CONFUSE_IMAGES, rng)}
+        deltas, sec = edit(toy, method, erased, kept)
+        rows.append(measure(toy, base, deltas, cats) | {"edit_s": sec})
+    row = pooled(rows)
+    for prefix in ("", "base_"):
+        u, p = row[prefix + "unlearn"], row[prefix + "preserve"]
+        row[prefix + "overall"] = 2 * (1 - u) * p / ((1 - u) + p) if (1 - u) + p > 0 else 0.0
+    return row
+
+
+def artists(toy, base: Base, method: str) -> dict:
+    rows = []
+    for artist, style in names.ARTISTS.items():
+        others = [b for b in names.ARTISTS if b != artist]
+        rng = random.Random(f"artist/{artist}")
+        fit = [a for a in names.NAMES if world.CONCEPTS[names.VISUAL[a]][2] != style]
+        rng.shuffle(fit)
+        styled = [(names.by_artist(a, artist), names.artist_visual(a, artist), 0)
+                  for a in fit[:ARTIST_IMAGES["styled"]]]
+        other = [(names.by_artist(a, b), names.artist_visual(a, b), 0) for a, b in zip(
+            fit[ARTIST_IMAGES["styled"]:ARTIST_IMAGES["styled"] + ARTIST_IMAGES["other_artists"]],
+            others * ARTIST_IMAGES["other_artists"])]
+        cats = {"style_residual": styled, "object_kept": styled, "other_artists": other,
+                "names": of_names(names.NAMES, ARTIST_IMAGES["names"], rng)}
+        deltas, sec = edit(toy, method, [artist], others)
+        rows.append(measure(toy, base, deltas, cats, {"style_residual": "style", "object_kept": "object"})
+                    | {"edit_s": sec})
+    return pooled(rows)
+
+
+def phrasings(toy, method: str, expansion: str) -> dict:
+    """Residual of the k = 10 (draw 0) erased names in each phrasing; only the names are listed."""
+    erased = draw(10, 0)
+    deltas, _ = edit(toy, method, erased, lookalikes(erased), expansion)
+    rng = random.Random("phrasings")
+    out = {}
+    for k in range(len(names.PHRASINGS)):
+        pairs = of_names(erased, PHRASING_IMAGES, rng, phrasing=k)
+        out[names.PHRASINGS[k]] = render(toy, pairs, deltas).rate(pairs)
+    return out
+
+
+# --- report -------------------------------------------------------------------------------------------------
 
 def markdown(res: dict, meta: dict) -> str:
-    L = ["# Toy world v2: forget many, forget right\n",
+    L = ["# Toy world v3 (names): forget many, forget right\n",
          f"Command: `{meta['command']}` ({meta['minutes']:.1f} min, {meta['machine']}, {meta['date']}). Protocol: "
-         "the docstring of `bench/toy_eval.py`, fixed before the first run. Sampler: " + meta["sampler"] + ".\n",
-         f"Unedited model on all 288 canonical prompts x {SAMPLES} seeds: " + ", ".join(
-             f"{k} {fmt(v, 1)}" for k, v in meta["base"].items()) + ".\n"]
+         "the docstring of `bench/toy_eval.py`, fixed before the first run. Sampler: " + meta["sampler"] + ".\n"]
     if "calibration" in res:
         cal = res["calibration"]
+        what = {"a": "1 name; measured: names outside its group", "b": "10 names in no group; measured: the other "
+                "names in no group", "c": "50 names; measured: names outside their groups", "d": "Confuse5-like: "
+                "2 of each of 5 groups; measured: names outside those groups"}
         L += ["## Calibration (recipe uce as released: blank anchor, no + lines)\n",
-              "| check | k | draws | residual | others (unedited) | drop | look-alikes (unedited) | drop | unrelated "
-              "(unedited) | drop | verdict |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-        verdict = {1: "(a) " + ("pass" if cal["checks"]["a"] else "FAIL"),
-                   10: "(b) " + ("pass" if cal["checks"]["b"] else "FAIL"), 50: "(c) reported"}
-        for k, r in cal["rows"].items():
-            k = int(k)
-            L.append(f"| {'abc'[CALIBRATION_KS.index(k)]} | {k} | {CALIBRATION_DRAWS[k]} | {fmt(r['erased'])} | "
-                     f"{fmt(r['kept'])} ({fmt(r['base_kept'])}) | {fmt_drop(r, 'kept')} | {fmt(r['lookalike'])} "
-                     f"({fmt(r['base_lookalike'])}) | {fmt_drop(r, 'lookalike')} | {fmt(r['unrelated'])} "
-                     f"({fmt(r['base_unrelated'])}) | {fmt_drop(r, 'unrelated')} | {verdict[k]} |")
-        L.append(f"\n(d) look-alikes lose much more than unrelated concepts (k = 1 and 10): "
-                 f"{'pass' if cal['checks']['d'] else 'FAIL'}.\n")
+              "| check | edit | residual | measured (unedited) | drop | kept / unedited | kept look-alikes (unedited) "
+              "| verdict |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for x, r in cal["rows"].items():
+            d = drop(r, "measured")
+            q = ratio(r, "measured")
+            look = f"{fmt(r['lookalike'])} ({fmt(r['base_lookalike'])})" if "lookalike" in r else "-"
+            L.append(f"| ({x}) | {what[x]} | {fmt(r['erased'])} | {fmt(r['measured'])} ({fmt(r['base_measured'])}) "
+                     f"| {'-' if d is None else f'{100 * d:+.0f}'} | {'-' if q is None else f'{q:.2f}'} | {look} | "
+                     f"{'pass' if cal['checks'][x] else 'FAIL'} |")
+        L.append(f"\nCalibration {'passes' if cal['passed'] else 'FAILS'}"
+                 + ("" if cal["passed"] else ": no ranking is reported from this run") + ".\n")
     if "kcurves" in res:
-        L += ["## Erasing k concepts at once\n",
+        L += ["## Erasing k names at once\n",
               f"{DRAWS} draws per k; per edit {', '.join(f'{v} {c}' for c, v in PER_EDIT.items())} images. Acceptable: "
-              f"residual <= {RESIDUAL_MAX:.0%} and kept within {KEPT_DROP_MAX * 100:.0f} points of the unedited model.\n",
+              f"residual <= {RESIDUAL_MAX:.0%} and kept within {KEPT_DROP_MAX * 100:.0f} points of the unedited "
+              "model.\n",
               "| method | k | residual | kept (unedited) | look-alikes (unedited) | edit s | ok |",
               "|---|---:|---:|---:|---:|---:|:-:|"]
-        for name, rows in res["kcurves"].items():
+        for m, rows in res["kcurves"].items():
             for k, r in rows.items():
-                L.append(f"| {name} | {k} | {fmt(r['erased'])} | {fmt(r['kept'])} ({fmt(r['base_kept'])}) | "
+                L.append(f"| {m} | {k} | {fmt(r['erased'])} | {fmt(r['kept'])} ({fmt(r['base_kept'])}) | "
                          f"{fmt(r['lookalike'])} ({fmt(r['base_lookalike'])}) | {r['edit_s']:.1f} | "
                          f"{'yes' if acceptable(r) else 'no'} |")
-        L += ["", "**Largest acceptable k** and the ratio to UCE (the paper claims x5 for ScaPre):\n",
+        L += ["", "**Largest acceptable k** and the ratio to UCE in the same variant (the paper claims x5 for "
+              "ScaPre):\n",
               "| method | max k | / uce |", "|---|---:|---:|"]
-        for name, rows in res["kcurves"].items():
-            ref = "uce" + (LINES if name.endswith(LINES) else "")
-            mk, uk = max_k(rows), max_k(res["kcurves"].get(ref, {}))
-            L.append(f"| {name} | {mk} | {'-' if not uk else f'x{mk / uk:.1f}'} |")
-        L.append("")
-    if "phrasings" in res:
-        L += ["## Phrasings not listed (k = 10, draw 0; only the first phrasing is listed)\n",
-              "| method | " + " | ".join(f"`{p}`" for p in world.PHRASINGS) + " |",
-              "|---|" + "---:|" * len(world.PHRASINGS)]
-        for name, row in res["phrasings"].items():
-            L.append(f"| {name} | " + " | ".join(fmt(row[p]) for p in world.PHRASINGS) + " |")
+        for m, rows in res["kcurves"].items():
+            suffix = next((s for s in (LINES, PRIOR) if m.endswith(s)), "")
+            mk, uk = max_k(rows), max_k(res["kcurves"].get("uce" + suffix, {}))
+            L.append(f"| {m} | {mk} | {'-' if not uk else f'x{mk / uk:.1f}'} |")
         L.append("")
     if "confuse" in res:
-        L += ["## Look-alikes (Confuse5-style: erase two shapes of each triple, keep the third)\n",
+        L += ["## Look-alikes (Confuse5-like: 2 of each of 5 groups erased, the rest kept)\n",
               "| method | unlearn (unedited) | preserve (unedited) | overall (unedited) |", "|---|---:|---:|---:|"]
-        for name, r in res["confuse"].items():
-            L.append(f"| {name} | {fmt(r['unlearn'])} ({fmt(r['base_unlearn'])}) | {fmt(r['preserve'])} "
+        for m, r in res["confuse"].items():
+            L.append(f"| {m} | {fmt(r['unlearn'])} ({fmt(r['base_unlearn'])}) | {fmt(r['preserve'])} "
                      f"({fmt(r['base_preserve'])}) | {fmt(r['overall'])} ({fmt(r['base_overall'])}) |")
         L.append("")
-    if "style" in res:
-        L += [f"## Style erasure (erase \"{STYLE}\" for every shape and colour)\n",
-              "| method | style residual (unedited) | content kept (unedited) | other styles kept (unedited) |",
-              "|---|---:|---:|---:|"]
-        for name, r in res["style"].items():
-            L.append(f"| {name} | {fmt(r['style_residual'])} ({fmt(r['base_style_residual'])}) | "
-                     f"{fmt(r['content_kept'])} ({fmt(r['base_content_kept'])}) | {fmt(r['others_kept'])} "
-                     f"({fmt(r['base_others_kept'])}) |")
+    if "artists" in res:
+        L += ["## Artists (each erased alone; pooled over the four)\n",
+              "| method | style residual (unedited) | object kept (unedited) | other artists kept (unedited) | "
+              "names kept (unedited) |", "|---|---:|---:|---:|---:|"]
+        for m, r in res["artists"].items():
+            L.append(f"| {m} | " + " | ".join(f"{fmt(r[c])} ({fmt(r['base_' + c])})" for c in (
+                "style_residual", "object_kept", "other_artists", "names")) + " |")
+        L.append("")
+    if "phrasings" in res:
+        held = {names.PHRASINGS[k] for k in names.HELD_OUT}
+        L += ["## Phrasings (k = 10, draw 0; the names listed as typed; * held out of every list)\n",
+              "| method | expansion | " + " | ".join(f"`{p}`" + ("*" if p in held else "") for p in names.PHRASINGS)
+              + " |", "|---|---|" + "---:|" * len(names.PHRASINGS)]
+        for key, row in res["phrasings"].items():
+            m, expansion = key.split(" / ")
+            L.append(f"| {m} | {expansion} | " + " | ".join(fmt(row[p]) for p in names.PHRASINGS) + " |")
         L.append("")
     return "\n".join(L) + "\n"
 
@@ -422,39 +469,40 @@ def plot(kcurves: dict, path: Path):
     xs = list(KS)
 
     def series(key):
-        return {n: [rows[k][key] for k in KS] for n, rows in kcurves.items()}
+        return {m: [rows[k][key] for k in KS] for m, rows in kcurves.items()}
 
-    P.panel(d, (0, 40, 500, 520), "residual on erased prompts (lower is better)", xs, series("erased"),
+    P.panel(d, (0, 40, 500, 520), "residual on erased names (lower is better)", xs, series("erased"),
             hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, 40, 1000, 520), "accuracy on non-erased prompts", xs, series("kept"))
-    P.panel(d, (1000, 40, 1500, 520), "look-alikes of the erased prompts", xs, series("lookalike"))
+    P.panel(d, (500, 40, 1000, 520), "accuracy on kept names", xs, series("kept"))
+    P.panel(d, (1000, 40, 1500, 520), "look-alikes of the erased names", xs, series("lookalike"))
     P.legend(d, (60, 8), list(kcurves))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
 
 def smoke() -> dict:
-    """The test suite's fast check: one UCE erasure of one concept, on few seeds."""
+    """A fast check: UCE erases "tiger"; its samples and two unrelated names', before and after."""
     from toy.runtime import load
     t0 = time.perf_counter()
     toy = load()
     base = Base(toy)
-    target = world.concept_index("red", "circle", "filled")
-    kept = [world.concept_index(c, s, y) for c, s, y in (("blue", "star", "dotted"), ("yellow", "hexagon", "outlined"))]
-    deltas, sec = concept_edit(toy, "uce", [target])
-    cats = {"erased": [(target, 0, s) for s in range(SAMPLES)], "kept": [(j, 0, s) for j in kept for s in range(2)]}
-    row = measure(toy, base, deltas, cats)
-    return {**row, "edit_s": round(sec, 2), "seconds": round(time.perf_counter() - t0, 1)}
+    deltas, sec = edit(toy, "uce", ["tiger"])
+    cats = {"erased": of_names(["tiger"], 4, random.Random(0)),
+            "kept": of_names(["banana", "violin"], 4, random.Random(0))}
+    return measure(toy, base, deltas, cats) | {"edit_s": round(sec, 2), "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--smoke", action="store_true", help="the test suite's fast check; prints JSON")
+    ap.add_argument("--smoke", action="store_true", help="a fast check; prints JSON")
     ap.add_argument("--only", nargs="*", choices=SECTIONS, help="sections to run (default: all)")
     ap.add_argument("--recipes", nargs="*", help="recipes (default: every recipe of the pack)")
     ap.add_argument("--out", default=str(REPO / "docs" / "toy_eval.md"))
-    ap.add_argument("--json", default=str(env.CACHE / "toy_eval.json"))
+    ap.add_argument("--json", default=str(env.NAMES.cache / "toy_eval.json"))
     a = ap.parse_args(argv)
+    if env.WORLD is not env.NAMES:
+        raise SystemExit(f"bench.toy_eval measures the toy world v3 (names), not TOY_WORLD={env.WORLD.name!r}: run "
+                         "it without TOY_WORLD (v2's benchmark is `TOY_WORLD=shapes python -m bench.shapes_eval`)")
     if a.smoke:
         print(json.dumps(smoke()))
         return
@@ -463,35 +511,34 @@ def main(argv=None):
     log = lambda m: print(f"[toy_eval {time.perf_counter() - t_start:6.0f}s] {m}", flush=True)  # noqa: E731
     toy = load()
     base = Base(toy)
-    all_pairs = [(j, 0, s) for j in range(len(world.CONCEPTS)) for s in range(SAMPLES)]
-    verdicts = base.of(all_pairs)
-    base_rates = {k: verdicts.rate(all_pairs, k) for k in ("shape", "colour", "style", "joint")}
-    log("unedited model: " + ", ".join(f"{k} {fmt(v, 1)}" for k, v in base_rates.items()))
     sections = a.only or SECTIONS
-    names = methods(a.recipes)
+    plain = list(a.recipes or CONFIG_PRESETS)
+    ms = methods(plain)
     res = {}
     if "calibration" in sections:
         res["calibration"] = calibration(toy, base, log)
     if "kcurves" in sections:
-        res["kcurves"] = {n: k_rows(toy, base, n, KS, {k: DRAWS for k in KS}, PER_EDIT, log) for n in names}
-        res["phrasings"] = {n: phrasings(toy, n) for n in names}
-        for n in names:
-            log(f"max k {n}: {max_k(res['kcurves'][n])}; phrasings {res['phrasings'][n]}")
+        res["kcurves"] = {m: k_rows(toy, base, m, log) for m in ms}
+        for m in ms:
+            log(f"max k {m}: {max_k(res['kcurves'][m])}")
     if "confuse" in sections:
-        res["confuse"] = {n: confuse(toy, base, n) for n in names}
-        for n, r in res["confuse"].items():
-            log(f"confuse {n}: unlearn {fmt(r['unlearn'])} preserve {fmt(r['preserve'])} overall {fmt(r['overall'])}")
-    if "style" in sections:
-        res["style"] = {n: style(toy, base, n) for n in names}
-        for n, r in res["style"].items():
-            log(f"style {n}: residual {fmt(r['style_residual'])} content {fmt(r['content_kept'])} "
-                f"others {fmt(r['others_kept'])}")
+        res["confuse"] = {m: confuse(toy, base, m) for m in ms}
+        for m, r in res["confuse"].items():
+            log(f"confuse {m}: unlearn {fmt(r['unlearn'])} preserve {fmt(r['preserve'])} overall {fmt(r['overall'])}")
+    if "artists" in sections:
+        res["artists"] = {m: artists(toy, base, m) for m in ms}
+        for m, r in res["artists"].items():
+            log(f"artists {m}: style residual {fmt(r['style_residual'])} object {fmt(r['object_kept'])} "
+                f"other artists {fmt(r['other_artists'])} names {fmt(r['names'])}")
+    if "phrasings" in sections:
+        res["phrasings"] = {f"{m} / {x}": phrasings(toy, m, x) for m in plain for x in (EXPAND_OFF, EXPAND_AUTO)}
+        for key, row in res["phrasings"].items():
+            log(f"phrasings {key}: " + ", ".join(f"{p!r} {fmt(v)}" for p, v in row.items()))
     minutes = (time.perf_counter() - t_start) / 60
     meta = {"command": "python -m bench.toy_eval" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
-            "minutes": minutes, "machine": f"{torch.get_num_threads()} CPU threads",
-            "date": time.strftime("%Y-%m-%d"), "base": base_rates,
+            "minutes": minutes, "machine": f"{torch.get_num_threads()} CPU threads", "date": time.strftime("%Y-%m-%d"),
             "sampler": ", ".join(f"{k} {v}" for k, v in generate.SAMPLER.items()) + ", negative prompt '', 64x64, "
-                       "bfloat16 autocast"}
+                       + ("bfloat16 autocast" if generate.EVAL_BF16 else "float32")}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
     Path(a.out).write_text(markdown(res, meta))

@@ -9,11 +9,11 @@ groups, or not both grouped ("unrelated"), and the mean cosine (raw and centred)
 states; and the effective dimension of the last-word states: the participation ratio (sum of the centred
 covariance's eigenvalues)^2 / (sum of their squares), which must stay well above the benchmark's largest k.
 
-v2 (TOY_WORLD=shapes): for every pair of the toy world's 288 canonical prompts ("a striped red circle", ...), the number of
-attributes they share (colour, shape, style: 0, 1 or 2) and the cosine of their states at three positions:
-the last word token, the end token, and a padding position (position 40, padding in every prompt). "raw" is
-the plain cosine; "centred" subtracts, per position kind, the mean state over the 288 prompts first. Reported:
-the mean over all pairs with the same number of shared attributes.
+v2 (TOY_WORLD=shapes): for every pair of the world's 288 canonical prompts ("a striped red circle", ...), the
+number of attributes they share (colour, shape, style: 0, 1 or 2) and the cosine of their states at three
+positions: the last word token, the end token, and a padding position (position 40, padding in every prompt).
+"raw" is the plain cosine; "centred" subtracts, per position kind, the mean state over the 288 prompts first.
+Reported: the mean over all pairs with the same number of shared attributes.
 
 Encoders: v2, the rule-built CLIP of toy/clip.py; v1, the seeded random CLIP-L of harness/tiny_models.py
 (seed 0: the toy world v1's encoder, and the host's tiny_sd15.safetensors), both run by ComfyUI with its own

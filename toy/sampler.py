@@ -11,8 +11,9 @@ KSampler (EmptyLatentImage -> KSampler -> VAEDecode) on an SD1.5 EPS model, step
   image       = TAESD decode(latent) = decoder((latent - vae_shift) * vae_scale), clamped to [0, 1]
 This module uses ComfyUI's own schedule, sigma->timestep map and k-diffusion sampler functions, so with
 ``bf16=False`` the result equals ComfyUI's (up to float summation order); ``bf16=True`` runs the UNet under CPU
-bfloat16 autocast, about twice as fast, which the evaluation uses (the difference is measured in
-docs/toy_eval.md). Works in *model space* (latent * 0.18215); ``to_comfy_latent`` converts.
+bfloat16 autocast, about twice as fast, which v2's evaluation uses (the difference is measured in
+docs/shapes_eval.md; v3 samples in float32, toy.generate.EVAL_BF16). Works in *model space*
+(latent * 0.18215); ``to_comfy_latent`` converts.
 """
 
 from __future__ import annotations
