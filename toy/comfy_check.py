@@ -1,10 +1,13 @@
 """The toy checkpoint in real ComfyUI: CheckpointLoaderSimple -> (ScaPre Unlearn) -> KSampler -> VAEDecode -> SaveImage,
 compared with toy.sampler on the same seed. Prints one JSON object.
 
-    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "a filled green triangle"] [--seeds 0 1 2 3]
+    .cache/host/venv/bin/python -m toy.comfy_check --out-dir DIR [--prompt "an image of a golden retriever"]
+        [--seeds 0 1 2 3]
 
-Runs the API-format workflows through ComfyUI's real executor (harness.inprocess), in this process; needs
-toy_shapes.safetensors in the host's checkpoints folder (``toy.assemble.ensure_toy_checkpoint``). For each seed
+Runs the API-format workflows through ComfyUI's real executor (harness.inprocess), in this process; needs the
+selected world's checkpoint (v3's toy_names.safetensors by default; TOY_WORLD=shapes: v2's toy_shapes) in the
+host's checkpoints folder (``toy.assemble.ensure_toy_checkpoint``). The oracle's verdicts are the words of the
+visual it sees ("filled yellow circle"; a v3 name's visual is ``world.CONCEPTS[names.VISUAL[name]]``). For each seed
 it renders the prompt with the unedited checkpoint and after ScaPre Unlearn erased that prompt (recipe "uce" by
 default, as released: blank anchor, no preserve lines), scores both with the oracle, and measures the pixel
 difference from toy.sampler's float32 and bfloat16 renders of the same seed and edit (the edit recomputed with
@@ -51,7 +54,7 @@ def txt2img(prompt: str, seed: int, erase: str | None = None, recipe: str = "uce
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--prompt", default="a filled green triangle")
+    ap.add_argument("--prompt", default="an image of a golden retriever")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--recipe", default="uce")
     a = ap.parse_args(argv)
