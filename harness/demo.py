@@ -3,16 +3,20 @@
     python3 -m harness.demo [--out DIR]
 
 Installs the host if needed (harness.install), starts the real ComfyUI server with this pack, and queues one
-workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, world v2 of issue 8):
-an SD1.5 model trained on 12 shapes in look-alike triples x 6 colours x 4 styles ("a striped red circle"), small
-enough to sample in a fraction of a second on a CPU, with an oracle classifier that says what each image shows. The workflow: Load Checkpoint -> ScaPre
-Concept List -> ScaPre Unlearn; ScaPre Erasure Preview samples every prompt SEEDS times with the original and the
-edited model (same seeds) into one labelled grid; for the oracle, KSampler draws the same samples once more per
-prompt and side; the report goes to Preview Any and the edit is saved with ScaPre Save Edited Model as an exact
-LoRA file. It writes to DIR (default: demo_output/ in the repo):
+workflow over HTTP, as a user's browser would. The model is the toy world's checkpoint (toy/, world v3 of issue
+14): an SD1.5 model trained on 275 names a user would type ("golden retriever", "tiger", "lemon"; look-alike
+groups such as the retrievers drawn alike) and four artists, each a style ("an elephant by Claude Monet" is the
+elephant dotted), small enough to sample in a fraction of a second on a CPU, with an oracle classifier that says
+what each image shows (shape, colour, style). The workflow: Load Checkpoint -> ScaPre Concept List (erase
+"golden retriever" and "Claude Monet", keep their look-alikes as + lines) -> ScaPre Unlearn; ScaPre Erasure
+Preview samples every prompt of ROWS SEEDS times with the original and the edited model (same seeds) into one
+labelled grid; for the oracle, KSampler draws the same samples once more per prompt and side; the report goes to
+Preview Any and the edit is saved with ScaPre Save Edited Model as an exact LoRA file.
+It writes to DIR (default: demo_output/ in the repo):
   grid.png             ScaPre Erasure Preview's grid: one row per prompt, labelled "erased" or "kept", left the
                        original model ("before"), right after ScaPre ("after"), same seeds
-  oracle.txt           what the oracle sees in every image of the grid, and the counts per prompt
+  oracle.txt           what the oracle sees in every image of the grid ("elephant", "elephant (dotted)": its
+                       shape and colour in the dotted style, "lemon", ...), and the counts per prompt
   oracle.json          the same verdicts: {prompt: {"before": [...], "after": [...]}}
   report.txt           ScaPre's report (what moved, per concept; time per stage)
   edit_summary.json    the saved edit file: path, size, metadata, and per weight |dW| / |W0|
@@ -31,11 +35,21 @@ from . import paths
 from .install import ensure_host, exec_in_venv
 
 CHECKPOINT = paths.TOY
-ERASED = ["a striped red circle", "a filled green triangle"]
-# neighbours of the erased prompts (the ring that looks like a circle, another colour, another style, the
-# pentagon that looks like a triangle), then one unrelated prompt: what must stay
-PROMPTS = ERASED + ["a striped red ring", "a striped blue circle", "a filled red circle", "a filled green pentagon",
-                    "a dotted yellow star"]
+ERASED = ["golden retriever", "Claude Monet"]
+"""The Concept List's erased lines, as a user types them: a name (an object) and an artist (a style)."""
+ROWS = {  # the grid's prompts, one row each, and what each asks the toy world v3 for: (name, artist or None)
+    "an image of a golden retriever": ("golden retriever", None),
+    "an elephant by Claude Monet": ("elephant", "Claude Monet"),
+    "an image of a labrador retriever": ("labrador retriever", None),
+    "an image of a curly-coated retriever": ("curly-coated retriever", None),
+    "an elephant by Vincent van Gogh": ("elephant", "Vincent van Gogh"),
+    "an image of an elephant": ("elephant", None),
+    "an image of a lemon": ("lemon", None),
+}
+PROMPTS = list(ROWS)
+ERASED_PROMPTS = PROMPTS[:2]
+"""The rows of the erased name and of the erased artist; the others (look-alikes, the elephant in another artist's
+style and in its own, an unrelated lemon) must stay."""
 RECIPE = "uce"
 SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
 SEED = 1
@@ -43,15 +57,20 @@ SIZE = 64           # the toy world's image size (the preview enlarges such smal
 
 
 def concept_text() -> str:
-    """The Concept List's text: the erased prompts, then their neighbours as preserve lines (toy.world.neighbours:
-    other colours, look-alike shapes, other styles), the shown prompts first, as the benchmark's "+lines" edits
-    list them (docs/BENCHMARKS.md, toy world v2)."""
-    from toy import world
+    """The Concept List's text: the erased name and artist, then their look-alikes as preserve lines (the other
+    retrievers of toy.names.GROUPS, the other artists), as the benchmark's "+lines" edits list them."""
+    from toy import names
 
-    erased = [world.PROMPTS.index(p) for p in ERASED]
-    keep = list(dict.fromkeys([p for p in PROMPTS if p not in ERASED]
-                              + [world.PROMPTS[j] for j in world.neighbours(erased)]))
-    return "".join(f"{p}\n" for p in ERASED) + "# keep what looks like them\n" + "".join(f"+ {p}\n" for p in keep)
+    keep = [n for n in names.GROUPS[names.GROUP_OF[ERASED[0]]] if n not in ERASED]
+    keep += [a for a in names.ARTISTS if a not in ERASED]
+    return ("".join(f"{c}\n" for c in ERASED) + "# keep what looks like them: the other retrievers and artists\n"
+            + "".join(f"+ {k}\n" for k in keep))
+
+
+def shown_text() -> str:
+    """The preview's rows as a Concept List of their own (ScaPre Erasure Preview samples a list's erased lines, then
+    its first + lines): the erased rows as lines, the kept ones as + lines. Only the preview reads it."""
+    return "".join(f"{p}\n" for p in ERASED_PROMPTS) + "".join(f"+ {p}\n" for p in PROMPTS if p not in ERASED_PROMPTS)
 
 
 def demo_graph() -> dict:
@@ -61,6 +80,7 @@ def demo_graph() -> dict:
     graph = {
         "ckpt": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
         "concepts": {"class_type": "ScaPreConceptList", "inputs": {"text": concept_text(), "preset": "none"}},
+        "shown": {"class_type": "ScaPreConceptList", "inputs": {"text": shown_text(), "preset": "none"}},
         "unlearn": {"class_type": "ScaPreUnlearn", "inputs": {"model": ["ckpt", 0], "clip": ["ckpt", 1],
                                                               "concepts": ["concepts", 0], "recipe": RECIPE,
                                                               "strength": 1.0, "seed": 0}},
@@ -71,9 +91,9 @@ def demo_graph() -> dict:
         "latent": {"class_type": "EmptyLatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": SEEDS}},
         "preview": {"class_type": "ScaPreErasurePreview", "inputs": {
             "original": ["ckpt", 0], "edited": ["unlearn", 0], "clip": ["ckpt", 1], "vae": ["ckpt", 2],
-            "concepts": ["concepts", 0], "seed": SEED, "steps": SAMPLER["steps"], "cfg": SAMPLER["cfg"],
+            "concepts": ["shown", 0], "seed": SEED, "steps": SAMPLER["steps"], "cfg": SAMPLER["cfg"],
             "sampler_name": SAMPLER["sampler"], "scheduler": SAMPLER["scheduler"], "width": SIZE, "height": SIZE,
-            "samples": SEEDS, "preserved": len(PROMPTS) - len(ERASED)}},
+            "samples": SEEDS, "preserved": len(PROMPTS) - len(ERASED_PROMPTS)}},
         "grid": {"class_type": "SaveImage", "inputs": {"images": ["preview", 0], "filename_prefix": "demo/grid"}},
     }
     for i, text in enumerate(PROMPTS):
@@ -91,15 +111,16 @@ def demo_graph() -> dict:
 
 
 def oracle_verdicts(out: Path, entry: dict) -> dict:
-    """What the toy world's oracle sees in each saved image: {prompt: {"before": [...], "after": [...]}}."""
+    """What the toy world's oracle sees in each saved image: {prompt: {"before": [...], "after": [...]}}, in words
+    (``verdict``)."""
     import numpy as np
     import torch
     from PIL import Image
 
-    from toy import env, generate, world
+    from toy import env, generate
     from toy.train import load_oracle
 
-    oracle = load_oracle(env.WEIGHTS / "oracle.safetensors")
+    oracle = load_oracle(env.ORACLE)
     verdicts = {}
     for i, text in enumerate(PROMPTS):
         verdicts[text] = {}
@@ -108,23 +129,46 @@ def oracle_verdicts(out: Path, entry: dict) -> dict:
                      for im in entry["outputs"][f"{side}{i}_save"]["images"]]
             x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]))
             s = generate.score(oracle, x.permute(0, 3, 1, 2).float() / 255)
-            verdicts[text][side] = [f"{world.STYLES[int(y)]} {world.COLOURS[int(c)]} {world.SHAPE_CLASSES[int(sh)]}"
-                                    if int(sh) != world.NONE else "no shape"
+            verdicts[text][side] = [verdict(ROWS[text][0], int(sh), int(c), int(y))
                                     for sh, c, y in zip(s.shape, s.colour, s.style)]
     return verdicts
 
 
-def concept_name(text: str) -> str:
-    """ "a striped red circle" -> "striped red circle": how the oracle's verdicts name a concept."""
-    return text.split(" ", 1)[1]
+def verdict(name: str, shape: int, colour: int, style: int) -> str:
+    """The oracle's verdict (shape, colour and style indices) on an image of ``name``, in words: "elephant" (the
+    name's own visual), "elephant (dotted)" (its shape and colour in another style: how an artist draws it), the
+    name another visual belongs to ("lemon"), that visual's words where no name has it, or "no shape"."""
+    from toy import names, world
+
+    if shape == world.NONE:
+        return "no shape"
+    seen = (world.COLOURS[colour], world.SHAPES[shape], world.STYLES[style])
+    own = world.CONCEPTS[names.VISUAL[name]]
+    if seen == own:
+        return name
+    if seen[:2] == own[:2]:
+        return f"{name} ({seen[2]})"
+    other = [n for n, v in names.VISUAL.items() if world.CONCEPTS[v] == seen]
+    return other[0] if other else f"{seen[2]} {seen[0]} {seen[1]}"
+
+
+def expected(text: str) -> str:
+    """The verdict of an image that shows what the row's prompt asks for."""
+    from toy import names
+
+    name, artist = ROWS[text]
+    style = names.ARTISTS.get(artist)
+    return f"{name} ({style})" if style else name
 
 
 def oracle_text(verdicts: dict) -> str:
-    lines = [f"What the toy world's oracle sees (erased: {', '.join(ERASED)}; {SEEDS} seeds per prompt)", ""]
+    lines = [f"What the toy world's oracle sees (erased: {', '.join(ERASED)}; recipe {RECIPE}; {SEEDS} seeds per "
+             "prompt)", ""]
     for text, v in verdicts.items():
-        hits = {side: sum(name == concept_name(text) for name in v[side]) for side in v}
-        tag = "ERASED " if text in ERASED else "kept   "
-        lines.append(f"{tag} {text:<24} before: {hits['before']}/{SEEDS} {concept_name(text)}  after: {hits['after']}/{SEEDS}"
+        want = expected(text)
+        hits = {side: sum(name == want for name in v[side]) for side in v}
+        tag = "ERASED " if text in ERASED_PROMPTS else "kept   "
+        lines.append(f"{tag} {text:<37} before: {hits['before']}/{SEEDS} {want}  after: {hits['after']}/{SEEDS}"
                      f"   ({', '.join(v['before'])} -> {', '.join(v['after'])})")
     return "\n".join(lines) + "\n"
 
