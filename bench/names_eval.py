@@ -204,7 +204,7 @@ def edit(toy, method: str, erased: list[str], keep: list[str] = (), expansion: s
     config, lines = config_of(method)
     text = "".join(f"{a}\n" for a in erased) + "".join(f"+ {b}\n" for b in (keep if lines else ()))
     concepts = expand_concepts(parse_concepts(text), expansion)
-    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    prior = toy_prior(toy.encode) if prior_choice(concepts, config) == PRIOR_GENERAL else None
     t0 = time.perf_counter()
     result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
     return result.deltas, time.perf_counter() - t0

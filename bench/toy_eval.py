@@ -176,15 +176,16 @@ def concept_text(erased_prompts: list[str], keep_prompts: list[str] = ()) -> str
 
 
 @functools.cache
-def toy_prior(toy) -> PreservePrior:
-    """The pack's general preserve prior under the toy CLIP, built once per run (as the node's cache would)."""
-    return general_prior(toy.encode)
+def toy_prior(encode) -> PreservePrior:
+    """The pack's general preserve prior under the toy CLIP's ``encode``, built once per run (as the node's cache
+    would; keyed by the encoder, since a loaded toy is not hashable)."""
+    return general_prior(encode)
 
 
 def edit(toy, config: ScaPreConfig, text: str):
     """(deltas, seconds of the edit; a general prior the recipe uses is built once, outside the timing)."""
     concepts = parse_concepts(text)
-    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    prior = toy_prior(toy.encode) if prior_choice(concepts, config) == PRIOR_GENERAL else None
     t0 = time.perf_counter()
     result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
     return result.deltas, time.perf_counter() - t0
