@@ -177,7 +177,7 @@ def concept_text(erased_prompts: list[str], keep_prompts: list[str] = ()) -> str
 def edit(toy, config: ScaPreConfig, text: str):
     """(deltas, seconds of the edit; a general prior the recipe uses is built once, outside the timing)."""
     concepts = parse_concepts(text)
-    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    prior = toy_prior(toy.encode) if prior_choice(concepts, config) == PRIOR_GENERAL else None
     t0 = time.perf_counter()
     result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
     return result.deltas, time.perf_counter() - t0

@@ -112,9 +112,10 @@ class Verdicts:
 
 
 @functools.cache
-def toy_prior(toy) -> PreservePrior:
-    """The pack's general preserve prior under the toy CLIP, built once per run (as the node's cache would)."""
-    return general_prior(toy.encode)
+def toy_prior(encode) -> PreservePrior:
+    """The pack's general preserve prior under the toy CLIP's ``encode``, built once per run (as the node's cache
+    would; keyed by the encoder, since a loaded toy is not hashable)."""
+    return general_prior(encode)
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -258,7 +259,7 @@ def edit(toy, method: str, erased: list[str], keep: list[str] = (), expansion: s
     config, lines = config_of(method)
     text = "".join(f"{a}\n" for a in erased) + "".join(f"+ {b}\n" for b in (keep if lines else ()))
     concepts = expand_concepts(parse_concepts(text), expansion)
-    prior = toy_prior(toy) if prior_choice(concepts, config) == PRIOR_GENERAL else None
+    prior = toy_prior(toy.encode) if prior_choice(concepts, config) == PRIOR_GENERAL else None
     t0 = time.perf_counter()
     result = unlearn(toy.kv_weights(), toy.encode, concepts, config, prior=prior)
     return result.deltas, time.perf_counter() - t0
@@ -499,6 +500,9 @@ def main(argv=None):
     ap.add_argument("--recipes", nargs="*", help="recipes (default: every recipe of the pack)")
     ap.add_argument("--out", default=str(REPO / "docs" / "toy_eval.md"))
     ap.add_argument("--json", default=str(env.NAMES.cache / "toy_eval.json"))
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="write the report from the results of earlier runs (each run's --json; split by --only "
+                         "and --recipes) instead of running")
     a = ap.parse_args(argv)
     if env.WORLD is not env.NAMES:
         raise SystemExit(f"bench.toy_eval measures the toy world v3 (names), not TOY_WORLD={env.WORLD.name!r}: run "
@@ -506,6 +510,12 @@ def main(argv=None):
     if a.smoke:
         print(json.dumps(smoke()))
         return
+    if a.merge:
+        runs = [json.loads(Path(f).read_text()) for f in a.merge]
+        res = merged([r["results"] for r in runs])
+        meta = {**runs[-1]["meta"], "minutes": sum(r["meta"]["minutes"] for r in runs),
+                "command": "; ".join(r["meta"]["command"] for r in runs)}
+        return write(res, meta, a)
     from toy.runtime import load
     t_start = time.perf_counter()
     log = lambda m: print(f"[toy_eval {time.perf_counter() - t_start:6.0f}s] {m}", flush=True)  # noqa: E731
@@ -539,12 +549,31 @@ def main(argv=None):
             "minutes": minutes, "machine": f"{torch.get_num_threads()} CPU threads", "date": time.strftime("%Y-%m-%d"),
             "sampler": ", ".join(f"{k} {v}" for k, v in generate.SAMPLER.items()) + ", negative prompt '', 64x64, "
                        + ("bfloat16 autocast" if generate.EVAL_BF16 else "float32")}
+    write(res, meta, a)
+    log(f"wrote {a.out}; done in {minutes:.1f} min")
+
+
+def merged(parts: list[dict]) -> dict:
+    """The results of runs split by section and recipe (read back from their JSON), as one run's: each section's
+    rows in run order, the k-curves keyed by k again."""
+    out = {}
+    for part in parts:
+        for section, rows in part.items():
+            if section == "calibration":
+                out[section] = rows
+                continue
+            if section == "kcurves":
+                rows = {m: {int(k): r for k, r in by_k.items()} for m, by_k in rows.items()}
+            out.setdefault(section, {}).update(rows)
+    return out
+
+
+def write(res: dict, meta: dict, a) -> None:
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
     Path(a.out).write_text(markdown(res, meta))
     if "kcurves" in res:
         plot(res["kcurves"], Path(a.out).with_suffix(".png"))
-    log(f"wrote {a.out}; done in {minutes:.1f} min")
 
 
 if __name__ == "__main__":
