@@ -71,7 +71,7 @@ from scapre_core.api import prior_choice  # noqa: E402
 from scapre_core.concepts import PRIOR_GENERAL  # noqa: E402
 from toy import env, generate, world  # noqa: E402
 
-from bench.toy_eval import Verdicts, acceptable, drop, fmt, pooled, toy_prior  # noqa: E402  (v3's, shared)
+from bench.toy_eval import Verdicts, acceptable, drop, fmt, pooled, toy_prior, write  # noqa: E402  (v3's, shared)
 
 SAMPLES = 4                      # seeds per prompt (sample s of concept j: seeds_for(j, SAMPLES)[s])
 KS = (1, 5, 10, 25, 50, 100)
@@ -375,21 +375,8 @@ def markdown(res: dict, meta: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def plot(kcurves: dict, path: Path):
-    from toy import plot as P
-    img, d = P.figure(1500, 520)
-    xs = list(KS)
-
-    def series(key):
-        return {n: [rows[k][key] for k in KS] for n, rows in kcurves.items()}
-
-    P.panel(d, (0, 40, 500, 520), "residual on erased prompts (lower is better)", xs, series("erased"),
-            hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, 40, 1000, 520), "accuracy on non-erased prompts", xs, series("kept"))
-    P.panel(d, (1000, 40, 1500, 520), "look-alikes of the erased prompts", xs, series("lookalike"))
-    P.legend(d, (60, 8), list(kcurves))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+PLOT_TITLES = ("residual on erased prompts (lower is better)", "accuracy on non-erased prompts",
+               "look-alikes of the erased prompts")
 
 
 def smoke() -> dict:
@@ -452,11 +439,7 @@ def main(argv=None):
             "date": time.strftime("%Y-%m-%d"), "base": base_rates,
             "sampler": ", ".join(f"{k} {v}" for k, v in generate.SAMPLER.items()) + ", negative prompt '', 64x64, "
                        "bfloat16 autocast"}
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
-    Path(a.out).write_text(markdown(res, meta))
-    if "kcurves" in res:
-        plot(res["kcurves"], Path(a.out).with_suffix(".png"))
+    write(res, meta, a, markdown, PLOT_TITLES)
     log(f"wrote {a.out}; done in {minutes:.1f} min")
 
 

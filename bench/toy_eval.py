@@ -464,7 +464,12 @@ def markdown(res: dict, meta: dict) -> str:
     return "\n".join(L) + "\n"
 
 
-def plot(kcurves: dict, path: Path):
+PLOT_TITLES = ("residual on erased names (lower is better)", "accuracy on kept names",
+               "look-alikes of the erased names")
+
+
+def plot(kcurves: dict, path: Path, titles: tuple[str, str, str] = PLOT_TITLES):
+    """Residual, kept and look-alike accuracy against k, one line per method, in three panels titled ``titles``."""
     from toy import plot as P
     img, d = P.figure(1500, 520)
     xs = list(KS)
@@ -472,10 +477,10 @@ def plot(kcurves: dict, path: Path):
     def series(key):
         return {m: [rows[k][key] for k in KS] for m, rows in kcurves.items()}
 
-    P.panel(d, (0, 40, 500, 520), "residual on erased names (lower is better)", xs, series("erased"),
+    P.panel(d, (0, 40, 500, 520), titles[0], xs, series("erased"),
             hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, 40, 1000, 520), "accuracy on kept names", xs, series("kept"))
-    P.panel(d, (1000, 40, 1500, 520), "look-alikes of the erased names", xs, series("lookalike"))
+    P.panel(d, (500, 40, 1000, 520), titles[1], xs, series("kept"))
+    P.panel(d, (1000, 40, 1500, 520), titles[2], xs, series("lookalike"))
     P.legend(d, (60, 8), list(kcurves))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
@@ -568,12 +573,14 @@ def merged(parts: list[dict]) -> dict:
     return out
 
 
-def write(res: dict, meta: dict, a) -> None:
+def write(res: dict, meta: dict, a, report=None, titles: tuple[str, str, str] = PLOT_TITLES) -> None:
+    """A run's results to ``a.json``, its report (``report(res, meta)``, default this module's ``markdown``) to
+    ``a.out`` and its k-curves beside it as a PNG."""
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps({"meta": meta, "results": res}, indent=1, default=str))
-    Path(a.out).write_text(markdown(res, meta))
+    Path(a.out).write_text((report or markdown)(res, meta))
     if "kcurves" in res:
-        plot(res["kcurves"], Path(a.out).with_suffix(".png"))
+        plot(res["kcurves"], Path(a.out).with_suffix(".png"), titles)
 
 
 if __name__ == "__main__":
