@@ -43,6 +43,19 @@ def _pixels(nodes, model, clip, vae):
     return nodes.VAEDecode().decode(vae, sampled)[0]
 
 
+def _pixel_checks(nodes, host, model, clip, vae, edits, dense, info):
+    """(the model patched with ``edits`` at strength 1, the model patched with their dense form ``dense``, how far
+    the first one's image is from the second one's and from the unedited model's, same seed)."""
+    import torch
+    low = host.patches.apply_edit(model, edits, 1.0, info)
+    full = host.patches.apply_edit(model, dense, 1.0, info)
+    with torch.no_grad():
+        pix_low, pix_full = _pixels(nodes, low, clip, vae), _pixels(nodes, full, clip, vae)
+        pix_base = _pixels(nodes, model, clip, vae)
+    return low, full, {"pixels_max_abs_low_vs_dense": float((pix_low - pix_full).abs().max()),
+                       "pixels_max_abs_edit_vs_base": float((pix_low - pix_base).abs().max())}
+
+
 def lowrank_patches() -> dict:
     inprocess.init()
     import comfy.model_management as mm
@@ -86,13 +99,8 @@ def lowrank_patches() -> dict:
         measured["found_again_ranks"] = sorted({e.rank for e in found.values() if isinstance(e, Factors)})
         measured["found_again_edits"] = len(infos)
         out["by_strength"][str(strength)] = measured
-    low = host.patches.apply_edit(model, edits, 1.0, info)
-    full = host.patches.apply_edit(model, dense, 1.0, info)
-    with torch.no_grad():
-        pix_low, pix_full = _pixels(nodes, low, clip, vae), _pixels(nodes, full, clip, vae)
-        pix_base = _pixels(nodes, model, clip, vae)
-    out["pixels_max_abs_low_vs_dense"] = float((pix_low - pix_full).abs().max())
-    out["pixels_max_abs_edit_vs_base"] = float((pix_low - pix_base).abs().max())
+    low, full, pixels = _pixel_checks(nodes, host, model, clip, vae, edits, dense, info)
+    out |= pixels
     out["base_unchanged"] = max(float((v - base[k]).abs().max()) for k, v in _effective(model, keys, mm).items())
 
     # the exact-LoRA save writes the factors; the stock loader applies them
@@ -165,13 +173,8 @@ def row_scale_patches() -> dict:
     out["found_again_vs_expected"] = max(float((found[k] - 0.6 * edits[k].dense(under[k])).abs().max()
                                                / base[k].abs().max()) for k in keys)
     out["found_again_edits"] = len(infos)
-    low = host.patches.apply_edit(model, edits, 1.0, info)
-    full = host.patches.apply_edit(model, dense, 1.0, info)
-    with torch.no_grad():
-        pix_low, pix_full = _pixels(nodes, low, clip, vae), _pixels(nodes, full, clip, vae)
-        pix_base = _pixels(nodes, model, clip, vae)
-    out["pixels_max_abs_low_vs_dense"] = float((pix_low - pix_full).abs().max())
-    out["pixels_max_abs_edit_vs_base"] = float((pix_low - pix_base).abs().max())
+    _, _, pixels = _pixel_checks(nodes, host, model, clip, vae, edits, dense, info)
+    out |= pixels
     out["base_unchanged"] = max(float((v - base[k]).abs().max()) for k, v in _effective(model, keys, mm).items())
     return out
 
