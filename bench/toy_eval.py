@@ -471,17 +471,19 @@ PLOT_TITLES = ("residual on erased names (lower is better)", "accuracy on kept n
 def plot(kcurves: dict, path: Path, titles: tuple[str, str, str] = PLOT_TITLES):
     """Residual, kept and look-alike accuracy against k, one line per method, in three panels titled ``titles``."""
     from toy import plot as P
-    img, d = P.figure(1500, 520)
+    names = list(kcurves)
+    top = 16 + P.legend(P.figure(1500, 200)[1], (60, 8), names, 1400)   # measured on a scratch figure
+    img, d = P.figure(1500, 480 + top)
+    P.legend(d, (60, 8), names, 1400)
     xs = list(KS)
 
     def series(key):
         return {m: [rows[k][key] for k in KS] for m, rows in kcurves.items()}
 
-    P.panel(d, (0, 40, 500, 520), titles[0], xs, series("erased"),
+    P.panel(d, (0, top, 500, 480 + top), titles[0], xs, series("erased"),
             hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, 40, 1000, 520), titles[1], xs, series("kept"))
-    P.panel(d, (1000, 40, 1500, 520), titles[2], xs, series("lookalike"))
-    P.legend(d, (60, 8), list(kcurves))
+    P.panel(d, (500, top, 1000, 480 + top), titles[1], xs, series("kept"))
+    P.panel(d, (1000, top, 1500, 480 + top), titles[2], xs, series("lookalike"))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
