@@ -51,6 +51,11 @@ PROTOCOL (fixed in this docstring before the first run on v3; the numbers are pa
 * Phrasings: the k = 10 edits of draw 0, residual in each of the six phrasings; only the name is listed;
   "an image of", "a photo of", "a picture of" are what expansion "auto" adds (as "a photo of tiger"); ", high
   quality" and "a drawing of" are held out of every list. For the plain recipes, expansion off and "auto".
+* Ranking (fixed on 2026-12-06 after the first part of the benchmark, before the second; ``ranking``): for a user
+  who lists only what to erase, every method without "+lines" or "+prior" (a recipe as its name runs it); for one
+  who also lists look-alikes, every "+lines" method. Order: the largest acceptable k (higher first), then the
+  Confuse5-like overall (higher first), then the artists' style residual (lower first). The pack's default recipe
+  is the first of the first ranking (tests/integration/test_toy.py checks this against docs/toy_eval.json).
 * Cost cut before the first run (2 CPU cores): PER_EDIT and the artist and phrasing image counts above are what
   fits about an hour of sampling at ~2.5 images/s; the issue's 40-minute budget does not fit 22 methods x 18
   k-edits with more images, and the report states the run's minutes.
@@ -347,6 +352,19 @@ def max_k(rows: dict) -> int:
     return best
 
 
+def ranking(res: dict, variant: str = "") -> list[tuple[str, int, float | None, float | None]]:
+    """The methods of one variant ("" for the recipes as named, LINES for "+lines"), best first, as the protocol
+    orders them: (method, max k, Confuse5-like overall, artists' style residual); a section not run gives None."""
+    rows = []
+    for m, curve in res["kcurves"].items():
+        if m.partition("+")[2] != variant.lstrip("+"):
+            continue
+        overall = res.get("confuse", {}).get(m, {}).get("overall")
+        style = res.get("artists", {}).get(m, {}).get("style_residual")
+        rows.append((m, max_k(curve), overall, style))
+    return sorted(rows, key=lambda r: (-r[1], -(r[2] or 0.0), r[3] if r[3] is not None else 1.0))
+
+
 def confuse(toy, base: Base, method: str) -> dict:
     rows = []
     for d in range(CAL_DRAWS["d"]):
@@ -452,6 +470,14 @@ def markdown(res: dict, meta: dict) -> str:
             L.append(f"| {m} | " + " | ".join(f"{fmt(r[c])} ({fmt(r['base_' + c])})" for c in (
                 "style_residual", "object_kept", "other_artists", "names")) + " |")
         L.append("")
+    if "kcurves" in res:
+        L += ["## Ranking (the protocol's order: max k, then Confuse5-like overall, then style residual)\n",
+              "| user lists | rank | method | max k | Confuse5-like overall | artists' style residual |",
+              "|---|---:|---|---:|---:|---:|"]
+        for who, variant in (("what to erase", ""), ("+ look-alikes", LINES)):
+            for i, (m, mk, overall, style) in enumerate(ranking(res, variant), 1):
+                L.append(f"| {who} | {i} | {m} | {mk} | {fmt(overall)} | {fmt(style)} |")
+        L.append("")
     if "phrasings" in res:
         held = {names.PHRASINGS[k] for k in names.HELD_OUT}
         L += ["## Phrasings (k = 10, draw 0; the names listed as typed; * held out of every list)\n",
@@ -469,21 +495,30 @@ PLOT_TITLES = ("residual on erased names (lower is better)", "accuracy on kept n
 
 
 def plot(kcurves: dict, path: Path, titles: tuple[str, str, str] = PLOT_TITLES):
-    """Residual, kept and look-alike accuracy against k, one line per method, in three panels titled ``titles``."""
+    """Residual, kept and look-alike accuracy against k in three panels titled ``titles``, one row of panels per
+    variant (the recipes as named, "+lines", "+prior"), one colour per recipe in every row."""
     from toy import plot as P
-    names = list(kcurves)
-    top = 16 + P.legend(P.figure(1500, 200)[1], (60, 8), names, 1400)   # measured on a scratch figure
-    img, d = P.figure(1500, 480 + top)
-    P.legend(d, (60, 8), names, 1400)
+    variants = list(dict.fromkeys(m.partition("+")[2] for m in kcurves))
+    recipes = list(dict.fromkeys(m.partition("+")[0] for m in kcurves))
+    colour = {r: P.styles(recipes)[r][0] for r in recipes}
+    look = {m: (colour[m.partition("+")[0]], None) for m in kcurves}
+    top = 16 + P.legend(P.figure(1500, 200)[1], (60, 8), recipes, 1400)   # measured on a scratch figure
+    row_h = 480
+    img, d = P.figure(1500, top + row_h * len(variants))
+    P.legend(d, (60, 8), recipes, 1400)
     xs = list(KS)
+    for i, variant in enumerate(variants):
+        rows = {m: by_k for m, by_k in kcurves.items() if m.partition("+")[2] == variant}
+        label = f" (+{variant})" if variant else " (recipes as named)"
+        y0 = top + i * row_h
 
-    def series(key):
-        return {m: [rows[k][key] for k in KS] for m, rows in kcurves.items()}
+        def series(key):
+            return {m: [by_k[k][key] for k in KS] for m, by_k in rows.items()}
 
-    P.panel(d, (0, top, 500, 480 + top), titles[0], xs, series("erased"),
-            hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-    P.panel(d, (500, top, 1000, 480 + top), titles[1], xs, series("kept"))
-    P.panel(d, (1000, top, 1500, 480 + top), titles[2], xs, series("lookalike"))
+        P.panel(d, (0, y0, 500, y0 + row_h), titles[0] + label, xs, series("erased"), look=look,
+                hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
+        P.panel(d, (500, y0, 1000, y0 + row_h), titles[1] + label, xs, series("kept"), look=look)
+        P.panel(d, (1000, y0, 1500, y0 + row_h), titles[2] + label, xs, series("lookalike"), look=look)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

@@ -46,8 +46,10 @@ def _font(size):
 
 def panel(draw: ImageDraw.ImageDraw, box, title: str, xs: list[float], series: dict[str, list[float | None]],
           ylim=(0.0, 1.0), xlabel: str = "k (concepts erased)", hline: float | None = None,
-          hline_label: str | None = None, ylabel: str = "", bands: list[tuple[float, float]] | None = None):
-    """One chart in ``box`` (x0, y0, x1, y1); x on an evenly spaced categorical axis."""
+          hline_label: str | None = None, ylabel: str = "", bands: list[tuple[float, float]] | None = None,
+          look: dict | None = None):
+    """One chart in ``box`` (x0, y0, x1, y1); x on an evenly spaced categorical axis; ``look``: (colour, dash) per
+    series (default ``styles`` of the series' names)."""
     x0, y0, x1, y1 = box
     f, fs = _font(15), _font(12)
     draw.text((x0 + 50, y0 + 4), title, fill="black", font=f)
@@ -77,7 +79,7 @@ def panel(draw: ImageDraw.ImageDraw, box, title: str, xs: list[float], series: d
             draw.line([sx, Y(hline), sx + 4, Y(hline)], fill=(90, 90, 90))
         if hline_label:
             draw.text((px1 - 150, Y(hline) - 15), hline_label, fill=(90, 90, 90), font=fs)
-    look = styles(list(series))
+    look = look or styles(list(series))
     for name, ys in series.items():
         col, dash = look[name]
         pts = [(X(i), Y(min(max(y, lo), hi))) for i, y in enumerate(ys) if y is not None]
@@ -87,12 +89,12 @@ def panel(draw: ImageDraw.ImageDraw, box, title: str, xs: list[float], series: d
             draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=col)
 
 
-def legend(draw, xy, names: list[str], width: int):
+def legend(draw, xy, names: list[str], width: int, look: dict | None = None):
     """Each series' line sample and name, wrapped into rows within ``width`` pixels; returns the height used."""
     f = _font(14)
     x0, y = xy
     x = x0
-    look = styles(names)
+    look = look or styles(names)
     for name in names:
         w = 40 + 8 * len(name)
         if x + w > x0 + width and x > x0:
