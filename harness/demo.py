@@ -50,7 +50,8 @@ PROMPTS = list(ROWS)
 ERASED_PROMPTS = PROMPTS[:2]
 """The rows of the erased name and of the erased artist; the others (look-alikes, the elephant in another artist's
 style and in its own, an unrelated lemon) must stay."""
-RECIPE = "uce"
+RECIPE = "uce_prior"
+"""ScaPre Unlearn's default recipe (nodes/options.DEFAULT_RECIPE; tests/integration/test_demo.py checks they agree)."""
 SEEDS = 3           # samples per prompt and side: one latent batch, its noise drawn from SEED
 SEED = 1
 SIZE = 64           # the toy world's image size (the preview enlarges such small samples itself)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ..scapre_core import CONCEPT_PRESETS, ConceptError, ConceptSet, parse_concepts, preset_text
+from ..scapre_core import CONCEPT_PRESETS, CONFIG_PRESETS, ConceptError, ConceptSet, parse_concepts, preset_text
 from ..scapre_core.concepts import PRIORS
 from ..scapre_core.expand import EXPAND_OFF, EXPANSIONS, expand_concepts
 from .host.node_api import CATEGORY, Concepts, io, ui, with_data
 
 NO_PRESET = "none"
 RECIPE_PRIOR = "recipe"
-"""The prior choice that leaves it to the recipe (off for the released recipes, general for nullspace and oce)."""
+"""The prior choice that leaves it to the recipe (``RECIPE_PRIORS``)."""
+RECIPE_PRIORS = ", ".join(f"{prior} for {', '.join(r for r, c in CONFIG_PRESETS.items() if c.prior == prior)}"
+                          for prior in dict.fromkeys(c.prior for c in CONFIG_PRESETS.values()))
+"""Each recipe's own prior, as the tooltip says it ("off for large_scale, ..., general for uce_prior, ...")."""
 
 EXAMPLE = """# one concept to erase per line
 golf ball
@@ -71,8 +74,8 @@ class ScaPreConceptList(io.ComfyNode):
                                        "(people-free COCO captions, ImageNet objects, styles; computed once per text "
                                        "encoder, a few minutes on a CPU, then cached), kept as an extra preserve "
                                        "term and protected by the null space. + lines only: the statistic of your "
-                                       "+ lines. off: none. recipe: as the recipe says (off for the released "
-                                       "recipes, general for nullspace and oce)."),
+                                       "+ lines. off: none. recipe: as the recipe says "
+                                       f"({RECIPE_PRIORS})."),
                 io.Combo.Input("expand", options=list(EXPANSIONS), default=EXPAND_OFF, optional=True,
                                tooltip="Also erase templated phrasings of each concept and its anchor, as the "
                                        "ScaPre and OCE releases do: objects ('a photo of {c}', 'an image of {c}', "

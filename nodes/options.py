@@ -24,7 +24,8 @@ from ..scapre_core.config import NEGATIVES
 from ..scapre_core.tokens import ALIGNMENTS
 from .host.node_api import CATEGORY, io
 
-DEFAULT_RECIPE = "large_scale"
+DEFAULT_RECIPE = "uce_prior"
+"""The recipe a new ScaPre Unlearn shows: the best on toy world v3 for a list of names to erase (docs/BENCHMARKS.md)."""
 PRECISIONS = ("float32", "float64")
 RULE_SUFFIX, AUTO, FIXED = "_rule", "auto", "fixed"
 """A float | None field's widget `x` follows the widget `x_rule`: "auto" (None; the frontend greys `x`) or "fixed"."""

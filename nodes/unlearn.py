@@ -17,18 +17,22 @@ from .host.node_api import CATEGORY, Concepts, io, ui
 from .options import DEFAULT_RECIPE, Options, UnlearnOptions, describe_changes, widget_values
 
 RECIPE_HELP = (
+    f"Default: {DEFAULT_RECIPE}. uce_prior: UCE with the pack's general preserve prior (1,000 general prompts, computed once per "
+    "text encoder, then cached); on the pack's calibrated toy world it erased up to 50 names at once while the "
+    "others stayed, five times as many as uce. "
     "The authors' released recipes. large_scale: full ScaPre (Informax masks, spectral regulariser, "
-    "Bures step), their recipe for many objects or styles. explicit: ScaPre without masks or spectral term, "
-    "their nudity recipe. objects_base: ScaPre-base (masked UCE + entropy rollback), their Imagenette recipe. "
-    "confusable: ScaPre-base with the SSA-SVD residual, their look-alike recipe. uce: the UCE baseline. "
-    "toy_tuned_uce (not the authors'): UCE with a fixed preserve weight 0.5 instead of max(0.1, 1 / n), which "
-    "kept more of the other prompts on the pack's first toy world (a world that failed its calibration: a hint, "
-    "not evidence). "
+    "Bures step), their recipe for many objects or styles (on the toy world it left most erased names and every "
+    "erased style drawn). explicit: ScaPre without masks or spectral term, their nudity recipe. objects_base: "
+    "ScaPre-base (masked UCE + entropy rollback), their Imagenette recipe. confusable: ScaPre-base with the "
+    "SSA-SVD residual, their look-alike recipe. uce: the UCE baseline. "
+    "toy_tuned_uce (not the authors'): UCE with a fixed preserve weight 0.5; on the calibrated toy world it did "
+    "no better than uce. "
     "Beyond the released recipes: nullspace: UCE whose update leaves the top principal directions of the "
     "+ lines and of 1,000 general prompts alone (after SPEED and Double Projections; uses the general preserve "
-    "prior, computed once per text encoder). oce: Orthogonal Concept Erasure (Sun et al., ICML 2026), the "
+    "prior). oce: Orthogonal Concept Erasure (Sun et al., ICML 2026), the "
     "value weights rotated (W = R W0, norms and angles kept), their 100-celebrity command; a full-rank edit: "
-    "save it as an exact edit or a checkpoint, not as a low-rank LoRA."
+    "save it as an exact edit or a checkpoint, not as a low-rank LoRA. "
+    "List look-alikes that must stay as + lines with any recipe."
 )
 
 _CACHE_SIZE = 2

@@ -179,6 +179,10 @@ PRESETS: dict[str, ScaPreConfig] = {
     # 88 % of them at k = 40 erased prompts where "uce" keeps 65 %.
     "toy_tuned_uce": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False,
                                   preserve_scale=0.5),
+    # Not a released command: UCE with the pack's general preserve prior (1,000 general prompts, prior_scale 1).
+    # The best recipe on toy world v3 for a list of names to erase and nothing else (docs/toy_eval.md): it
+    # erased up to 50 names at once within the acceptance rule, five times as many as "uce" (and as "nullspace"'s 25).
+    "uce_prior": ScaPreConfig(method="uce", erase_scale=1.0, informax=False, spectral=False, prior="general"),
     # Not a released command: UCE with null-space precision (after SPEED and Double Projections) and the
     # general preserve prior, i.e. the update leaves the top principal directions of the + lines, the empty
     # prompt and 1,000 general prompts alone (99 % of their energy).
@@ -192,4 +196,4 @@ PRESETS: dict[str, ScaPreConfig] = {
                         lam=10.0, informax=False, spectral=False, values_only=True),
 }
 """The released commands of the authors' ``script/erase.sh`` as configs, plus recipes beyond them (toy_tuned_uce,
-nullspace, oce)."""
+uce_prior, nullspace, oce)."""

@@ -27,7 +27,7 @@ def test_released_commands():
     uce = ScaPreConfig.preset("uce")
     assert (uce.method, uce.erase_scale, uce.lam, uce.preserve_scale) == ("uce", 1.0, 0.5, None)
     assert set(CONFIG_PRESETS) == {"large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce",
-                                   "nullspace", "oce"}
+                                   "uce_prior", "nullspace", "oce"}
 
 
 def test_the_options_beyond_the_release_are_off_by_default():
@@ -39,6 +39,10 @@ def test_the_toy_tuned_preset_is_uce_with_a_fixed_preserve_weight():
     tuned, uce = ScaPreConfig.preset("toy_tuned_uce"), ScaPreConfig.preset("uce")
     assert tuned.preserve_scale == 0.5 and uce.preserve_scale is None
     assert tuned.replace(preserve_scale=None) == uce
+
+
+def test_uce_prior_is_uce_with_the_general_prior():
+    assert ScaPreConfig.preset("uce_prior") == ScaPreConfig.preset("uce", prior="general")
 
 
 def test_overrides_and_json_round_trip():

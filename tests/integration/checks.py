@@ -357,7 +357,7 @@ def family_edit(name: str, encoder: str, concepts: str, preserved: str, concept:
     patches_before, uuid_before = dict(model.patches), model.patches_uuid
     out = {"model_config": host.families.model_family(model), "keys": keys}
 
-    # the node's default edit (large_scale)
+    # the authors' full ScaPre edit (large_scale; uce on the light path)
     concept_set = concept_list.execute(concepts, "none").args[0]
     recipe = "uce" if light else "large_scale"
     patched, report = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"].execute(model, clip, concept_set, recipe, 1.0,

@@ -6,6 +6,7 @@ Run them with `python3 -m harness.test tests/integration` (installs the host fir
                  images to a temporary output folder (comfy_server.output_dir); stopped at the end
   frontend       module: harness.browser.ComfyFrontend on comfy_server (headless Chromium), with .load_log
   recipe_values  session: {recipe: {ScaPre Options widget: value}}, from ScaPre Unlearn's node definition
+  default_recipe session: the recipe a new ScaPre Unlearn shows, from its node definition
   workflow       session: load an API-format workflow (a JSON path, REPO-relative or absolute, or a dict) as a
                  fresh dict, optionally pointing every ckpt_name input at another checkpoint
 """
@@ -58,6 +59,12 @@ def frontend(comfy_server):
 def recipe_values(comfy_server):
     """What each recipe puts into ScaPre Options, as the server describes it to the frontend."""
     return comfy_server.object_info("ScaPreUnlearn")["input"]["optional"]["options"][1]["recipe_values"]
+
+
+@pytest.fixture(scope="session")
+def default_recipe(comfy_server):
+    """The recipe a new ScaPre Unlearn node shows, as the server describes it to the frontend."""
+    return comfy_server.object_info("ScaPreUnlearn")["input"]["required"]["recipe"][1]["default"]
 
 
 @pytest.fixture(scope="session")

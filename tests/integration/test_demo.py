@@ -56,13 +56,17 @@ def test_demo_writes_what_the_readme_promises(demo_out):
     assert summary["metadata"]["scapre.concepts"].strip().splitlines()[:len(demo.ERASED)] == demo.ERASED
 
 
+def test_the_demo_runs_the_default_recipe(default_recipe):
+    assert demo.RECIPE == default_recipe
+
+
 def test_the_oracle_sees_the_erasure_and_the_look_alikes_stay(demo_out):
     """Before the edit every row draws what it asks for (at least SEEDS - 1 of its samples). After it: the golden
     retriever is never drawn; "an elephant by Claude Monet" keeps the elephant (its shape and colour, in every
     sample but at most one) and is never "elephant (dotted)", Monet's style; the kept rows (two other retrievers,
     the elephant by van Gogh and in its own style, a lemon) keep their verdicts but for at most KEPT_SLACK samples.
-    Measured with uce: golden retriever 3/3 -> 0/3, Monet's elephant dotted 3/3 -> the elephant in its own style
-    3/3, kept 15/15 -> 15/15."""
+    Measured with uce_prior (2026-12-06): golden retriever 3/3 -> 0/3, Monet's elephant dotted 3/3 -> the elephant
+    in its own style 3/3, kept 15/15 -> 15/15."""
     out, _ = demo_out
     verdicts = json.loads((out / "oracle.json").read_text())
     assert list(verdicts) == demo.PROMPTS

@@ -345,20 +345,20 @@ def test_the_live_summary_follows_the_typing(story):
     assert prompt[story["ids"]["ScaPreConceptList"]]["inputs"]["text"].endswith(f"\n{artist}")
 
 
-def test_a_link_the_user_drops_fills_in_the_recipe(story, recipe_values):
+def test_a_link_the_user_drops_fills_in_the_recipe(story, recipe_values, default_recipe):
     assert story["recipe"] == FIRST_RECIPE
     new = {name: value for name, (value, _) in story["options_new"].items()}
-    assert {name: new[name] for name in recipe_values["large_scale"]} == recipe_values["large_scale"]  # default
+    assert {name: new[name] for name in recipe_values[default_recipe]} == recipe_values[default_recipe]
     assert str(story["linked"]) == story["ids"]["ScaPreOptions"]
     linked = {name: value for name, (value, _) in story["options_linked"].items()}
     assert {name: linked[name] for name in recipe_values[FIRST_RECIPE]} == recipe_values[FIRST_RECIPE]
-    assert recipe_values[FIRST_RECIPE] != recipe_values["large_scale"]
+    assert recipe_values[FIRST_RECIPE] != recipe_values[default_recipe]
 
 
 def test_another_recipe_refills_and_the_rule_greys_its_number(story, recipe_values):
     rechosen = story["options_rechosen"]
     assert {name: rechosen[name][0] for name in recipe_values[SECOND_RECIPE]} == recipe_values[SECOND_RECIPE]
-    assert story["options_new"]["preserve_scale"][1] is True  # rule "auto" (large_scale): greyed
+    assert story["options_new"]["preserve_scale"][1] is True  # rule "auto" (the default recipe's): greyed
     assert rechosen["preserve_scale_rule"][0] == "fixed" and rechosen["preserve_scale"][1] is False
     assert story["options_auto"]["preserve_scale_rule"][0] == "auto" and story["options_auto"]["preserve_scale"][1]
     assert [name for name, (_, disabled) in story["options_auto"].items() if disabled] == ["preserve_scale"]

@@ -86,10 +86,10 @@ def values(frontend, node_id):
     return {name: value for name, (value, _) in frontend.driver.execute(_WIDGETS, node_id).items()}
 
 
-def test_a_new_options_node_shows_the_default_recipe(frontend, recipe_values):
+def test_a_new_options_node_shows_the_default_recipe(frontend, recipe_values, default_recipe):
     _, options = frontend.driver.execute(_NEW_PAIR)
     widgets = frontend.driver.execute(_WIDGETS, options)
-    assert {name: widgets[name][0] for name in recipe_values["large_scale"]} == recipe_values["large_scale"]
+    assert {name: widgets[name][0] for name in recipe_values[default_recipe]} == recipe_values[default_recipe]
     assert widgets["preserve_scale"][1] is True and widgets["preserve_scale_rule"][0] == "auto"  # greyed
     assert widgets["precision"] == ["float32", False]
     assert all(not isinstance(v, (int, float)) or v >= 0 for v, _ in widgets.values())  # no sentinel numbers
