@@ -44,7 +44,7 @@ from .lowrank import Factors, as_dense, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
-from .solve import CHUNK, RANK_TOLERANCE, Quadratic, RowSolver, update_basis
+from .solve import CHUNK, RANK_TOLERANCE, Quadratic, RowSolver, token_basis, update_basis
 from .spectral import ConceptSpectrum
 
 _BLOCK_BYTES = 64 * 2**20
@@ -165,8 +165,13 @@ class AdditiveEditor(Editor):
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
         moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
+        # solved in all of R^d for a full-rank held term, the edit's rows still lie in C^-1 span(X, E) (_row_space)
+        erased = None
+        if basis is None and allowed is None and not method.entropy_mu and regulariser is None and projector is None:
+            erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype])
+            erased = erased if erased is not None and 2 * erased.shape[1] <= d else None
         # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
-        eigen = method.entropy_mu or basis is None or 2 * basis.shape[1] > d
+        eigen = method.entropy_mu or (erased is None and (basis is None or 2 * basis.shape[1] > d))
         self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
                                 regulariser, projector, eigen, dtype)
 
@@ -207,6 +212,9 @@ class AdditiveEditor(Editor):
                                            device=tokens.E.device)
             self.slot_coords.index_put_((tokens.token_concept, position), self.solver.coords(tokens.X),
                                         accumulate=True)
+        self.row_space = self.row_map = self.row_fold = None
+        if erased is not None:
+            self._row_space(erased)
         self.negatives = None
         if self.mask_sets and config.informax_negatives == "preserve":
             self.negatives = lookalikes(tokens.E, tokens.preserve_last).to(dtype)
@@ -214,6 +222,20 @@ class AdditiveEditor(Editor):
             bank = NoiseBank.draw(config.seed, m, d, config.entropy_samples, self.mask_sets)
             self.noise = torch.cat([bank.entropy.reshape(-1, d), bank.masks.reshape(-1, d)]).to(
                 device=tokens.E.device, dtype=dtype)
+        if self.row_map is not None and not self.mask_sets:  # the fold is final: W0 -> delta B in one product
+            self.row_fold = (self.fold @ self.row_map).to(dtype)
+
+    def _row_space(self, erased: Tensor) -> None:
+        """Where a full-rank held term (the preserve prior) has the rows solved in all of R^d: each row's change is
+        ``rho_i^T C^-1`` (C = lam I + J0, symmetric, here factorised by Cholesky) with rho_i in the span of the moved
+        terms' rows, the erase tokens X and the concepts E (``erased`` [d, r], their rank-revealing basis); so every
+        row of the edit lies in ``C^-1 span(X, E)``, r dimensions however full C is. With B [d, r] an orthonormal
+        basis of it, ``delta = (delta B) B^T`` exactly, and ``delta B = rho C^-1 B``: the right-hand sides times
+        ``row_map = C^-1 B`` [d, r] (float64), or where they are ``W0 fold`` (no masks) ``W0 row_fold`` with
+        ``row_fold = fold C^-1 B``, formed in float64 and rounded once. ``row_space`` is B^T, the factors' down."""
+        space = torch.linalg.qr(self.solver.inverse_times(erased)).Q
+        self.row_space = space.T.to(self.dtype)
+        self.row_map = self.solver.inverse_times(space)
 
     def _target_fold(self, common: Tensor) -> Tensor:
         """``sum_{j,t} common_j y_jt (x_jt Psi)^T`` [d, r] in float64: the erase targets with q_j = common_j.
@@ -344,7 +366,12 @@ class AdditiveEditor(Editor):
         alpha = None
         if method.projector:
             alpha = cfg.erase_scale * (masks[0].max(dim=0).values if self.mask_sets else torch.ones_like(entropy))
-        delta = self.solver.solve(weight, self.rhs(weight, mu, targets), mu, alpha)
+        if self.row_fold is not None:
+            delta = Factors(weight @ self.row_fold, self.row_space)
+        elif self.row_map is not None:
+            delta = Factors((self.rhs(weight, mu, targets) @ self.row_map).to(self.dtype), self.row_space)
+        else:
+            delta = self.solver.solve(weight, self.rhs(weight, mu, targets), mu, alpha)
         if method.finish is not None:
             delta = method.finish(self, weight, delta, entropy, mu)
         if self.protected is not None:

@@ -257,6 +257,14 @@ class RowSolver:
                 self.pi_coords = self.psi64.T @ self.projector
         self.psi = None if self.psi64 is None else self.psi64.to(dtype)
 
+    def inverse_times(self, columns: Tensor) -> Tensor:
+        """``C^-1 columns`` [d, k] float64, for a solver of all of R^d without a per-key shift (C = lam I + J0)."""
+        if self.basis is not None:
+            raise ValueError("inverse_times needs a solver of all of R^d")
+        if not self.spectral:
+            return torch.cholesky_solve(columns, self.cholesky)
+        return self.phi @ ((self.phi.T @ columns) / self.eig[:, None])
+
     def _restrict(self, tokens: Tensor) -> Tensor:
         """Rows [N, d] -> their coordinates in O, [N, r] (unchanged without a basis)."""
         return tokens if self.basis is None else tokens @ self.basis

@@ -10,7 +10,7 @@ from scapre_core import ScaPreConfig, parse_concepts, unlearn
 from scapre_core import solve
 from scapre_core.lowrank import Factors, as_dense
 from scapre_core.nullspace import ProtectedSubspace
-from scapre_core.prior import general_prompts
+from scapre_core.prior import general_prompts, second_moment
 from scapre_core.solve import RANK_TOLERANCE, Quadratic, RowSolver, token_basis
 
 D, RANK = 64, 6
@@ -65,6 +65,25 @@ def test_factors_are_the_exact_edit(recipe):
         new = w + edits[key].dense().double()
         error = ((new - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
         assert error <= 1e-7, (key, float(error))  # test_exact allows 1e-5
+
+
+@pytest.mark.parametrize("recipe", ["uce_prior", "objects_base", "confusable"])
+def test_with_the_prior_the_edit_keeps_the_rank_of_what_is_erased(recipe):
+    """The preserve prior is of full rank, so the rows are solved in all of R^d; yet each row's change is rho_i^T C^-1
+    with rho_i in the span of the erase tokens and concepts: the edit is kept as factors of that span's rank (RANK
+    here, not D) and is the per-row reference transcription's."""
+    config = ScaPreConfig.preset(recipe, prior="general")
+    concepts, weights = parse_concepts(CONCEPTS), _weights()
+    prompts = general_prompts()[:40]
+    prior = second_moment(_encode, prompts, "first 40 general prompts", batch_size=16)
+    result = unlearn(weights, _encode, concepts, config, prior=prior, dtype=torch.float64)
+    assert {e.rank for e in result.edits.values() if isinstance(e, Factors)} == {RANK}
+    assert all(isinstance(e, Factors) for e in result.edits.values())
+    reference = reference_unlearn(weights, _encode, concepts, config, prompts)
+    for key, w in weights.items():
+        new = w + result.edits[key].dense().double()
+        error = ((new - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
+        assert error <= 1e-7, (key, float(error))
 
 
 def test_the_rotation_stays_dense():
