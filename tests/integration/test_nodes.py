@@ -40,19 +40,24 @@ def test_pack_loads_and_documents_its_nodes(comfy_server):
     assert presets[0] == "none" and "Imagenette-10" in presets and "Artists-50" in presets
 
 
-@pytest.mark.parametrize("source, ckpt, family", [
-    (IMAGENETTE, paths.TINY_SD15, ("SD15 model",)),
-    (ARTISTS, paths.TINY_SD15, ("SD15 model",)),
-    (IMAGENETTE, paths.TINY_SDXL, ("KOALA_700M model",)),
+@pytest.mark.parametrize("source, ckpt, family, recipe", [
+    (IMAGENETTE, paths.TINY_SD15, ("SD15 model",), None),
+    (ARTISTS, paths.TINY_SD15, ("SD15 model",), None),
+    (IMAGENETTE, paths.TINY_SDXL, ("KOALA_700M model",), "uce"),
     (SD35, paths.TINY_SD3_CHECKPOINT, ("SD3 model", "CLIP-L/G + T5 -> context_embedder",
-                                       "pooled CLIP-L/G -> y_embedder")),
+                                       "pooled CLIP-L/G -> y_embedder"), "uce"),
 ], ids=["imagenette-sd15", "artists-sd15", "imagenette-sdxl", "sd35-tiny-sd3"])
-def test_example_workflows_run(comfy_server, workflow, source, ckpt, family):
+def test_example_workflows_run(comfy_server, workflow, source, ckpt, family, recipe):
     """Each runnable example, shrunk (host_helpers.SMALL), on a tiny checkpoint through its own Load Checkpoint:
     the SD3.5 Large example on tiny_sd3_checkpoint (a tiny SD3 MMDiT, CLIP-L and TAESD3 in one file), so SD3 is
     edited, sampled, decoded and previewed end to end through the stock loader. The report names the family and
-    the weights edited, every erased concept and every preserved prompt."""
+    the weights edited, every erased concept and every preserved prompt. The SD1.5 cases run the templates' own
+    recipe (uce_prior, with the general prior); on the SDXL and SD3 checkpoints, whose text encoders are full size,
+    the prior's one-time build (1,000 prompts through CLIP-G, or into SD3's 4096-wide context) takes 4-8 minutes of
+    this machine's 2 cores, so those two run `recipe` (uce: the same solver without the prior)."""
     prompt = small(workflow(source, ckpt_name=ckpt))
+    if recipe is not None:
+        prompt[node_of(prompt, "ScaPreUnlearn")]["inputs"]["recipe"] = recipe
     entry = run_ok(comfy_server, prompt)
     concept_list = prompt[node_of(prompt, "ScaPreConceptList")]["inputs"]
     preset = concept_list["preset"]
