@@ -500,8 +500,7 @@ def plot(kcurves: dict, path: Path, titles: tuple[str, str, str] = PLOT_TITLES):
     from toy import plot as P
     variants = list(dict.fromkeys(m.partition("+")[2] for m in kcurves))
     recipes = list(dict.fromkeys(m.partition("+")[0] for m in kcurves))
-    colour = {r: P.styles(recipes)[r][0] for r in recipes}
-    look = {m: (colour[m.partition("+")[0]], None) for m in kcurves}
+    colour = P.colours(list(kcurves))
     top = 16 + P.legend(P.figure(1500, 200)[1], (60, 8), recipes, 1400)   # measured on a scratch figure
     row_h = 480
     img, d = P.figure(1500, top + row_h * len(variants))
@@ -515,10 +514,10 @@ def plot(kcurves: dict, path: Path, titles: tuple[str, str, str] = PLOT_TITLES):
         def series(key):
             return {m: [by_k[k][key] for k in KS] for m, by_k in rows.items()}
 
-        P.panel(d, (0, y0, 500, y0 + row_h), titles[0] + label, xs, series("erased"), look=look,
+        P.panel(d, (0, y0, 500, y0 + row_h), titles[0] + label, xs, series("erased"), colour=colour,
                 hline=RESIDUAL_MAX, hline_label=f"acceptable <= {RESIDUAL_MAX:.0%}", bands=[(0, RESIDUAL_MAX)])
-        P.panel(d, (500, y0, 1000, y0 + row_h), titles[1] + label, xs, series("kept"), look=look)
-        P.panel(d, (1000, y0, 1500, y0 + row_h), titles[2] + label, xs, series("lookalike"), look=look)
+        P.panel(d, (500, y0, 1000, y0 + row_h), titles[1] + label, xs, series("kept"), colour=colour)
+        P.panel(d, (1000, y0, 1500, y0 + row_h), titles[2] + label, xs, series("lookalike"), colour=colour)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

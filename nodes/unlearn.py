@@ -17,9 +17,9 @@ from .host.node_api import CATEGORY, Concepts, io, ui
 from .options import DEFAULT_RECIPE, Options, UnlearnOptions, describe_changes, widget_values
 
 RECIPE_HELP = (
-    f"Default: {DEFAULT_RECIPE}. uce_prior: UCE with the pack's general preserve prior (1,000 general prompts, computed once per "
-    "text encoder, then cached); on the pack's calibrated toy world it erased up to 50 names at once while the "
-    "others stayed, five times as many as uce. "
+    f"Default: {DEFAULT_RECIPE}. uce_prior: UCE with the pack's general preserve prior (1,000 general prompts, "
+    "computed once per text encoder, then cached); on the pack's calibrated toy world it erased up to 50 names at "
+    "once while the others stayed, five times as many as uce. "
     "The authors' released recipes. large_scale: full ScaPre (Informax masks, spectral regulariser, "
     "Bures step), their recipe for many objects or styles (on the toy world it left most erased names and every "
     "erased style drawn). explicit: ScaPre without masks or spectral term, their nudity recipe. objects_base: "

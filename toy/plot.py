@@ -6,33 +6,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-DASHES = [None, (10, 5), (3, 4)]   # solid, dashed, dotted: the variants of one method ("uce", "uce+lines", ...)
 
 
-def styles(names: list[str]) -> dict[str, tuple[tuple[int, int, int], tuple[int, int] | None]]:
-    """(colour, dash) per series: one colour per method (the name before "+"), one dash per variant after it.
-
-    Ten or more lines stay distinguishable: "uce" and "oce" differ in colour, "uce" and "uce+lines" in dash."""
-    methods = list(dict.fromkeys(n.split("+")[0] for n in names))
-    variants = list(dict.fromkeys(n.partition("+")[2] for n in names))
-    return {n: (COLOURS[methods.index(n.split("+")[0]) % len(COLOURS)],
-                DASHES[variants.index(n.partition("+")[2]) % len(DASHES)]) for n in names}
-
-
-def _line(draw, pts, col, dash, width=3):
-    """A polyline, dashed as (on, off) pixels when ``dash`` is given."""
-    if dash is None:
-        draw.line(pts, fill=col, width=width)
-        return
-    on, off = dash
-    for (ax, ay), (bx, by) in zip(pts, pts[1:]):
-        length = max(1e-9, ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5)
-        t = 0.0
-        while t < length:
-            e = min(t + on, length)
-            draw.line([(ax + (bx - ax) * t / length, ay + (by - ay) * t / length),
-                       (ax + (bx - ax) * e / length, ay + (by - ay) * e / length)], fill=col, width=width)
-            t += on + off
+def colours(names: list[str]) -> dict[str, tuple[int, int, int]]:
+    """One colour per method, the name before "+": "uce", "uce+lines" and "uce+prior" share one, "oce" has another."""
+    methods = list(dict.fromkeys(n.partition("+")[0] for n in names))
+    return {n: COLOURS[methods.index(n.partition("+")[0]) % len(COLOURS)] for n in names}
 
 
 def _font(size):
@@ -47,9 +26,9 @@ def _font(size):
 def panel(draw: ImageDraw.ImageDraw, box, title: str, xs: list[float], series: dict[str, list[float | None]],
           ylim=(0.0, 1.0), xlabel: str = "k (concepts erased)", hline: float | None = None,
           hline_label: str | None = None, ylabel: str = "", bands: list[tuple[float, float]] | None = None,
-          look: dict | None = None):
-    """One chart in ``box`` (x0, y0, x1, y1); x on an evenly spaced categorical axis; ``look``: (colour, dash) per
-    series (default ``styles`` of the series' names)."""
+          colour: dict | None = None):
+    """One chart in ``box`` (x0, y0, x1, y1); x on an evenly spaced categorical axis; ``colour`` per series
+    (default ``colours`` of the series' names)."""
     x0, y0, x1, y1 = box
     f, fs = _font(15), _font(12)
     draw.text((x0 + 50, y0 + 4), title, fill="black", font=f)
@@ -79,28 +58,28 @@ def panel(draw: ImageDraw.ImageDraw, box, title: str, xs: list[float], series: d
             draw.line([sx, Y(hline), sx + 4, Y(hline)], fill=(90, 90, 90))
         if hline_label:
             draw.text((px1 - 150, Y(hline) - 15), hline_label, fill=(90, 90, 90), font=fs)
-    look = look or styles(list(series))
+    colour = colour or colours(list(series))
     for name, ys in series.items():
-        col, dash = look[name]
+        col = colour[name]
         pts = [(X(i), Y(min(max(y, lo), hi))) for i, y in enumerate(ys) if y is not None]
         if len(pts) > 1:
-            _line(draw, pts, col, dash)
+            draw.line(pts, fill=col, width=3)
         for p in pts:
             draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=col)
 
 
-def legend(draw, xy, names: list[str], width: int, look: dict | None = None):
-    """Each series' line sample and name, wrapped into rows within ``width`` pixels; returns the height used."""
+def legend(draw, xy, names: list[str], width: int):
+    """Each name's line sample (``colours``) and name, wrapped into rows within ``width`` pixels; returns the height
+    used."""
     f = _font(14)
     x0, y = xy
     x = x0
-    look = look or styles(names)
+    colour = colours(names)
     for name in names:
         w = 40 + 8 * len(name)
         if x + w > x0 + width and x > x0:
             x, y = x0, y + 20
-        col, dash = look[name]
-        _line(draw, [(x, y + 8), (x + 26, y + 8)], col, dash)
+        draw.line([(x, y + 8), (x + 26, y + 8)], fill=colour[name], width=3)
         draw.text((x + 32, y), name, fill="black", font=f)
         x += w
     return y + 20 - xy[1]
