@@ -9,7 +9,8 @@ the root of the mean squared output change over the prompts' positions relative 
 same measure as the report's changes of the erased concepts and the + lines), and over all edited weights
 ``c = sqrt( sum_k tr(dW_k C dW_k^T) / sum_k tr(W0_k C W0_k^T) )``. It is computed during the edit from the
 prior alone: with ``C = Q diag(lambda) Q^T`` (Q [d, r], r the numerical rank of C), ``tr(dW C dW^T) =
-sum_j lambda_j |dW q_j|^2``, two products of [n, d] by [d, r] per weight.
+sum_j lambda_j |dW q_j|^2``, two products of [n, d] by [d, r] per weight; the eigenpairs are the prior's own
+(``PreservePrior.eigen``), computed once when it is built.
 
 When the prior keeps each prompt's factor F_p (``PreservePrior.prompt_factors``, ``F_p^T F_p`` its states' second
 moment up to its top directions), the prompts that moved most are named: every prompt's states lie in span(Q), so
@@ -29,13 +30,11 @@ from torch import Tensor
 
 from .method import KeyEdit
 from .prior import PreservePrior
-from .subspace import principal
 
 WARN_ABOVE = 0.05
 """Collateral (c, over all edited weights) above which the report warns."""
 WORST = 5
 """How many of the most-moved general prompts a report names."""
-_RANK_TOLERANCE = 1e-12
 
 
 @dataclass
@@ -65,11 +64,10 @@ class Collateral:
     """Accumulates, weight by weight, what ``CollateralReport`` states (see the module docstring)."""
 
     def __init__(self, prior: PreservePrior, device: torch.device, dtype: torch.dtype):
-        sigma, Q = principal(prior.mean())
-        keep = sigma > sigma[0] * _RANK_TOLERANCE
+        lam, Q = prior.with_eigen().eigen
         self.source = prior.source
-        self.lam = sigma[keep].to(device)
-        self.basis = Q[:, keep].to(device=device, dtype=dtype)
+        self.lam = lam.to(device)
+        self.basis = Q.to(device=device, dtype=dtype)
         self.moved: dict[str, float] = {}
         self.base: dict[str, float] = {}
         self.names = prior.prompt_names

@@ -19,14 +19,17 @@ and end token, without padding: the tokens OCE's ``compute_Cg.py`` averages (its
   prior_scale = 1 weighs the prior like one preserve prompt of average content;
 * OCE uses ``C_tok / T`` as its global preservation statistic (``oce.py``), as its release does;
 * null-space precision protects the principal directions of ``C_g / N`` (``nullspace.py``);
-* every report measures the collateral of the edit over the prompts with ``C_g / N`` (``collateral.py``), and,
-  when the prior keeps each prompt's own factor (``prompt_factors``), names the prompts that moved most.
+* every report measures the collateral of the edit over the prompts with ``C_g / N`` (``collateral.py``), along
+  its eigenvectors (``PreservePrior.eigen``: one eigendecomposition per prior, made when it is built and cached
+  with it, not one per edit), and, when the prior keeps each prompt's own factor (``prompt_factors``), names the
+  prompts that moved most.
 
 The prior "+ lines only" is the same statistic of the concept list's ``+`` lines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +39,14 @@ import torch
 from torch import Tensor
 
 from .solve import gram
+from .subspace import principal
 from .tokens import Encode, Layout, as_layout
 
 GENERAL_PROMPTS = Path(__file__).with_name("data") / "general_prompts.txt"
 PROMPT_RANK = 8
 """Directions kept per prompt in ``prompt_factors`` (its states' top singular directions, all positions)."""
+RANK_TOLERANCE = 1e-12
+"""``eigen`` keeps the eigenpairs of C_g / N above this fraction of the largest eigenvalue (its numerical rank)."""
 
 
 @dataclass
@@ -57,6 +63,10 @@ class PreservePrior:
         prompt_factors: [N, k, d] float32, prompt n's factor F_n with ``F_n^T F_n`` its states' second moment
             (all positions) up to its top k singular directions; None when the prompts' states were not kept.
         prompt_names: the N prompts, in the order of ``prompt_factors``.
+        eigen: (lambda [r] float64, descending; Q [d, r] float32, orthonormal columns): the eigenpairs of C_g / N
+            above ``RANK_TOLERANCE`` of the largest, so C_g / N = Q diag(lambda) Q^T to that tolerance; None until
+            ``with_eigen`` computes them (the builders do, and the cache stores them). Float32 vectors: the
+            collateral multiplies them with float32 weights.
     """
 
     gram: Tensor
@@ -66,6 +76,7 @@ class PreservePrior:
     tokens: int = 0
     prompt_factors: Tensor | None = None
     prompt_names: tuple[str, ...] = ()
+    eigen: tuple[Tensor, Tensor] | None = None
 
     def __post_init__(self):
         if not (self.gram.ndim == 2 and self.gram.shape[0] == self.gram.shape[1] and self.prompts > 0):
@@ -75,6 +86,21 @@ class PreservePrior:
             raise ValueError("a preserve prior's real-token second moment needs the same shape and at least one token")
         if self.prompt_factors is not None and len(self.prompt_names) != self.prompt_factors.shape[0]:
             raise ValueError("a preserve prior's prompt factors need one prompt name each")
+        if self.eigen is not None:
+            lam, Q = self.eigen
+            trace = float(self.gram.diagonal().sum()) / self.prompts
+            if Q.shape != (self.d, lam.shape[0]) or abs(float(lam.sum()) - trace) > 1e-6 * abs(trace):
+                raise ValueError("a preserve prior's eigenpairs must be those of its own second moment (one column of "
+                                 "length d per eigenvalue, summing to its trace): drop them (eigen=None) when "
+                                 "replacing the second moment")
+
+    def with_eigen(self) -> PreservePrior:
+        """This prior with ``eigen`` (one float64 eigendecomposition of the [d, d] mean when it has none yet)."""
+        if self.eigen is not None:
+            return self
+        lam, Q = principal(self.mean())
+        keep = lam > lam[0] * RANK_TOLERANCE
+        return dataclasses.replace(self, eigen=(lam[keep], Q[:, keep].float().contiguous()))
 
     @property
     def d(self) -> int:
@@ -154,9 +180,10 @@ def second_moment(encode: Encode, prompts: tuple[str, ...] | list[str], source: 
 
 def general_prior(encode: Encode, batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
                   keep_prompts: bool = False) -> PreservePrior:
-    """The prior of the shipped list under ``encode`` (its ``source`` names the list's digest)."""
+    """The prior of the shipped list under ``encode`` (its ``source`` names the list's digest), with its eigenpairs
+    (every report's collateral is measured along them)."""
     prompts = general_prompts()
-    return second_moment(encode, prompts, general_source(prompts), batch_size, progress, keep_prompts)
+    return second_moment(encode, prompts, general_source(prompts), batch_size, progress, keep_prompts).with_eigen()
 
 
 def general_source(prompts: tuple[str, ...]) -> str:

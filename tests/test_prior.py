@@ -166,6 +166,19 @@ def test_bad_priors_are_refused():
         PreservePrior(torch.zeros(3, 4, dtype=torch.float64), 1, "bad")
 
 
+def test_the_eigenpairs_are_the_second_moments_and_must_stay_its_own():
+    prompts = [concept_text(i) for i in range(6)]
+    prior = second_moment(random_encode(D, seed=7), prompts, "p")
+    assert prior.eigen is None
+    lam, Q = prior.with_eigen().eigen
+    C = prior.mean()
+    assert lam.dtype == torch.float64 and Q.dtype == torch.float32 and (lam[:-1] >= lam[1:]).all()
+    assert torch.allclose((Q.double() * lam) @ Q.double().T, C, rtol=0, atol=1e-6 * float(C.abs().max()))
+    assert torch.allclose(Q.double().T @ Q.double(), torch.eye(Q.shape[1], dtype=torch.float64), atol=1e-6)
+    with pytest.raises(ValueError, match="must be those of its own second moment"):
+        PreservePrior(prior.gram * 2, prior.prompts, "stale", eigen=(lam, Q))
+
+
 def test_the_released_recipes_leave_the_prior_off():
     assert all(CONFIG_PRESETS[name].prior == "off" for name in
                ("large_scale", "explicit", "objects_base", "confusable", "uce", "toy_tuned_uce"))

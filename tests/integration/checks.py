@@ -193,8 +193,29 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
         again = host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
         out["damage"][name] = {"source": again.source, "same_gram": torch.equal(again.gram, first.gram),
                                "then": host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list").source}
+    out["eigen"] = _older_prior_file(host, path, clip, prompts, first)
     path.unlink()
     return out
+
+
+def _older_prior_file(host, path, clip, prompts, first) -> dict:
+    """The cached eigenpairs: read back bit for bit, and added on first read to a file written without them."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {name: f.get_tensor(name) for name in f.keys()}
+    stored = sorted(tensors)
+    older = {name: t for name, t in tensors.items() if not name.startswith("eigen")}
+    save_file(older, str(path), metadata=meta | {"sha256": host.prior_cache._tensors_digest(older)})
+    upgraded = host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
+    with safe_open(str(path), framework="pt") as f:
+        after = sorted(f.keys())
+    lam, Q = first.eigen
+    C = first.gram / first.prompts
+    return {"stored": stored, "source": upgraded.source, "after": after,
+            "same": all(torch.equal(a, b) for a, b in zip(upgraded.eigen, first.eigen)),
+            "reconstruction_error": float((Q.double() * lam @ Q.double().T - C).norm() / C.norm())}
 
 
 def plant_general_prior(ckpt: str) -> dict:

@@ -106,6 +106,10 @@ def test_the_prior_cache_is_rebuilt_when_damaged(host):
     for name, outcome in result["damage"].items():
         assert outcome["source"].startswith("test list; rebuilt in "), name
         assert outcome["same_gram"] and outcome["then"] == "test list; cached", name
+    # the collateral's eigenpairs are cached with it; a file written before they were is completed on first read
+    eigen = result["eigen"]
+    assert {"eigenvalues", "eigenvectors"} <= set(eigen["stored"]) and eigen["after"] == eigen["stored"]
+    assert eigen["source"] == "test list; cached" and eigen["same"] and eigen["reconstruction_error"] < 1e-6
 
 
 def _collateral(report: str) -> tuple[float, list[str]]:
