@@ -153,23 +153,30 @@ class AdditiveEditor(Editor):
         residual = method.residual and config.svd_residual
         spectrum = (ConceptSpectrum.of(tokens.E, config.T_sigma, config.p_sigma)
                     if spectral or residual or method.projector else None)  # an SVD of E, only where it is read
-        # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
-        moved = [Quadratic(s, tokens.X)] + ([Quadratic(1.0, tokens.E)] if method.concept_term else [])
-        held = [Quadratic(self.preserve_scale, prelude.preserve)]
-        if prior is not None:
-            held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
         regulariser = spectrum.regulariser_factor() if spectral else None
         projector = spectrum.projector_factor() if method.projector else None
         self.protected = prelude.protected
         span = None if prior is not None else [tokens.X, prelude.preserve, tokens.E]  # read as one, never joined
         allowed = None if self.protected is None else self.protected.allowed
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
-        moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
-        # solved in all of R^d for a full-rank held term, the edit's rows still lie in C^-1 span(X, E) (_row_space)
+        # solved in all of R^d (a full-rank held term: the prior, or many + lines), the moved terms still read
+        # span(X, E) only: its rank-revealing basis forms their [d, d] matrices cheaply (Quadratic's span) and, for
+        # a method with no per-key shift, holds the edit's rows once mapped by C^-1 (_row_space)
+        shifted = method.entropy_mu or regulariser is not None or projector is not None
         erased = None
-        if basis is None and allowed is None and not method.entropy_mu and regulariser is None and projector is None:
+        if basis is None and allowed is None and (prior is not None or not shifted):
             erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype])
             erased = erased if erased is not None and 2 * erased.shape[1] <= d else None
+        # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
+        moved = [Quadratic(s, tokens.X, span=erased)]
+        if method.concept_term:
+            moved.append(Quadratic(1.0, tokens.E, span=erased))
+        held = [Quadratic(self.preserve_scale, prelude.preserve)]
+        if prior is not None:
+            held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
+        moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
+        if shifted:
+            erased = None  # a per-key shift or a term outside the tokens' span: the rows fill R^d
         # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
         eigen = method.entropy_mu or (erased is None and (basis is None or 2 * basis.shape[1] > d))
         self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,

@@ -190,16 +190,26 @@ def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, t
 
 class Quadratic:
     """One term ``weight * Q`` of J0: Q = ``rows^T rows`` for rows [N, d] (any float dtype), or a given ``matrix``
-    [d, d] (the preserve prior's mean)."""
+    [d, d] (the preserve prior's mean).
 
-    def __init__(self, weight: float, rows: Tensor | None = None, matrix: Tensor | None = None):
-        self.weight, self.rows, self.matrix = weight, rows, matrix
+    ``span``: O [d, r] (float64, orthonormal, a ``token_basis`` of the rows or of rows containing them), known to
+    hold every row to its tolerance; then Q = O (rows O)^T (rows O) O^T to that tolerance, formed in 2 N d r +
+    2 d^2 r flops instead of the Gram's 2 N d^2 (FLUX.1's 100 concepts: 0.1 s instead of 2 s).
+    """
+
+    def __init__(self, weight: float, rows: Tensor | None = None, matrix: Tensor | None = None,
+                 span: Tensor | None = None):
+        self.weight, self.rows, self.matrix, self.span = weight, rows, matrix, span
 
     def times(self, psi: Tensor | None) -> Tensor:
         """``weight * Q psi`` [d, r] in float64 (``weight * Q`` for psi None = the identity); from rows as
         ``rows^T (rows psi)``, CHUNK rows at a time, so Q [d, d] is formed only for psi None."""
         if self.matrix is not None:
             return self.weight * (self.matrix.double() if psi is None else self.matrix.double() @ psi)
+        if psi is None and self.span is not None:
+            O = self.span
+            inner = torch.cat([block @ O for block in Rows(self.rows).blocks(CHUNK)])
+            return self.weight * ((O @ (inner.T @ inner)) @ O.T)
         if psi is None:
             return self.weight * gram(self.rows)
         out = torch.zeros(psi.shape, dtype=torch.float64, device=psi.device)

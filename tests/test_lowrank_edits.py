@@ -193,6 +193,20 @@ def test_no_d_by_d_gram_matrix_is_formed_in_a_token_basis(monkeypatch):
         assert error <= 1e-7, (key, float(error))
 
 
+def test_a_term_whose_rows_lie_in_a_token_basis_is_formed_from_it():
+    """Quadratic's span: the [d, d] matrix of rows within the tolerance of span(O) is O (rows O)^T (rows O) O^T, the
+    Gram matrix to that tolerance (what a full-rank prior's solve forms for the erase tokens, without the Gram)."""
+    g = torch.Generator().manual_seed(2)
+    rows = torch.randn(300, RANK, generator=g, dtype=torch.float64) @ torch.randn(RANK, D, generator=g,
+                                                                                  dtype=torch.float64)
+    O = token_basis(rows.float(), RANK_TOLERANCE[torch.float32])
+    full, spanned = Quadratic(0.5, rows.float()).times(None), Quadratic(0.5, rows.float(), span=O).times(None)
+    assert O.shape == (D, RANK) and spanned.dtype == torch.float64
+    assert float((spanned - full).norm() / full.norm()) <= 10 * RANK_TOLERANCE[torch.float32]
+    # where rows reach past the basis, the term is not theirs: the span is a promise the caller keeps
+    assert float((Quadratic(0.5, rows.float(), span=O[:, 1:]).times(None) - full).norm() / full.norm()) > 1e-3
+
+
 def test_the_null_space_confines_a_row_scale_of_w0_exactly():
     """``confine`` of ``diag(s) W0 + up @ down`` moves the protected part of ``diag(s) W0`` into the factors: the
     same edit as confining the dense one, and still a row scale of W0."""
