@@ -283,22 +283,23 @@ class AdditiveEditor(Editor):
         is_negative = torch.arange(K2, device=weight.device) >= MI_SAMPLES
         for start in range(0, n, block):
             rows = slice(start, start + block)
-            jitter = torch.mm(permuted[rows], self.noise.T).mul_(cfg.noise_sigma)
-            b = jitter.shape[0]
-            on_concepts = (weight[rows] @ E.T)[:, :, None]
-            noisy_concepts = jitter[:, :m * S].view(b, m, S).add_(on_concepts)  # in place: jitter's entropy part
-            entropy[rows] = normalized_entropy(noisy_concepts.view(b, -1), cfg.entropy_bins)
+            # samples first, rows last ([samples, b]): each sample's activations over the block's rows are contiguous
+            # for the entropy's passes and for the masks' [K2, sets, m, b] (mutual_information's layout)
+            jitter = torch.mm(self.noise, permuted[rows].T).mul_(cfg.noise_sigma)
+            b = jitter.shape[1]
+            on_concepts = (E @ weight[rows].T)[:, None]  # [m, 1, b]
+            noisy_concepts = jitter[:m * S].view(m, S, b).add_(on_concepts)  # in place: jitter's entropy part
+            entropy[rows] = normalized_entropy(noisy_concepts.view(-1, b), cfg.entropy_bins)
             if sets:
                 if self.negatives is None:
-                    clean = torch.where(is_negative, (weight[rows] @ nu)[:, None, None], on_concepts)
+                    clean = torch.where(is_negative[:, None, None], (nu @ weight[rows].T)[None, None], on_concepts.
+                                        transpose(0, 1))  # [K2, m, b]
                 else:
-                    negative = (weight[rows] @ self.negatives.flatten(0, 1).T).view(b, m, MI_SAMPLES)
-                    clean = torch.cat([on_concepts.expand(b, m, MI_SAMPLES), negative], dim=2)
-                # the samples first and the rows last, [K2, sets, m, b] (mutual_information's layout; its result is
-                # then mi's [sets, m, b]), written there directly
+                    negative = (self.negatives.flatten(0, 1) @ weight[rows].T).view(m, MI_SAMPLES, b)
+                    clean = torch.cat([on_concepts.expand(m, MI_SAMPLES, b), negative], dim=1).transpose(0, 1)
                 samples = torch.empty(K2, sets, m, b, dtype=jitter.dtype, device=jitter.device)
-                noisy = jitter[:, m * S:].view(b, sets, m, K2).permute(3, 1, 2, 0)
-                torch.add(clean.permute(2, 1, 0)[:, None], noisy, out=samples)
+                noisy = jitter[m * S:].view(sets, m, K2, b).permute(2, 0, 1, 3)
+                torch.add(clean[:, None], noisy, out=samples)
                 mi[:, :, rows] = mutual_information(samples)
         return entropy, soft_mask(mi, cfg.p, cfg.T) if sets else mi
 

@@ -238,8 +238,9 @@ class _Movement:
 
     def add(self, weight: Tensor, edit: KeyEdit) -> None:
         vectors = self.vectors.to(weight)
-        self.moved.index_add_(0, self.groups, edit.outputs(vectors, weight).double().pow(2).sum(0).cpu())
-        self.base.index_add_(0, self.groups, (weight @ vectors.T).double().pow(2).sum(0).cpu())
+        base = weight @ vectors.T
+        self.moved.index_add_(0, self.groups, edit.outputs(vectors, weight, base).double().pow(2).sum(0).cpu())
+        self.base.index_add_(0, self.groups, base.double().pow(2).sum(0).cpu())
 
     def relative(self) -> list[float]:
         return [math.sqrt(m / b) if b > 0 else 0.0 for m, b in zip(self.moved.tolist(), self.base.tolist())]

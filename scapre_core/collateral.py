@@ -79,8 +79,8 @@ class Collateral:
             self.B = torch.zeros(r, r, dtype=torch.float64, device=device)
 
     def add(self, key: str, weight: Tensor, edit: KeyEdit) -> None:
-        Y = edit.outputs(self.basis.T, weight)  # dW Q [n, r]
-        Z = weight @ self.basis.to(weight)
+        Z = weight @ self.basis.to(weight)  # W0 Q [n, r]
+        Y = edit.outputs(self.basis.T, weight, Z)  # dW Q
         self.moved[key] = float((Y.double().pow(2).sum(0) * self.lam).sum())
         self.base[key] = float((Z.double().pow(2).sum(0) * self.lam).sum())
         if self.prompts is not None:

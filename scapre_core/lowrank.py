@@ -54,22 +54,25 @@ class Factors:
             return self.up @ self.down
         return torch.addmm(self.scale[:, None] * self._weight(weight), self.up, self.down)
 
-    def outputs(self, inputs: Tensor, weight: Tensor | None = None) -> Tensor:
-        """``delta @ inputs^T`` [n, N] for inputs [N, d], without forming delta."""
+    def outputs(self, inputs: Tensor, weight: Tensor | None = None, base: Tensor | None = None) -> Tensor:
+        """``delta @ inputs^T`` [n, N] for inputs [N, d], without forming delta (``base``: ``weight @ inputs^T``,
+        where the caller has it already)."""
         x = inputs.to(self.down).T
         moved = self.up @ (self.down @ x)
         if self.scale is None:
             return moved
-        return moved.addcmul_(self.scale[:, None], self._weight(weight) @ x)
+        return moved.addcmul_(self.scale[:, None], self._weight(weight) @ x if base is None else base.to(moved))
 
     def norm(self, weight: Tensor | None = None) -> Tensor:
         """``|delta|_F`` without forming delta (float64): ``tr((up^T up)(down down^T))``, plus with a row scale
-        ``|diag(s) W0|^2 + 2 <diag(s) W0 down^T, up>``."""
+        ``sum_i s_i^2 |w0_i|^2 + 2 sum_i s_i <w0_i down^T, up_i>``; the products with W0 ([n, d] row norms and
+        ``W0 down^T`` [n, r]) in W0's dtype, the rest in float64."""
         up, down = self.up.double(), self.down.double()
         square = ((up.T @ up) * (down @ down.T)).sum()
         if self.scale is not None:
-            scaled = self.scale.double()[:, None] * self._weight(weight).double()
-            square = square + scaled.pow(2).sum() + 2 * ((scaled @ down.T) * up).sum()
+            w, s = self._weight(weight), self.scale.double()
+            rows, across = (w * w).sum(1).double(), (w @ self.down.T).double()
+            square = square + (s.pow(2) * rows).sum() + 2 * (s[:, None] * across * up).sum()
         return square.clamp_min(0).sqrt()
 
     def to(self, *args, **kwargs) -> Factors:

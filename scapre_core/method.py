@@ -32,11 +32,11 @@ class KeyEdit:
     mu: float | None = None
     top_channels: tuple[int, int] | None = None
 
-    def outputs(self, inputs: Tensor, weight: Tensor) -> Tensor:
+    def outputs(self, inputs: Tensor, weight: Tensor, base: Tensor | None = None) -> Tensor:
         """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move (``weight``: the W0
-        it edits)."""
+        it edits; ``base``: ``weight @ inputs^T`` where the caller has it, so a row scale of W0 costs no product)."""
         if isinstance(self.delta, Factors):
-            return self.delta.outputs(inputs, weight)
+            return self.delta.outputs(inputs, weight, base)
         return self.delta @ inputs.to(self.delta).T
 
     def norm(self, weight: Tensor) -> Tensor:
