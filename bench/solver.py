@@ -5,6 +5,7 @@
     python -m bench.solver --rank 0               # a full-rank encoder instead of rank 64
     python -m bench.solver --recipes uce uce+prior nullspace oce --no-reference   # issue 9's recipes
     python -m bench.solver --clip-prior           # the preserve prior's one-time build with the real tiny CLIP
+    python -m bench.solver --host --m 10 50 --recipes uce_prior large_scale   # the node's report vs this timing
     python -m bench.solver --models flux1 sd35_large wan21_14b --m 1 10 50 100   # the DiT families' shapes
     python -m bench.solver --models sd15 --m 100 --recipes uce oce --collateral  # every report with its collateral
     bench/gpu_solver.sh                           # every recipe at SD1.5, SDXL, FLUX.1 and Wan shapes on a GPU
@@ -30,6 +31,11 @@ the row's "draw_s" is that drawing, measured on its own per weight, times the nu
 ``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
 seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
 reading it back from the disk cache: the one-time cost a user pays per text encoder.
+
+``--host`` checks that the node's own timing agrees with this benchmark's: in ComfyUI (in-process, the
+harness's tiny SD1.5 and SDXL checkpoints, full-size CLIP text encoders), it runs the ScaPre Unlearn node and reads
+its report's "time:" line, then times ``unlearn_streams`` around the same weights, encoders and priors the node
+read, as every other row here times ``unlearn`` (one warm-up edit first; the prior already cached).
 
 The reference transcription (tests/reference.py) is far too slow to run whole. It is timed on
 one key truncated to 4 and to 12 rows; its cost is fitted as ``a + b * rows`` per key and
@@ -198,6 +204,49 @@ def clip_prior() -> dict:
             "threads": torch.get_num_threads()}
 
 
+def host_timing(m_values: list[int], recipes: list[str], checkpoints: list[str]) -> list[dict]:
+    """For each tiny checkpoint, recipe and m: the node's wall seconds and its report's stages, against this
+    benchmark's timing of ``unlearn_streams`` on what the node edits (see the module docstring)."""
+    from harness import inprocess, paths
+
+    inprocess.init()
+    import nodes
+    host = inprocess.pack_host()
+    node = nodes.NODE_CLASS_MAPPINGS["ScaPreUnlearn"]
+    unlearn_node = sys.modules[node.__module__]
+    from scapre_core import unlearn_streams
+
+    rows = []
+    for checkpoint in checkpoints:
+        model, clip = nodes.CheckpointLoaderSimple().load_checkpoint(checkpoint)[:2]
+        for recipe in recipes:
+            config = unlearn_node.build_config(recipe, 0)
+            node.execute(model, clip, parse_concepts("warm-up\n"), recipe, 1.0, 1)
+            for m in m_values:
+                concepts = parse_concepts("\n".join(f"concept {j}" for j in range(m)))
+                start = time.perf_counter()
+                report = node.execute(model, clip, concepts, recipe, 1.0, 0).args[1]
+                node_seconds = time.perf_counter() - start
+                line = next(line for line in report.splitlines() if line.startswith("time: "))
+                stages = {part.rsplit(" ", 1)[0]: float(part.rsplit(" ", 1)[1].rstrip("s"))
+                          for part in line[len("time: "):].split(", ")}
+                with torch.inference_mode():
+                    device = host.weights.compute_device()
+                    edit = host.plan.edit_plan(model, clip, device)
+                    priors = {name: host.prior_cache.stored_general_prior(encode)
+                              for name, encode in edit.prior_encoders.items()}
+                    priors = {name: prior for name, prior in priors.items() if prior is not None}
+                    start = time.perf_counter()
+                    unlearn_streams(edit.streams, concepts, config, priors=priors, device=device)
+                    bench_seconds = time.perf_counter() - start
+                row = {"checkpoint": checkpoint, "recipe": recipe, "m": m, "edited_keys": edit.weight_count(),
+                       "node_wall_s": round(node_seconds, 3), "report_stages": stages,
+                       "report_total_s": round(sum(stages.values()), 3), "bench_unlearn_s": round(bench_seconds, 3)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODEL_SHAPES))
@@ -209,6 +258,10 @@ def main() -> None:
     parser.add_argument("--reference-rows", nargs=2, type=int, default=[4, 12])
     parser.add_argument("--no-reference", action="store_true", help="skip the reference's estimate")
     parser.add_argument("--clip-prior", action="store_true", help="time the prior's build with the real tiny CLIP")
+    parser.add_argument("--host", action="store_true",
+                        help="the ScaPre Unlearn node's report time vs this benchmark's, on the tiny checkpoints")
+    parser.add_argument("--checkpoints", nargs="+", default=["tiny_sd15.safetensors", "tiny_sdxl.safetensors"],
+                        help="with --host: the harness's checkpoints to run")
     parser.add_argument("--collateral", action="store_true",
                         help="give every recipe the general prior, so that every report measures the collateral")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
@@ -219,6 +272,11 @@ def main() -> None:
 
     if args.clip_prior:
         print(json.dumps(clip_prior()))
+        return
+    if args.host:
+        rows = host_timing(args.m, args.recipes, args.checkpoints)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
         return
     if args.one:
         rates = floor.Rates(**json.loads(args.rates)) if args.rates else None
