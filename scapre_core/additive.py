@@ -37,10 +37,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .bures import bures_coefficients
+from .bures import bures_coefficients, coefficients_of_products
 from .entropy import normalized_entropy
 from .informax import mutual_information, soft_mask
-from .lowrank import Factors, as_dense, pays
+from .lowrank import Factors, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
@@ -73,17 +73,24 @@ def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, 
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: with the step
     ``p_i a_i + q_i w0_i`` of ``a_i = w0_i + delta_i``, ``delta'_i = g_i w0_i + h_i delta_i`` with ``h = p`` and
     ``g = p + q - 1`` (formed in float64, so a mild step's small g is not the difference of two rounded rows).
-    Factors stay factors: ``up' = diag(p) up`` and the row scale g of W0 (``Factors.scale``)."""
+    Factors stay factors, a never formed: the step's inner products come from ``|w0_i|^2``, ``<w0_i, delta_i> =
+    up_i . (W0 down^T)_i`` and ``|delta_i|^2 = up_i (down down^T) up_i^T``; then ``up' = diag(p) up`` and the row
+    scale g of W0 (``Factors.scale``)."""
     cfg = editor.config
-    solved = weight + as_dense(delta)
-    p, q = bures_coefficients(weight, solved, mu, cfg.lam + mu, cfg.bures_iters)
-    del solved
-    g = (p + q - 1).to(weight)
     if isinstance(delta, Factors):
-        return Factors(p[:, None].to(delta.up) * delta.up, delta.down, g)
+        up, down = delta.up.double(), delta.down.double()
+        w0_sq = (weight * weight).sum(1).double()
+        along = (up * (weight @ delta.down.T).double()).sum(1)  # <w0_i, delta_i>
+        own = ((up @ (down @ down.T)) * up).sum(1)  # |delta_i|^2
+        p, q = coefficients_of_products(w0_sq + 2 * along + own, w0_sq, w0_sq + along, mu, cfg.lam + mu,
+                                        cfg.bures_iters)
+        return Factors(p[:, None].to(delta.up) * delta.up, delta.down, (p + q - 1).to(weight))
+    p, q = bures_coefficients(weight, weight + delta, mu, cfg.lam + mu, cfg.bures_iters)
     # the solver's own (fresh) tensor, written over: a separate output, allocated among the temporaries, fragmented
     # the heap (SDXL's 140 weights at m = 50 kept 1.2 GB more resident than their edits)
-    return delta.mul_(p[:, None].to(weight)).addcmul_(weight, g[:, None])
+    return delta.mul_(p[:, None].to(weight)).addcmul_(weight, (p + q - 1).to(weight)[:, None])
+
+
 def entropy_rollback(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, entropy: Tensor,
                      mu: float) -> Factors | Tensor:
     """ScaPre-base's rollback ``w <- a_i w + (1 - a_i) w0``, ``a_i = alpha_min + (1 - alpha_min)(1 - H_i)``: row i
@@ -164,7 +171,9 @@ class AdditiveEditor(Editor):
         # a method with no per-key shift, holds the edit's rows once mapped by C^-1 (_row_space)
         shifted = method.entropy_mu or regulariser is not None or projector is not None
         erased = None
-        if basis is None and allowed is None and (prior is not None or not shifted):
+        # without the prior, span(X, P, E) = R^d leaves span(X, E) at least d - rank(P) >= d - |P| directions
+        could_halve = prior is not None or 2 * prelude.preserve.shape[0] >= d
+        if basis is None and allowed is None and (prior is not None or not shifted) and could_halve:
             erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype])
             erased = erased if erased is not None and 2 * erased.shape[1] <= d else None
         # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
@@ -177,8 +186,11 @@ class AdditiveEditor(Editor):
         moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once
         if shifted:
             erased = None  # a per-key shift or a term outside the tokens' span: the rows fill R^d
+        self.mask_sets = method.mask_sets if config.informax else 0
+        # solved in all of R^d with no per-key target, shift or space, the edit is one linear map of W0 (``row_fold``)
+        linear = basis is None and allowed is None and not shifted and not self.mask_sets
         # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
-        eigen = method.entropy_mu or (erased is None and (basis is None or 2 * basis.shape[1] > d))
+        eigen = method.entropy_mu or (erased is None and not linear and (basis is None or 2 * basis.shape[1] > d))
         self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
                                 regulariser, projector, eigen, dtype)
 
@@ -202,7 +214,6 @@ class AdditiveEditor(Editor):
         self.concept_anchor = tokens.token_slot[prelude.first] // S
         self.anchors = tokens.anchor_pool.reshape(-1, S, d)
 
-        self.mask_sets = method.mask_sets if config.informax else 0
         self.context_psi = None
         if self.mask_sets and self.solver.rank < d:  # the targets' fold is formed per key: X Psi once
             self.context_psi = torch.cat([self.solver.project(tokens.X[start:start + CHUNK].double())
@@ -231,6 +242,8 @@ class AdditiveEditor(Editor):
                 device=tokens.E.device, dtype=dtype)
         if self.row_map is not None and not self.mask_sets:  # the fold is final: W0 -> delta B in one product
             self.row_fold = (self.fold @ self.row_map).to(dtype)
+        elif linear:  # the rows fill R^d (B = I): W0 -> delta = W0 fold C^-1, dense, in one product
+            self.row_fold = self.solver.inverse_times(self.fold.T).T.to(dtype)
 
     def _row_space(self, erased: Tensor) -> None:
         """Where a full-rank held term (the preserve prior) has the rows solved in all of R^d: each row's change is
@@ -292,8 +305,8 @@ class AdditiveEditor(Editor):
             entropy[rows] = normalized_entropy(noisy_concepts.view(-1, b), cfg.entropy_bins)
             if sets:
                 if self.negatives is None:
-                    clean = torch.where(is_negative[:, None, None], (nu @ weight[rows].T)[None, None], on_concepts.
-                                        transpose(0, 1))  # [K2, m, b]
+                    empty = (nu @ weight[rows].T)[None, None]  # [1, 1, b]
+                    clean = torch.where(is_negative[:, None, None], empty, on_concepts.transpose(0, 1))  # [K2, m, b]
                 else:
                     negative = (self.negatives.flatten(0, 1) @ weight[rows].T).view(m, MI_SAMPLES, b)
                     clean = torch.cat([on_concepts.expand(m, MI_SAMPLES, b), negative], dim=1).transpose(0, 1)
@@ -375,7 +388,7 @@ class AdditiveEditor(Editor):
         if method.projector:
             alpha = cfg.erase_scale * (masks[0].max(dim=0).values if self.mask_sets else torch.ones_like(entropy))
         if self.row_fold is not None:
-            delta = Factors(weight @ self.row_fold, self.row_space)
+            delta = weight @ self.row_fold if self.row_space is None else Factors(weight @ self.row_fold, self.row_space)
         elif self.row_map is not None:
             delta = Factors((self.rhs(weight, mu, targets) @ self.row_map).to(self.dtype), self.row_space)
         else:

@@ -32,9 +32,16 @@ EPS = 1e-8
 def bures_coefficients(w0: Tensor, a: Tensor, mu: float, lam_p: float, iters: int) -> tuple[Tensor, Tensor]:
     """(p, q) [n] float64 with ``bures_prox(w0, a, ...) = p[:, None] * a + q[:, None] * w0`` (rows of ``a [n, d]``
     against those of ``w0 [n, d]``)."""
-    a_norm, w0_norm = torch.linalg.vector_norm(a, dim=1).double(), torch.linalg.vector_norm(w0, dim=1).double()
-    a_sq, w0_sq = a_norm**2, w0_norm**2
-    cross = torch.linalg.vecdot(a, w0, dim=1).double()
+    a_sq = torch.linalg.vector_norm(a, dim=1).double() ** 2
+    w0_sq = torch.linalg.vector_norm(w0, dim=1).double() ** 2
+    return coefficients_of_products(a_sq, w0_sq, torch.linalg.vecdot(a, w0, dim=1).double(), mu, lam_p, iters)
+
+
+def coefficients_of_products(a_sq: Tensor, w0_sq: Tensor, cross: Tensor, mu: float, lam_p: float,
+                             iters: int) -> tuple[Tensor, Tensor]:
+    """``bures_coefficients`` from the rows' three inner products [n] (float64): ``|a_i|^2``, ``|w0_i|^2`` and
+    ``<a_i, w0_i>``, however they were formed (e.g. from an edit's factors, without forming a)."""
+    a_norm, w0_norm = a_sq.clamp_min(0).sqrt(), w0_sq.clamp_min(0).sqrt()
     r_a, r_0 = a_norm.clamp_min(EPS), w0_norm.clamp_min(EPS)
     x, y = 1 / r_a, torch.zeros_like(r_a)  # u = a / r_a
     for _ in range(max(1, iters)):

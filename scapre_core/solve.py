@@ -134,22 +134,24 @@ def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float) -> Tensor |
     N, d = rows.count, rows.width
     threshold = tolerance * rows.norm()
     basis = torch.zeros(d, 0, dtype=torch.float64, device=rows.device)
+    pivots = torch.empty(BLOCK, d, dtype=torch.float64, device=rows.device)  # a block's new directions, as rows
     for start in range(0, N, BLOCK):
         block = _outside(rows.block(start, start + BLOCK), basis)
-        pivots = []
-        while basis.shape[1] + len(pivots) < d:
+        k = 0
+        while basis.shape[1] + k < d:
             norms = block.norm(dim=1)
             pivot = int(norms.argmax())
             if not float(norms[pivot]) > threshold:
                 break
             direction = block[pivot]
-            for previous in (torch.stack(pivots, dim=1) if pivots else basis[:, :0], basis):
-                direction = direction - previous @ (previous.T @ direction)
+            direction = direction - pivots[:k].T @ (pivots[:k] @ direction)
+            direction = direction - basis @ (basis.T @ direction)
             direction = direction / direction.norm()
             block = block - (block @ direction)[:, None] * direction
-            pivots.append(direction)
-        if pivots:
-            basis = torch.cat([basis, torch.stack(pivots, dim=1)], dim=1)
+            pivots[k] = direction
+            k += 1
+        if k:
+            basis = torch.cat([basis, pivots[:k].T], dim=1)
         if 4 * basis.shape[1] > d and N > d:
             if tolerance**2 < GRAM_RESOLUTION:
                 return None

@@ -86,6 +86,26 @@ def test_with_the_prior_the_edit_keeps_the_rank_of_what_is_erased(recipe):
         assert error <= 1e-7, (key, float(error))
 
 
+@pytest.mark.parametrize("recipe", ["uce", "uce_prior", "objects_base_prior"])
+def test_where_the_rows_fill_the_space_the_edit_is_one_dense_map_of_w0(recipe):
+    """A full-rank encoder (the 3 x 75 aligned rows span all D directions, as real CLIP states do): no row space, the
+    edit is dense; where no key has its own target (UCE, with or without the prior) it is W0 times one [d, d] map
+    formed in float64, equal to the per-row reference's, and in float32 within float32 rounding of it."""
+    config = ScaPreConfig.preset(recipe.removesuffix("_prior"), prior="general" if "prior" in recipe else "off")
+    encode, concepts, weights = random_encode(D, None, seed=1), parse_concepts(CONCEPTS), _weights()
+    prompts = general_prompts()[:40]
+    prior = second_moment(encode, prompts, "first 40 general prompts", batch_size=16)
+    result = unlearn(weights, encode, concepts, config, prior=prior, dtype=torch.float64)
+    narrow = unlearn(weights, encode, concepts, config, prior=prior, dtype=torch.float32)
+    assert all(isinstance(e, torch.Tensor) for e in result.edits.values()) and result.report.ranks == {}
+    reference = reference_unlearn(weights, encode, concepts, config, prompts)
+    for key, w in weights.items():
+        error = ((w + result.edits[key] - reference[key]).norm(dim=1) / reference[key].norm(dim=1)).max()
+        assert error <= 1e-7, (key, float(error))
+        rounding = ((narrow.edits[key].double() - result.edits[key]).norm() / result.edits[key].norm())
+        assert rounding <= 1e-4, (key, float(rounding))
+
+
 def test_the_rotation_stays_dense():
     config = ScaPreConfig.preset("oce", prior="off", values_only=False)
     result = unlearn(_weights(), random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS), config)
