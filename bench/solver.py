@@ -26,7 +26,9 @@ that one-time build is timed separately. With ``--collateral`` every recipe gets
 measures its collateral (the stage "collateral"). Each case runs in a fresh process; its peak extra RSS is the
 kernel's high-water mark of the process' RSS (VmHWM, reset as the timed call starts) less the RSS then. Weights
 over LAZY_BYTES are drawn one at a time as the edit reads them (synthetic.RandomWeights), inside the timed call;
-the row's "draw_s" is that drawing, measured on its own per weight, times the number of weights.
+the row's "draw_s" is that drawing, measured on its own per weight, times the number of weights. This machine's
+speed drifts by 20 % from minute to minute (shared cores): ``--repeat N`` runs each case N times and gives the
+median run, with the range of the N wall times in brackets.
 
 ``--clip-prior`` loads the harness's tiny SD1.5 checkpoint (its CLIP-L text encoder is full size, with
 seeded random weights) in ComfyUI and times the prior's build through the node pack's encoder, and
@@ -247,6 +249,17 @@ def host_timing(m_values: list[int], recipes: list[str], checkpoints: list[str])
     return rows
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median wall seconds (the lower median for an even count), with every run's seconds and the
+    largest peak RSS among them."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    if len(runs) > 1:
+        row["seconds_runs"] = [run["seconds"] for run in runs]
+        row["peak_extra_rss_mb"] = max(run["peak_extra_rss_mb"] for run in runs)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["sd15", "sdxl"], choices=list(MODEL_SHAPES))
@@ -264,6 +277,8 @@ def main() -> None:
                         help="with --host: the harness's checkpoints to run")
     parser.add_argument("--collateral", action="store_true",
                         help="give every recipe the general prior, so that every report measures the collateral")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per case, each in a fresh process; a row gives the median run and the range")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rates", help=argparse.SUPPRESS)
@@ -301,12 +316,17 @@ def main() -> None:
                     command.append("--no-reference")
                 if args.collateral:
                     command.append("--collateral")
-                done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-                if done.returncode != 0:
+                runs = []
+                for _ in range(args.repeat):
+                    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        break
+                    runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                if len(runs) < args.repeat:
                     print(f"| {model} | {recipe} | {m} | failed: {done.stderr.strip().splitlines()[-1]} |||||||||",
                           flush=True)
                     continue
-                row = json.loads(done.stdout.strip().splitlines()[-1])
+                row = _median_run(runs)
                 rows.append(row)
                 stages = ", ".join(f"{k} {v}" for k, v in row["stages"].items())
                 if "draw_s" in row:
@@ -317,7 +337,10 @@ def main() -> None:
                 prior = "-" if row["prior_build_synthetic_s"] is None else row["prior_build_synthetic_s"]
                 reference = row.get("reference_seconds_estimated", "-")
                 speedup = f"{row['speedup']}x" if "speedup" in row else "-"
-                print(f"| {model} | {recipe} | {m} | {row['seconds']} | {row['cpu_seconds']} | {row['floor_s']} | "
+                seconds = row["seconds"]
+                if len(runs) > 1:
+                    seconds = f"{seconds} ({min(row['seconds_runs'])}-{max(row['seconds_runs'])})"
+                print(f"| {model} | {recipe} | {m} | {seconds} | {row['cpu_seconds']} | {row['floor_s']} | "
                       f"{row['x_floor']} | {stages} | {memory} | "
                       f"{prior} | {reference} | {speedup} |", flush=True)
     if args.json:
