@@ -73,10 +73,13 @@ def bures_step(editor: AdditiveEditor, weight: Tensor, delta: Factors | Tensor, 
     """ScaPre's row-wise Bures step after the solve (``bures.py``), as a new delta: with the step
     ``p_i a_i + q_i w0_i`` of ``a_i = w0_i + delta_i``, ``delta'_i = g_i w0_i + h_i delta_i`` with ``h = p`` and
     ``g = p + q - 1`` (formed in float64, so a mild step's small g is not the difference of two rounded rows).
-    Factors stay factors, a never formed: the step's inner products come from ``|w0_i|^2``, ``<w0_i, delta_i> =
-    up_i . (W0 down^T)_i`` and ``|delta_i|^2 = up_i (down down^T) up_i^T``; then ``up' = diag(p) up`` and the row
-    scale g of W0 (``Factors.scale``)."""
+    Factors smaller than the dense delta stay factors, a never formed: the step's inner products come from
+    ``|w0_i|^2``, ``<w0_i, delta_i> = up_i . (W0 down^T)_i`` and ``|delta_i|^2 = up_i (down down^T) up_i^T``; then
+    ``up' = diag(p) up`` and the row scale g of W0 (``Factors.scale``). Others are formed once (the rows filling
+    R^d: ``down down^T`` would cost d^3 per weight)."""
     cfg = editor.config
+    if isinstance(delta, Factors) and not pays(delta):
+        delta = delta.dense()
     if isinstance(delta, Factors):
         up, down = delta.up.double(), delta.down.double()
         w0_sq = (weight * weight).sum(1).double()
