@@ -247,6 +247,9 @@ class AdditiveEditor(Editor):
             self.row_fold = (self.fold @ self.row_map).to(dtype)
         elif linear:  # the rows fill R^d (B = I): W0 -> delta = W0 fold C^-1, dense, in one product
             self.row_fold = self.solver.inverse_times(self.fold.T).T.to(dtype)
+        self.linear = None  # delta = W0 linear for every key (KeyEdit.linear): the row fold with no finishing step
+        if self.row_fold is not None and method.finish is None:
+            self.linear = self.row_fold if self.row_space is None else self.row_fold @ self.row_space
 
     def _row_space(self, erased: Tensor) -> None:
         """Where a full-rank held term (the preserve prior) has the rows solved in all of R^d: each row's change is
@@ -404,4 +407,4 @@ class AdditiveEditor(Editor):
             delta = delta.dense(weight)
         if self.mask_sets:
             top = (int((masks == masks.amax(dim=2, keepdim=True)).sum()), masks.numel())
-        return KeyEdit(delta, mu if method.entropy_mu else None, top)
+        return KeyEdit(delta, mu if method.entropy_mu else None, top, self.linear)

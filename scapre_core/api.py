@@ -365,7 +365,7 @@ def unlearn(weights: Mapping[str, Tensor], encode: Encode, concepts: ConceptSet,
                       torch.cat([torch.arange(m), torch.full((tokens.empty.shape[0],), m),
                                  m + 1 + torch.arange(n_preserve).repeat_interleave(tokens.sequence)]))
     unkept = _Movement(tokens.E, torch.arange(m))
-    collateral = Collateral(general, device, dtype) if general is not None else None
+    collateral = Collateral(general, device, dtype, len(keys)) if general is not None else None
     edits: dict[str, Tensor | Factors] = {}
     weight_changes: dict[str, float] = {}
     ranks: dict[str, int] = {}

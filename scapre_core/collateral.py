@@ -17,6 +17,12 @@ moment up to its top directions), the prompts that moved most are named: every p
 with ``D = sum_k Q^T dW_k^T dW_k Q`` and ``B = sum_k Q^T W0_k^T W0_k Q`` [r, r], prompt p moved by
 ``sqrt( tr(F_p Q D Q^T F_p^T) / tr(F_p Q B Q^T F_p^T) )``.
 
+Where the edit is one linear map of W0 shared by every weight, ``dW_k = W0_k M`` (``KeyEdit.linear``), the same
+figures come from each weight's Gram matrix ``G_k = W0_k^T W0_k`` [d, d]: ``tr(dW_k C dW_k^T) = <G_k, M C M^T>``,
+``tr(W0_k C W0_k^T) = <G_k, C>``, ``D = (M Q)^T (sum_k G_k) (M Q)`` and ``B = Q^T (sum_k G_k) Q``: 2 n d^2 flops
+per weight instead of about 8 n d r when C fills R^d (r = d, as real CLIP states make it), after a d^3 set-up;
+taken where r > d / 2 and more than one weight shares it.
+
 ``WARN_ABOVE``: the report warns above it (docs/BENCHMARKS.md, "Collateral", says how it was chosen).
 """
 
@@ -63,8 +69,12 @@ def _ratio(moved: float, base: float) -> float:
 class Collateral:
     """Accumulates, weight by weight, what ``CollateralReport`` states (see the module docstring)."""
 
-    def __init__(self, prior: PreservePrior, device: torch.device, dtype: torch.dtype):
+    def __init__(self, prior: PreservePrior, device: torch.device, dtype: torch.dtype, weights: int = 1):
+        """``weights``: how many weights the edit will add (the Gram route's set-up needs more than one)."""
         lam, Q = prior.with_eigen().eigen
+        self.by_gram = 2 * lam.shape[0] > Q.shape[0] and weights > 1
+        self.mean = prior.mean().to(device) if self.by_gram else None
+        self.map = self.map_moved = self.grams = None
         self.source = prior.source
         self.lam = lam.to(device)
         self.basis = Q.to(device=device, dtype=dtype)
@@ -79,6 +89,9 @@ class Collateral:
             self.B = torch.zeros(r, r, dtype=torch.float64, device=device)
 
     def add(self, key: str, weight: Tensor, edit: KeyEdit) -> None:
+        if self.by_gram and edit.linear is not None and (self.map is None or edit.linear is self.map):
+            self._add_by_gram(key, weight, edit.linear)
+            return
         Z = weight @ self.basis.to(weight)  # W0 Q [n, r]
         Y = edit.outputs(self.basis.T, weight, Z)  # dW Q
         self.moved[key] = float((Y.double().pow(2).sum(0) * self.lam).sum())
@@ -87,7 +100,25 @@ class Collateral:
             self.D += (Y.T @ Y).double()
             self.B += (Z.T @ Z).double()
 
+    def _add_by_gram(self, key: str, weight: Tensor, linear: Tensor) -> None:
+        """``add`` for ``dW = W0 M`` from ``G = W0^T W0`` (the module docstring)."""
+        if self.map is None:
+            self.map = linear
+            M = linear.double()
+            self.map_moved = M @ self.mean @ M.T  # M C M^T
+        G = (weight.T @ weight).double()
+        self.moved[key] = float(torch.dot(G.view(-1), self.map_moved.view(-1)))
+        self.base[key] = float(torch.dot(G.view(-1), self.mean.view(-1)))
+        if self.prompts is not None:
+            self.grams = G if self.grams is None else self.grams.add_(G)
+
     def report(self) -> CollateralReport:
+        if self.grams is not None:
+            Q = self.basis.double()
+            MQ = self.map.double() @ Q
+            self.D += MQ.T @ self.grams @ MQ
+            self.B += Q.T @ self.grams @ Q
+            self.grams = None
         per_weight = {key: _ratio(self.moved[key], self.base[key]) for key in self.moved}
         overall = _ratio(sum(self.moved.values()), sum(self.base.values()))
         worst = []

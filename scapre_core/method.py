@@ -25,12 +25,14 @@ class KeyEdit:
     of W0 after ScaPre's Bures step), and its statistics.
 
     ``mu``: the entropy weight it used (methods with one); ``top_channels``: over its Informax masks, (channels at
-    the mask's top weight, channels), for the report's saturation figure.
+    the mask's top weight, channels), for the report's saturation figure; ``linear``: M [d, d] with ``delta = W0 M``
+    where the edit is one linear map of W0 shared by every weight of the call (the same tensor for each), else None.
     """
 
     delta: Tensor | Factors
     mu: float | None = None
     top_channels: tuple[int, int] | None = None
+    linear: Tensor | None = None
 
     def outputs(self, inputs: Tensor, weight: Tensor, base: Tensor | None = None) -> Tensor:
         """``delta @ inputs^T`` [n, N]: how the outputs of the rows of ``inputs`` [N, d] move (``weight``: the W0

@@ -56,6 +56,33 @@ def test_the_collateral_is_the_output_change_over_the_general_prompts(preset):
     assert f"over 40 general prompts: {overall:.2%}" in text and f"'{PROMPTS[order[0]]}' " in text
 
 
+@pytest.mark.parametrize("preset", ["uce", "uce_prior"])
+def test_a_linear_edit_measures_its_collateral_from_the_weights_grams(preset, monkeypatch):
+    """Where C fills R^d (a full-rank encoder) and the edit is one linear map of W0 (UCE, dense here), the collateral
+    comes from each weight's W0^T W0: the same figures and the same most-moved prompts as the per-weight products."""
+    from scapre_core import collateral as module
+
+    encode = random_encode(D, None, seed=3)
+    prior = second_moment(encode, PROMPTS, "40 general prompts", keep_prompts=True)
+    weights, concepts = _weights(), parse_concepts(concept_text(3, anchors=True))
+    routes = []
+    real = module.Collateral._add_by_gram
+    monkeypatch.setattr(module.Collateral, "_add_by_gram", lambda self, *a: routes.append(a[0]) or real(self, *a))
+    by_gram = unlearn(weights, encode, concepts, ScaPreConfig.preset(preset), prior=prior, dtype=torch.float64)
+    assert routes == list(weights)
+    init = module.Collateral.__init__
+    monkeypatch.setattr(module.Collateral, "__init__", lambda self, *a: init(self, *a) or setattr(self, "by_gram", False))
+    by_products = unlearn(weights, encode, concepts, ScaPreConfig.preset(preset), prior=prior, dtype=torch.float64)
+    assert routes == list(weights)  # the second edit took the products
+    a, b = by_gram.report.collateral, by_products.report.collateral
+    overall, per_weight, _ = _brute_force(by_gram.deltas, weights, encode, PROMPTS)
+    # the prior's eigenvectors are kept in float32 (PreservePrior.eigen): both routes agree to their rounding
+    assert a.overall == pytest.approx(overall, rel=1e-7) and b.overall == pytest.approx(overall, rel=1e-7)
+    assert a.per_weight == pytest.approx(per_weight, rel=1e-7) and b.per_weight == pytest.approx(per_weight, rel=1e-7)
+    assert [p for p, _ in a.worst] == [p for p, _ in b.worst]
+    assert [v for _, v in a.worst] == pytest.approx([v for _, v in b.worst], rel=1e-7)
+
+
 def test_the_warning_follows_the_threshold_and_a_missing_prior_is_said():
     encode = clip_like_encode(D, seed=3)
     prior = second_moment(encode, PROMPTS, "40 general prompts")
