@@ -44,7 +44,7 @@ from .lowrank import Factors, pays
 from .method import Editor, KeyEdit, Method
 from .noise import MI_SAMPLES, KeyTransform, NoiseBank
 from .prelude import Prelude, preserve_weight
-from .solve import CHUNK, RANK_TOLERANCE, Quadratic, RowSolver, token_basis, update_basis
+from .solve import CHUNK, RANK_TOLERANCE, Grams, Quadratic, RowSolver, token_basis, update_basis
 from .spectral import ConceptSpectrum
 
 _BLOCK_BYTES = 64 * 2**20
@@ -168,7 +168,8 @@ class AdditiveEditor(Editor):
         self.protected = prelude.protected
         span = None if prior is not None else [tokens.X, prelude.preserve, tokens.E]  # read as one, never joined
         allowed = None if self.protected is None else self.protected.allowed
-        basis = update_basis(span, allowed, RANK_TOLERANCE[dtype])
+        grams = Grams()  # each token set's Gram matrix formed once, where the basis search and J0's terms need it
+        basis = update_basis(span, allowed, RANK_TOLERANCE[dtype], grams)
         # solved in all of R^d (a full-rank held term: the prior, or many + lines), the moved terms still read
         # span(X, E) only: its rank-revealing basis forms their [d, d] matrices cheaply (Quadratic's span) and, for
         # a method with no per-key shift, holds the edit's rows once mapped by C^-1 (_row_space)
@@ -177,13 +178,13 @@ class AdditiveEditor(Editor):
         # without the prior, span(X, P, E) = R^d leaves span(X, E) at least d - rank(P) >= d - |P| directions
         could_halve = prior is not None or 2 * prelude.preserve.shape[0] >= d
         if basis is None and allowed is None and (prior is not None or not shifted) and could_halve:
-            erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype])
+            erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype], grams)
             erased = erased if erased is not None and 2 * erased.shape[1] <= d else None
         # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
-        moved = [Quadratic(s, tokens.X, span=erased)]
+        moved = [Quadratic(s, tokens.X, span=erased, grams=grams)]
         if method.concept_term:
-            moved.append(Quadratic(1.0, tokens.E, span=erased))
-        held = [Quadratic(self.preserve_scale, prelude.preserve)]
+            moved.append(Quadratic(1.0, tokens.E, span=erased, grams=grams))
+        held = [Quadratic(self.preserve_scale, prelude.preserve, grams=grams)]
         if prior is not None:
             held.append(Quadratic(config.prior_scale, matrix=prior.mean().to(tokens.E.device)))
         moved_applied = sum(term.times(basis) for term in moved)  # each J0 term times O, formed once

@@ -47,7 +47,7 @@ coordinates (they scale, never mix, the coordinates), in float64 after a Cholesk
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -101,6 +101,25 @@ def gram(tokens: Tensor | Sequence[Tensor]) -> Tensor:
     return out
 
 
+class Grams:
+    """``gram`` of row tensors for one call, each tensor's formed once and kept: the basis search's Gram route and
+    J0's terms read the same token rows (on text states that fill R^d, each Gram is 2 N d^2 float64 flops, 4.4 s for
+    SDXL's 1,000 concepts). Called with several tensors, the sum of theirs (a new tensor); the kept ones are never
+    written."""
+
+    def __init__(self):
+        self._formed: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (the rows, kept alive so the id stays theirs; Gram)
+
+    def __call__(self, parts: Tensor | Sequence[Tensor]) -> Tensor:
+        total = None
+        for part in [parts] if isinstance(parts, Tensor) else parts:
+            known = self._formed.get(id(part))
+            if known is None or known[0] is not part:
+                known = self._formed[id(part)] = (part, gram(part))
+            total = known[1] if total is None else total + known[1]
+        return total
+
+
 RANK_TOLERANCE = {torch.float32: 1e-7, torch.float64: 1e-12}
 """By the solver's dtype: the relative singular value below which a direction of the aligned token rows is dropped
 from the update basis; every token row then lies within ``tolerance * |tokens|_F`` of span(O). The edit moves
@@ -113,7 +132,7 @@ BLOCK = 256
 """Token rows added to the basis at a time (``token_basis``)."""
 
 
-def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float) -> Tensor | None:
+def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float, grams: Callable = gram) -> Tensor | None:
     """O [d, r] (float64, orthonormal): a rank-revealing basis of the rows of ``tokens`` [N, d] (one tensor, or
     several read as their concatenation, ``Rows``); None when r = d.
 
@@ -128,7 +147,8 @@ def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float) -> Tensor |
     parallel steps stall when the cores are shared). Memory: the basis and one block in float64 besides the rows.
     When r passes d / 4 and there are more rows than d, the rest is cheaper from the Gram matrix: the eigenvectors
     of ``tokens^T tokens`` whose eigenvalue is above ``(tolerance * |tokens|_F)^2`` (2 N d^2 + 9 d^3); where that
-    is below what a float64 Gram matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead.
+    is below what a float64 Gram matrix resolves (GRAM_RESOLUTION), all of R^d (None) instead. ``grams``: how the
+    Gram matrix of ``tokens`` is formed (a call's ``Grams``, to share it).
     """
     rows = Rows(tokens)
     N, d = rows.count, rows.width
@@ -155,7 +175,7 @@ def token_basis(tokens: Tensor | Sequence[Tensor], tolerance: float) -> Tensor |
         if 4 * basis.shape[1] > d and N > d:
             if tolerance**2 < GRAM_RESOLUTION:
                 return None
-            eig, vectors = torch.linalg.eigh(gram(rows.parts))
+            eig, vectors = torch.linalg.eigh(grams(rows.parts))
             basis = vectors[:, eig > threshold**2]
             break
     return None if basis.shape[1] == d else basis
@@ -166,7 +186,8 @@ def _outside(rows: Tensor, basis: Tensor) -> Tensor:
     return rows - (rows @ basis) @ basis.T
 
 
-def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, tolerance: float) -> Tensor | None:
+def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, tolerance: float,
+                 grams: Callable = gram) -> Tensor | None:
     """O [d, r]: an orthonormal basis of the subspace the row updates are sought in; None = all of R^d.
 
     Args:
@@ -175,6 +196,7 @@ def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, t
         allowed: [d, a] orthonormal basis of the directions an update may take (null-space
             precision), or None for no constraint.
         tolerance: the basis' relative tolerance (RANK_TOLERANCE).
+        grams: how the tokens' Gram matrix is formed, where the search needs it (``token_basis``).
 
     Without a constraint: the tokens' rank-revealing basis (``token_basis``), of the rows' numerical rank r
     however many rows there are. With one: the same basis of the tokens' projections onto ``allowed``, mapped
@@ -183,7 +205,7 @@ def update_basis(span_tokens: Sequence[Tensor] | None, allowed: Tensor | None, t
     all the constrained minimiser can use, and lies inside ``allowed``.
     """
     if allowed is None:
-        return None if span_tokens is None else token_basis(span_tokens, tolerance)
+        return None if span_tokens is None else token_basis(span_tokens, tolerance, grams)
     if span_tokens is None:
         return allowed
     inside = token_basis(torch.cat([block @ allowed for block in Rows(span_tokens).blocks(CHUNK)]), tolerance)
@@ -196,12 +218,13 @@ class Quadratic:
 
     ``span``: O [d, r] (float64, orthonormal, a ``token_basis`` of the rows or of rows containing them), known to
     hold every row to its tolerance; then Q = O (rows O)^T (rows O) O^T to that tolerance, formed in 2 N d r +
-    2 d^2 r flops instead of the Gram's 2 N d^2 (FLUX.1's 100 concepts: 0.1 s instead of 2 s).
+    2 d^2 r flops instead of the Gram's 2 N d^2 (FLUX.1's 100 concepts: 0.1 s instead of 2 s). ``grams``: how the
+    Gram is formed otherwise (a call's ``Grams``, to share it).
     """
 
     def __init__(self, weight: float, rows: Tensor | None = None, matrix: Tensor | None = None,
-                 span: Tensor | None = None):
-        self.weight, self.rows, self.matrix, self.span = weight, rows, matrix, span
+                 span: Tensor | None = None, grams: Callable = gram):
+        self.weight, self.rows, self.matrix, self.span, self.grams = weight, rows, matrix, span, grams
 
     def times(self, psi: Tensor | None) -> Tensor:
         """``weight * Q psi`` [d, r] in float64 (``weight * Q`` for psi None = the identity); from rows as
@@ -213,7 +236,7 @@ class Quadratic:
             inner = torch.cat([block @ O for block in Rows(self.rows).blocks(CHUNK)])
             return self.weight * ((O @ (inner.T @ inner)) @ O.T)
         if psi is None:
-            return self.weight * gram(self.rows)
+            return self.weight * self.grams(self.rows)
         out = torch.zeros(psi.shape, dtype=torch.float64, device=psi.device)
         for start in range(0, self.rows.shape[0], CHUNK):
             block = self.rows[start:start + CHUNK].double()

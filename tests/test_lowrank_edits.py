@@ -106,6 +106,21 @@ def test_where_the_rows_fill_the_space_the_edit_is_one_dense_map_of_w0(recipe):
         assert rounding <= 1e-4, (key, float(rounding))
 
 
+@pytest.mark.parametrize("recipe", ["uce", "uce_prior"])
+def test_each_token_sets_gram_matrix_is_formed_once(recipe, monkeypatch):
+    """On states that fill R^d the basis search takes the Gram route and the solve needs the same Gram matrices:
+    ``solve.Grams`` forms each token set's once."""
+    config = ScaPreConfig.preset(recipe)
+    encode, concepts, weights = random_encode(D, None, seed=1), parse_concepts(CONCEPTS), _weights()
+    prior = second_moment(encode, general_prompts()[:40], "first 40 general prompts", batch_size=16)
+    formed = []
+    real = solve.gram
+    monkeypatch.setattr(solve, "gram", lambda rows: formed.extend([rows] if torch.is_tensor(rows) else rows)
+                        or real(rows))
+    unlearn(weights, encode, concepts, config, prior=prior)  # float32: its tolerance takes the search's Gram route
+    assert formed and len({id(rows) for rows in formed}) == len(formed)  # no rows' Gram formed twice
+
+
 def test_the_rotation_stays_dense():
     config = ScaPreConfig.preset("oce", prior="off", values_only=False)
     result = unlearn(_weights(), random_encode(D, RANK, seed=1), parse_concepts(CONCEPTS), config)
