@@ -172,12 +172,13 @@ class AdditiveEditor(Editor):
         basis = update_basis(span, allowed, RANK_TOLERANCE[dtype], grams)
         # solved in all of R^d (a full-rank held term: the prior, or many + lines), the moved terms still read
         # span(X, E) only: its rank-revealing basis forms their [d, d] matrices cheaply (Quadratic's span) and, for
-        # a method with no per-key shift, holds the edit's rows once mapped by C^-1 (_row_space)
+        # a method with no per-key shift, holds the edit's rows once mapped by C^-1 (_row_space). It is sought where
+        # it can be under half of R^d: with the prior, or without it where span(X, P, E) = R^d leaves span(X, E) at
+        # least d - rank(P) >= d - |P| directions, so only for |P| >= d / 2 and no per-key shift.
         shifted = method.entropy_mu or regulariser is not None or projector is not None
         erased = None
-        # without the prior, span(X, P, E) = R^d leaves span(X, E) at least d - rank(P) >= d - |P| directions
-        could_halve = prior is not None or 2 * prelude.preserve.shape[0] >= d
-        if basis is None and allowed is None and (prior is not None or not shifted) and could_halve:
+        if basis is None and allowed is None and (prior is not None or
+                                                  (not shifted and 2 * prelude.preserve.shape[0] >= d)):
             erased = token_basis([tokens.X, tokens.E], RANK_TOLERANCE[dtype], grams)
             erased = erased if erased is not None and 2 * erased.shape[1] <= d else None
         # J0's terms: those whose residual at W0 is not zero (they enter rho_i too), and the held ones
@@ -192,9 +193,9 @@ class AdditiveEditor(Editor):
             erased = None  # a per-key shift or a term outside the tokens' span: the rows fill R^d
         self.mask_sets = method.mask_sets if config.informax else 0
         # solved in all of R^d with no per-key target, shift or space, the edit is one linear map of W0 (``row_fold``)
-        linear = basis is None and allowed is None and not shifted and not self.mask_sets
+        one_map = basis is None and allowed is None and not shifted and not self.mask_sets
         # the eigendecomposition where keys have their own mu, or where the span is over half of R^d (solve.py)
-        eigen = method.entropy_mu or (erased is None and not linear and (basis is None or 2 * basis.shape[1] > d))
+        eigen = method.entropy_mu or (erased is None and not one_map and (basis is None or 2 * basis.shape[1] > d))
         self.solver = RowSolver(basis, moved_applied + sum(term.times(basis) for term in held), config.lam,
                                 regulariser, projector, eigen, dtype)
 
@@ -246,7 +247,7 @@ class AdditiveEditor(Editor):
                 device=tokens.E.device, dtype=dtype)
         if self.row_map is not None and not self.mask_sets:  # the fold is final: W0 -> delta B in one product
             self.row_fold = (self.fold @ self.row_map).to(dtype)
-        elif linear:  # the rows fill R^d (B = I): W0 -> delta = W0 fold C^-1, dense, in one product
+        elif one_map:  # the rows fill R^d (B = I): W0 -> delta = W0 fold C^-1, dense, in one product
             self.row_fold = self.solver.inverse_times(self.fold.T).T.to(dtype)
         self.linear = None  # delta = W0 linear for every key (KeyEdit.linear): the row fold with no finishing step
         if self.row_fold is not None and method.finish is None:

@@ -45,7 +45,7 @@ from .tokens import Encode, Layout, as_layout
 GENERAL_PROMPTS = Path(__file__).with_name("data") / "general_prompts.txt"
 PROMPT_RANK = 8
 """Directions kept per prompt in ``prompt_factors`` (its states' top singular directions, all positions)."""
-RANK_TOLERANCE = 1e-12
+EIGEN_TOLERANCE = 1e-12
 """``eigen`` keeps the eigenpairs of C_g / N above this fraction of the largest eigenvalue (its numerical rank)."""
 
 
@@ -64,7 +64,7 @@ class PreservePrior:
             (all positions) up to its top k singular directions; None when the prompts' states were not kept.
         prompt_names: the N prompts, in the order of ``prompt_factors``.
         eigen: (lambda [r] float64, descending; Q [d, r] float32, orthonormal columns): the eigenpairs of C_g / N
-            above ``RANK_TOLERANCE`` of the largest, so C_g / N = Q diag(lambda) Q^T to that tolerance; None until
+            above ``EIGEN_TOLERANCE`` of the largest, so C_g / N = Q diag(lambda) Q^T to that tolerance; None until
             ``with_eigen`` computes them (the builders do, and the cache stores them). Float32 vectors: the
             collateral multiplies them with float32 weights.
     """
@@ -99,7 +99,7 @@ class PreservePrior:
         if self.eigen is not None:
             return self
         lam, Q = principal(self.mean())
-        keep = lam > lam[0] * RANK_TOLERANCE
+        keep = lam > lam[0] * EIGEN_TOLERANCE
         return dataclasses.replace(self, eigen=(lam[keep], Q[:, keep].float().contiguous()))
 
     @property
