@@ -3,7 +3,7 @@
 A cache file holds what the edits and the reports use: C_g (all positions), C_tok and its token count (OCE's
 real-token statistic), each prompt's factor in float16 (the report's most-moved general prompts, by name) and the
 eigenpairs of C_g / N (the report's collateral; ``PreservePrior.eigen``: one float64 eigendecomposition of a
-[d, d] matrix, 5.5 s at d = 4,096 on 2 cores, made once instead of on every edit). A file written before the
+[d, d] matrix, about 5 s at d = 4,096 on 2 cores, made once instead of on every edit). A file written before the
 eigenpairs were stored gets them added on its first read.
 """
 
