@@ -97,7 +97,8 @@ def write_verified(path: Path, write, expected_keys: set[str]) -> int:
 
     The temporary file sits beside ``path`` (hidden, not ending in .safetensors, so no loader lists
     it) and is removed on any failure; the final name is created with a hard link, which fails
-    rather than replace an existing file. Returns the file size in bytes.
+    rather than replace an existing file. A write the file system refuses (a full disk, a read-only
+    folder) becomes a SaveError that says why. Returns the file size in bytes.
     """
     temporary = path.with_name(f".{path.name}.partial")
     try:
@@ -107,6 +108,12 @@ def write_verified(path: Path, write, expected_keys: set[str]) -> int:
         if missing:
             raise SaveError(f"the written file lacks {len(missing)} expected tensor(s), e.g. {sorted(missing)[0]}")
         os.link(temporary, path)
+    except Exception as error:
+        temporary.unlink(missing_ok=True)  # first, so that a full disk's free space counts it as freed
+        reason = files.write_refusal(error, path.parent)
+        if reason is None:
+            raise
+        raise SaveError(f"nothing was saved: {reason}") from error
     finally:
         temporary.unlink(missing_ok=True)
     return path.stat().st_size

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import comfy.model_base
@@ -37,6 +40,23 @@ def new_file_path(prefix: str, folder: str) -> Path:
         if not path.exists():
             return path
         counter += 1
+
+
+def write_refusal(error: BaseException, folder: Path | str) -> str | None:
+    """Why the file system refused a write into ``folder``, in words, or None when ``error`` is something else.
+
+    Python raises OSError; safetensors raises its own error, whose message carries Rust's
+    "I/O error: <text> (os error <errno>)". A full disk is named with the space left on it.
+    """
+    if isinstance(error, OSError):
+        number, text = error.errno, error.strerror or str(error)
+    elif match := re.search(r"I/O error: (.*) \(os error (\d+)\)", str(error)):
+        text, number = match[1], int(match[2])
+    else:
+        return None
+    if number == errno.ENOSPC:
+        return f"the disk holding {folder} is full ({shutil.disk_usage(folder).free / 2**20:,.0f} MB free)"
+    return f"{folder}: {text}"
 
 
 def relative_to_models(path: Path, folder: str, kind: str) -> str:

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 from ...scapre_core.prior import PreservePrior, general_prompts, general_source, prompts_digest, second_moment
 from ...scapre_core.tokens import Encode
+from .files import write_refusal
 from .patches import progress_reporter
 
 PRIOR_FORMAT = "scapre.prior.v2"
@@ -87,7 +88,8 @@ def prior_cache_path(fingerprint: str, digest: str) -> Path:
 
 
 def write_prior_cache(prior: PreservePrior, fingerprint: str, digest: str) -> Path:
-    """Store ``prior`` for this encoder and list (written to a temporary file, then renamed into place)."""
+    """Store ``prior`` for this encoder and list (written to a temporary file, then renamed into place).
+    Raises what the file system raises; ``_cached`` is the caller that lets an edit go on without the file."""
     path = prior_cache_path(fingerprint, digest)
     tensors = {"gram": prior.gram.cpu().contiguous()}
     if prior.token_gram is not None:
@@ -112,7 +114,8 @@ def cached_prior(encode: Encode, prompts: tuple[str, ...], source: str) -> Prese
     """The preserve prior of ``prompts`` under this ``encode``: read from the cache, or computed (with a progress bar)
     and cached. A cache file that is damaged, or made from another encoder or list, is rebuilt, never trusted.
 
-    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s". It keeps
+    The prior's source says which: "<source>; cached", "; computed in 12.3 s" or "; rebuilt in 12.3 s", followed
+    by "; not cached: <why>" when the file system refused the cache file (the edit goes on). It keeps
     the prompts' factors (``second_moment(keep_prompts=True)``), so reports can name the prompts an edit moved most.
     """
     fingerprint, digest = encoder_fingerprint(encode), prompts_digest(prompts)
@@ -126,8 +129,7 @@ def cached_prior(encode: Encode, prompts: tuple[str, ...], source: str) -> Prese
     start = time.perf_counter()
     prior = second_moment(encode, prompts, source, progress=progress_reporter(len(prompts)), keep_prompts=True)
     prior = prior.with_eigen()
-    write_prior_cache(prior, fingerprint, digest)
-    return dataclasses.replace(prior, source=f"{source}; {how} in {time.perf_counter() - start:.1f} s")
+    return _cached(prior, fingerprint, digest, f"{source}; {how} in {time.perf_counter() - start:.1f} s")
 
 
 def general_prior(encode: Encode) -> PreservePrior:
@@ -150,6 +152,18 @@ def _stored(path: Path, fingerprint: str, digest: str, prompts: tuple[str, ...])
     if prior is None:
         return None
     if prior.eigen is None:
-        prior = prior.with_eigen()
-        write_prior_cache(prior, fingerprint, digest)
+        return _cached(prior.with_eigen(), fingerprint, digest, f"{prior.source}; cached")
     return dataclasses.replace(prior, source=f"{prior.source}; cached")
+
+
+def _cached(prior: PreservePrior, fingerprint: str, digest: str, source: str) -> PreservePrior:
+    """``prior`` with ``source``, after writing it to the cache. A write the file system refuses (a full disk, a
+    read-only user folder) does not fail the edit: the source then says the prior was not cached, and why."""
+    try:
+        write_prior_cache(prior, fingerprint, digest)
+    except Exception as error:
+        reason = write_refusal(error, prior_cache_folder())
+        if reason is None:
+            raise
+        source = f"{source}; not cached: {reason}"
+    return dataclasses.replace(prior, source=source)

@@ -140,18 +140,24 @@ def save_round_trips(ckpt: str, concepts: str) -> dict:
     return out
 
 
-def interrupted_save(ckpt: str) -> dict:
-    """A save that fails half-way through writing leaves nothing behind."""
+def interrupted_save(ckpt: str, error: str) -> dict:
+    """A save that fails half-way through writing leaves nothing behind. ``error``: "oserror" (Python's, without
+    an errno), "other" (not the file system's) or "safetensors" (safetensors' own, with the very message a full
+    disk gave it on this machine's CI)."""
     nodes, _, _ = _setup()
     import folder_paths
+    from safetensors import SafetensorError
     module = sys.modules[nodes.NODE_CLASS_MAPPINGS["ScaPreSaveEditedModel"].__module__]
     real_save = module.save_file
+    errors = {"oserror": OSError("disk full (simulated)"), "other": RuntimeError("not the disk (simulated)"),
+              "safetensors": SafetensorError("Error while serializing: I/O error: No space left on device "
+                                             "(os error 28)")}
 
     def failing_save(tensors, filename, metadata=None):
         real_save(dict(list(tensors.items())[:1]), filename, metadata=metadata)
         with open(filename, "ab") as f:
             f.write(b"\0" * 1024)
-        raise OSError("disk full (simulated)")
+        raise errors[error]
 
     module.save_file = failing_save
     try:
@@ -160,7 +166,7 @@ def interrupted_save(ckpt: str) -> dict:
     finally:
         module.save_file = real_save
     folder = Path(folder_paths.get_folder_paths("loras")[0]) / "interrupted"
-    return {"success": result["success"], "errors": json.dumps(result["errors"], default=str)[:2000],
+    return {"success": result["success"], "messages": [e["exception_message"] for e in result["errors"]],
             "left_behind": sorted(p.name for p in folder.iterdir()) if folder.exists() else []}
 
 
@@ -195,7 +201,29 @@ def prior_cache(ckpt: str, prompts: list[str]) -> dict:
                                "then": host.prior_cache.cached_prior(host.text.clip_encoder(clip), prompts, "test list").source}
     out["eigen"] = _older_prior_file(host, path, clip, prompts, first)
     path.unlink()
+    out["refused"] = _refused_prior_file(host, path, clip, prompts, first)
     return out
+
+
+def _refused_prior_file(host, path, clip, prompts, first) -> dict:
+    """A cache file the disk has no room for: the prior is still given (the edit goes on), and says it is not cached."""
+    import errno
+
+    import torch
+    module = host.prior_cache
+    real_save = module.save_file
+
+    def full_disk(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"\0" * 1024)  # a partial file, as a full disk leaves one
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    module.save_file = full_disk
+    try:
+        prior = module.cached_prior(host.text.clip_encoder(clip), prompts, "test list")
+    finally:
+        module.save_file = real_save
+    return {"source": prior.source, "same_gram": torch.equal(prior.gram, first.gram), "file": path.exists(),
+            "left_behind": sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}"))}
 
 
 def _older_prior_file(host, path, clip, prompts, first) -> dict:

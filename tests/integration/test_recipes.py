@@ -110,6 +110,11 @@ def test_the_prior_cache_is_rebuilt_when_damaged(host):
     eigen = result["eigen"]
     assert {"eigenvalues", "eigenvectors"} <= set(eigen["stored"]) and eigen["after"] == eigen["stored"]
     assert eigen["source"] == "test list; cached" and eigen["same"] and eigen["reconstruction_error"] < 1e-6
+    # a disk with no room for the file: the prior is still given, and says why it was not cached
+    refused = result["refused"]
+    assert refused["source"].startswith("test list; computed in ") and refused["same_gram"], refused
+    assert f"; not cached: the disk holding {path.parent} is full (" in refused["source"], refused
+    assert not refused["file"] and refused["left_behind"] == []
 
 
 def _collateral(report: str) -> tuple[float, list[str]]:

@@ -116,7 +116,16 @@ def test_never_overwrites_and_refuses_escaping_prefixes(comfy_server):
     assert "carries no ScaPre edit" in error_message(comfy_server.run(graph))
 
 
-def test_an_interrupted_save_leaves_no_file(host):
-    result = run_check("interrupted_save", ckpt=paths.TINY_SD15)
-    assert not result["success"] and "disk full (simulated)" in result["errors"]
+@pytest.mark.parametrize("error, message", [
+    ("oserror", "nothing was saved: {folder}: disk full (simulated)"),
+    ("other", "not the disk (simulated)"),
+    ("safetensors", "nothing was saved: the disk holding {folder} is full ("),
+])
+def test_an_interrupted_save_leaves_no_file(host, error, message):
+    result = run_check("interrupted_save", ckpt=paths.TINY_SD15, error=error)
+    folder = paths.BASE_DIR / "models" / "loras" / "interrupted"
+    assert not result["success"] and len(result["messages"]) == 1, result
+    assert message.format(folder=folder) in result["messages"][0], result
+    if error == "other":  # not the file system's refusal: raised as it was, not dressed as one
+        assert "nothing was saved" not in result["messages"][0]
     assert result["left_behind"] == []
