@@ -18,6 +18,7 @@ Steps, each skipped when its stamp says it is already done, so a second run take
                sha256); its static/ folder (without source maps) becomes CACHE/frontend-1.58.1, which a server
                started with --front-end-root serves instead of the pinned 1.32.9 (harness/server.py). It is
                never installed into the venv: the host keeps the frontend its requirements pin.
+Before the steps, check_room refuses a disk without room for them and the tests (naming the folder and the space).
 A stamp is written only after its step succeeded, and each wheel is extracted to a temporary folder that is
 renamed into place at the end, so an interrupted run resumes cleanly on the next call.
 """
@@ -220,12 +221,30 @@ def ensure_newest_frontend():
     return f"extracted {count} files to {paths.NEWEST_FRONTEND_DIR}"
 
 
+HOST_GIB = 10
+"""What a fresh host takes on disk: 6.1 GiB of venv (the pinned torch brings its CUDA libraries), 1.8 GiB of tiny
+checkpoints, the ComfyUI tree, the frontend and the downloads (8.8 GiB measured, 2026-12-07)."""
+TESTS_GIB = 3
+"""What the tests write while they run: the save tests' checkpoints (the tiny SDXL alone is 0.9 GB) and caches."""
+
+
+def check_room():
+    """Refuse to start, naming the folder and the space, when its disk cannot hold what comes next: the host
+    (when its venv is not built yet) and the tests. Otherwise a full disk shows up as some test's I/O error."""
+    need = TESTS_GIB + (0 if _stamped(paths.VENV, _sha256(REQUIREMENTS, CONSTRAINTS)) else HOST_GIB)
+    free = shutil.disk_usage(paths.CACHE).free / 2**30
+    if free < need:
+        raise RuntimeError(f"the disk holding {paths.CACHE} has {free:.1f} GiB free; the host and the tests need "
+                           f"about {need} GiB there: free some space")
+
+
 def ensure_host():
     """Make sure the whole host exists (steps 1-7). Safe to call from several processes at once."""
     paths.CACHE.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(paths.CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits, then finds everything stamped
+        check_room()
         for step in (ensure_venv, ensure_comfy, ensure_base, ensure_models, ensure_toy, ensure_chromium,
                      ensure_newest_frontend):
             t1 = time.perf_counter()
