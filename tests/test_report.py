@@ -57,11 +57,14 @@ def test_the_collateral_is_the_output_change_over_the_general_prompts(preset):
 
 
 @pytest.mark.parametrize("preset", ["uce", "uce_prior"])
-def test_a_linear_edit_measures_its_collateral_from_the_weights_grams(preset, monkeypatch):
+@pytest.mark.parametrize("block", [512, 10])
+def test_a_linear_edit_measures_its_collateral_from_the_weights_grams(preset, block, monkeypatch):
     """Where C fills R^d (a full-rank encoder) and the edit is one linear map of W0 (UCE, dense here), the collateral
-    comes from each weight's W0^T W0: the same figures and the same most-moved prompts as the per-weight products."""
+    comes from each weight's W0^T W0: the same figures and the same most-moved prompts as the per-weight products.
+    With blocks of 10 columns, G's upper block rows are 4 of uneven width (d = 32); with 512, one."""
     from scapre_core import collateral as module
 
+    monkeypatch.setattr(module, "GRAM_BLOCK", block)
     encode = random_encode(D, None, seed=3)
     prior = second_moment(encode, PROMPTS, "40 general prompts", keep_prompts=True)
     weights, concepts = _weights(), parse_concepts(concept_text(3, anchors=True))
