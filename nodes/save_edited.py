@@ -92,14 +92,17 @@ def overall_error(deltas: dict[str, torch.Tensor], errors: dict[str, float]) -> 
     return (sum(errors[k] ** 2 * energy[k] for k in errors) / total) ** 0.5 if total > 0 else 0.0
 
 
-def write_verified(path: Path, write, expected_keys: set[str]) -> int:
+def write_verified(path: Path, write, expected_keys: set[str], least: int) -> int:
     """Write via ``write(temporary_path)``, check the file, then give it its final name.
 
-    The temporary file sits beside ``path`` (hidden, not ending in .safetensors, so no loader lists
+    A disk with less than ``least`` bytes free (what the file holds at least) is refused before anything is
+    written. The temporary file sits beside ``path`` (hidden, not ending in .safetensors, so no loader lists
     it) and is removed on any failure; the final name is created with a hard link, which fails
     rather than replace an existing file. A write the file system refuses (a full disk, a read-only
     folder) becomes a SaveError that says why. Returns the file size in bytes.
     """
+    if reason := files.room_refusal(path.parent, least):
+        raise SaveError(f"nothing was saved: {reason}")
     temporary = path.with_name(f".{path.name}.partial")
     try:
         write(temporary)
@@ -174,7 +177,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
             expected = set(files.checkpoint_keys(model, deltas).values())
             size = write_verified(path, lambda p: files.write_model(p, model, clip if format == CHECKPOINT else None,
                                                                       vae if format == CHECKPOINT else None,
-                                                                      metadata), expected)
+                                                                      metadata), expected, files.model_bytes(model))
         else:
             dtype = torch.float16 if precision == "fp16" else torch.float32
             tensors, errors = edit_tensors(deltas, format, dtype, max_error, max_rank, rank or None)
@@ -189,7 +192,8 @@ class ScaPreSaveEditedModel(io.ComfyNode):
                 metadata["scapre.lowrank.bound"] = repr(max_error)
                 lines.append(f"rank {min(ranks)}-{max(ranks)} (mean {sum(ranks) / len(ranks):.1f}); relative error "
                              f"{error:.3%} overall, {max(errors.values()):.3%} worst weight (bound {max_error:.2%})")
-            size = write_verified(path, lambda p: save_file(tensors, str(p), metadata=metadata), set(tensors))
+            size = write_verified(path, lambda p: save_file(tensors, str(p), metadata=metadata), set(tensors),
+                                  sum(t.nelement() * t.element_size() for t in tensors.values()))
         where = files.relative_to_models(path, folder, FORMATS[format])
         summary = "\n".join([f"saved {format}: {where} ({size / 2**20:.2f} MB, {len(deltas)} edited weights)", *lines])
         return io.NodeOutput(ui=ui.PreviewText(summary))

@@ -59,6 +59,22 @@ def write_refusal(error: BaseException, folder: Path | str) -> str | None:
     return f"{folder}: {text}"
 
 
+def model_bytes(model) -> int:
+    """What a saved checkpoint or diffusion model file of ``model`` holds at least: its diffusion model's plain
+    tensors, element by element (a checkpoint adds its text encoders and VAE; tensor subclasses, such as quantized
+    weights, whose element count says nothing of their size, count as nothing)."""
+    return sum(t.nelement() * t.element_size() for t in model.model.diffusion_model.state_dict().values()
+               if type(t) in (torch.Tensor, torch.nn.Parameter))
+
+
+def room_refusal(folder: Path | str, size: int) -> str | None:
+    """Why a file of at least ``size`` bytes cannot be written into ``folder`` (its disk has less free), or None."""
+    free = shutil.disk_usage(folder).free
+    if free >= size:
+        return None
+    return f"the file needs at least {size / 2**20:,.0f} MB and the disk holding {folder} has {free / 2**20:,.0f} MB free"
+
+
 def relative_to_models(path: Path, folder: str, kind: str) -> str:
     return f"{kind}/{path.relative_to(folder).as_posix()}"
 

@@ -170,6 +170,26 @@ def interrupted_save(ckpt: str, error: str) -> dict:
             "left_behind": sorted(p.name for p in folder.iterdir()) if folder.exists() else []}
 
 
+def save_without_room(ckpt: str, format: str, kind: str) -> dict:
+    """A save to a disk reported 1 kB free: refused before writing. First the same save with room, for its size."""
+    nodes, _, _ = _setup()
+    import shutil
+
+    import folder_paths
+    folder = Path(folder_paths.get_folder_paths(kind)[0]) / "noroom"
+    graph = unlearn_graph(ckpt, "golf ball", filename_prefix="noroom/edit", format=format)
+    saved = _saved_path(inprocess.run_prompt(graph), folder.parent)
+    size, before = saved.stat().st_size, sorted(p.name for p in folder.iterdir())
+    real = shutil.disk_usage
+    shutil.disk_usage = lambda path: real(path)._replace(free=1024)
+    try:
+        result = inprocess.run_prompt(graph)
+    finally:
+        shutil.disk_usage = real
+    return {"success": result["success"], "messages": [e["exception_message"] for e in result["errors"]],
+            "size": size, "folder": str(folder), "before": before, "after": sorted(p.name for p in folder.iterdir())}
+
+
 def prior_cache(ckpt: str, prompts: list[str]) -> dict:
     """The preserve prior's disk cache: computed, read back, and rebuilt after each kind of damage."""
     nodes, host, _ = _setup()
@@ -865,7 +885,8 @@ def families(cases: list, concepts: str, preserved: str, concept: str, anchors: 
 
 
 CHECKS = {"patched_weights": patched_weights, "save_round_trips": save_round_trips,
-          "interrupted_save": interrupted_save, "prior_cache": prior_cache, "plant_general_prior": plant_general_prior,
+          "save_without_room": save_without_room, "interrupted_save": interrupted_save, "prior_cache": prior_cache,
+          "plant_general_prior": plant_general_prior,
           "families": families, "quantised": quantised, "quantised_refused": quantised_refused,
           "unreadable_weight": unreadable_weight, "readonly_weights": readonly_weights,
           "preview_latents": preview_latents,

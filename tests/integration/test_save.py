@@ -16,14 +16,14 @@ from host_helpers import error_message, images, run_check, run_ok, saved_file, u
 from harness import paths
 
 CONCEPTS = "golf ball\nchurch -> a building\n+ tennis ball\n"
-SUBFOLDERS = ("roundtrip", "pixels", "numbered", "interrupted")  # every prefix these tests save under
+SUBFOLDERS = ("roundtrip", "pixels", "numbered", "interrupted", "noroom")  # every prefix these tests save under
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _remove_saved_files():
     """The host's models folders persist between runs: remove what these tests write (up to GBs for SDXL)."""
     def clean():
-        for kind in ("checkpoints", "loras", "diffusion_models"):
+        for kind in ("checkpoints", "loras", "diffusion_models", "unet"):  # ComfyUI saves diffusion models in unet/
             for sub in SUBFOLDERS:
                 shutil.rmtree(paths.BASE_DIR / "models" / kind / sub, ignore_errors=True)
     clean()
@@ -114,6 +114,21 @@ def test_never_overwrites_and_refuses_escaping_prefixes(comfy_server):
     graph["4"]["inputs"]["model"] = ["1", 0]
     graph["4"]["inputs"]["filename_prefix"] = f"{prefix}_{time.time_ns()}"
     assert "carries no ScaPre edit" in error_message(comfy_server.run(graph))
+
+
+@pytest.mark.parametrize("format, kind", [("checkpoint", "checkpoints"), ("diffusion model", "diffusion_models"),
+                                          ("edit (LoRA, exact)", "loras")])
+def test_a_disk_without_room_is_refused_before_writing(host, format, kind):
+    """With 1 kB free the save is refused by name before any byte is written; the size it says the file needs at
+    least is at most the size of the same save made with room."""
+    result = run_check("save_without_room", ckpt=paths.TINY_SD15, format=format, kind=kind)
+    assert not result["success"] and len(result["messages"]) == 1, result
+    message = result["messages"][0]
+    assert message.startswith("nothing was saved: the file needs at least ") and \
+        f" MB and the disk holding {result['folder']} has 0 MB free" in message, message
+    needed = float(message.split("at least ")[1].split(" MB")[0].replace(",", ""))
+    assert 0 < needed <= result["size"] / 2**20 + 0.5, (needed, result["size"])
+    assert result["after"] == result["before"] and len(result["before"]) == 1  # only the save made with room
 
 
 @pytest.mark.parametrize("error, message", [
