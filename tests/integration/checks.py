@@ -170,24 +170,29 @@ def interrupted_save(ckpt: str, error: str) -> dict:
             "left_behind": sorted(p.name for p in folder.iterdir()) if folder.exists() else []}
 
 
-def save_without_room(ckpt: str, format: str, kind: str) -> dict:
-    """A save to a disk reported 1 kB free: refused before writing. First the same save with room, for its size."""
+def save_without_room(ckpt: str, formats: dict[str, str]) -> dict:
+    """Per format (-> its models folder kind), a save to a disk reported 1 kB free: refused before writing. First
+    the same save with room, for its size."""
     nodes, _, _ = _setup()
     import shutil
 
     import folder_paths
-    folder = Path(folder_paths.get_folder_paths(kind)[0]) / "noroom"
-    graph = unlearn_graph(ckpt, "golf ball", filename_prefix="noroom/edit", format=format)
-    saved = _saved_path(inprocess.run_prompt(graph), folder.parent)
-    size, before = saved.stat().st_size, sorted(p.name for p in folder.iterdir())
-    real = shutil.disk_usage
-    shutil.disk_usage = lambda path: real(path)._replace(free=1024)
-    try:
-        result = inprocess.run_prompt(graph)
-    finally:
-        shutil.disk_usage = real
-    return {"success": result["success"], "messages": [e["exception_message"] for e in result["errors"]],
-            "size": size, "folder": str(folder), "before": before, "after": sorted(p.name for p in folder.iterdir())}
+    out = {}
+    for format, kind in formats.items():
+        folder = Path(folder_paths.get_folder_paths(kind)[0]) / "noroom"
+        graph = unlearn_graph(ckpt, "golf ball", filename_prefix="noroom/edit", format=format)
+        saved = _saved_path(inprocess.run_prompt(graph), folder.parent)
+        size, before = saved.stat().st_size, sorted(p.name for p in folder.iterdir())
+        real = shutil.disk_usage
+        shutil.disk_usage = lambda path: real(path)._replace(free=1024)
+        try:
+            result = inprocess.run_prompt(graph)
+        finally:
+            shutil.disk_usage = real
+        out[format] = {"success": result["success"], "messages": [e["exception_message"] for e in result["errors"]],
+                       "size": size, "folder": str(folder), "before": before,
+                       "after": sorted(p.name for p in folder.iterdir())}
+    return out
 
 
 def prior_cache(ckpt: str, prompts: list[str]) -> dict:
