@@ -193,7 +193,7 @@ class ScaPreSaveEditedModel(io.ComfyNode):
                 lines.append(f"rank {min(ranks)}-{max(ranks)} (mean {sum(ranks) / len(ranks):.1f}); relative error "
                              f"{error:.3%} overall, {max(errors.values()):.3%} worst weight (bound {max_error:.2%})")
             size = write_verified(path, lambda p: save_file(tensors, str(p), metadata=metadata), set(tensors),
-                                  sum(t.nelement() * t.element_size() for t in tensors.values()))
+                                  files.tensor_bytes(tensors.values()))
         where = files.relative_to_models(path, folder, FORMATS[format])
         summary = "\n".join([f"saved {format}: {where} ({size / 2**20:.2f} MB, {len(deltas)} edited weights)", *lines])
         return io.NodeOutput(ui=ui.PreviewText(summary))

@@ -59,12 +59,16 @@ def write_refusal(error: BaseException, folder: Path | str) -> str | None:
     return f"{folder}: {text}"
 
 
+def tensor_bytes(tensors) -> int:
+    """What a safetensors file of ``tensors`` holds at least: their plain tensors, element by element (tensor
+    subclasses, such as quantized weights, whose element count says nothing of their size, count as nothing)."""
+    return sum(t.nelement() * t.element_size() for t in tensors if type(t) in (torch.Tensor, torch.nn.Parameter))
+
+
 def model_bytes(model) -> int:
-    """What a saved checkpoint or diffusion model file of ``model`` holds at least: its diffusion model's plain
-    tensors, element by element (a checkpoint adds its text encoders and VAE; tensor subclasses, such as quantized
-    weights, whose element count says nothing of their size, count as nothing)."""
-    return sum(t.nelement() * t.element_size() for t in model.model.diffusion_model.state_dict().values()
-               if type(t) in (torch.Tensor, torch.nn.Parameter))
+    """What a saved checkpoint or diffusion model file of ``model`` holds at least: ``tensor_bytes`` of its diffusion
+    model (a checkpoint adds its text encoders and VAE)."""
+    return tensor_bytes(model.model.diffusion_model.state_dict().values())
 
 
 def room_refusal(folder: Path | str, size: int) -> str | None:
